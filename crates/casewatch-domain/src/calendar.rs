@@ -1,0 +1,625 @@
+//! Working calendars: office hours of working days, with public holidays and make-up
+//! working days (调休) as data, per region. The national calendar for the years the State
+//! Council has published ships in `data/calendar/cn-national.toml`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday};
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+use crate::ids::RegionCode;
+
+/// The shipped national calendar data.
+const NATIONAL_DATA: &str = include_str!("../data/calendar/cn-national.toml");
+
+/// Why calendar data or configuration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    #[error("calendar data is not valid: {0}")]
+    Syntax(String),
+    #[error("office period {start}–{end} must start before it ends")]
+    EmptyPeriod { start: NaiveTime, end: NaiveTime },
+    #[error("office periods must be in order and must not overlap ({0} starts too early)")]
+    Overlap(NaiveTime),
+    #[error("a calendar needs at least one office period")]
+    NoOfficeHours,
+    #[error("holiday `{name}` ends ({to}) before it starts ({from})")]
+    BackwardsHoliday {
+        name: String,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+    #[error("{date} is in year {year}'s data but not in that year")]
+    WrongYear { date: NaiveDate, year: i32 },
+}
+
+/// One office period of a working day, in local time, e.g. 09:00–12:00.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficePeriod {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+/// A holiday of one year's notice: `from` and `to` inclusive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Holiday {
+    pub name: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+/// A weekend day that is a working day (调休上班).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MakeUpWorkday {
+    pub date: NaiveDate,
+    pub reason: String,
+}
+
+/// One year's arrangement, as a notice publishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarYear {
+    pub year: i32,
+    /// The notice the dates come from.
+    pub notice: String,
+    pub published: Option<NaiveDate>,
+    #[serde(default, rename = "holiday")]
+    pub holidays: Vec<Holiday>,
+    #[serde(default, rename = "workday")]
+    pub workdays: Vec<MakeUpWorkday>,
+}
+
+/// A calendar data file: one entry per year.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarData {
+    #[serde(default, rename = "year")]
+    pub years: Vec<CalendarYear>,
+}
+
+impl CalendarData {
+    /// Parses a calendar data file (TOML).
+    pub fn parse(text: &str) -> Result<Self, CalendarError> {
+        toml::from_str(text).map_err(|error| CalendarError::Syntax(error.to_string()))
+    }
+}
+
+/// A region's changes to the calendar it inherits: its own office hours, local holidays
+/// and working days, and whole years of data that replace the inherited ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionCalendar {
+    /// The region (and every region inside it) the calendar applies to.
+    pub region: RegionCode,
+    /// Office periods, replacing the inherited ones.
+    pub office_hours: Option<Vec<OfficePeriod>>,
+    /// Local rest days (e.g. a regional festival).
+    #[serde(default)]
+    pub holidays: Vec<Holiday>,
+    /// Local make-up working days.
+    #[serde(default)]
+    pub workdays: Vec<MakeUpWorkday>,
+    /// Years of data that replace the inherited data for those years.
+    #[serde(default, rename = "year")]
+    pub years: Vec<CalendarYear>,
+}
+
+/// China Standard Time, the offset of every shipped calendar.
+fn china_standard_time() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
+}
+
+fn hm(hour: u32, minute: u32) -> NaiveTime {
+    NaiveTime::from_hms_opt(hour, minute, 0).expect("a valid time of day")
+}
+
+/// Office hours of a working day, their working time counted to the second.
+#[derive(Debug)]
+pub struct WorkingCalendar {
+    utc_offset: FixedOffset,
+    office: Vec<OfficePeriod>,
+    day_seconds: i64,
+    rest_days: BTreeSet<NaiveDate>,
+    workdays: BTreeSet<NaiveDate>,
+    /// Years with published data; other years count Monday to Friday.
+    covered_years: BTreeSet<i32>,
+    /// Years 2000..2064 already warned about, one bit each, so a missing year is logged
+    /// once rather than on every computation.
+    warned_years: AtomicU64,
+}
+
+impl Clone for WorkingCalendar {
+    fn clone(&self) -> Self {
+        Self {
+            utc_offset: self.utc_offset,
+            office: self.office.clone(),
+            day_seconds: self.day_seconds,
+            rest_days: self.rest_days.clone(),
+            workdays: self.workdays.clone(),
+            covered_years: self.covered_years.clone(),
+            warned_years: AtomicU64::new(self.warned_years.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl PartialEq for WorkingCalendar {
+    fn eq(&self, other: &Self) -> bool {
+        self.utc_offset == other.utc_offset
+            && self.office == other.office
+            && self.rest_days == other.rest_days
+            && self.workdays == other.workdays
+            && self.covered_years == other.covered_years
+    }
+}
+
+impl WorkingCalendar {
+    /// The national calendar: 09:00–12:00 and 13:30–17:30 in China Standard Time, with the
+    /// State Council's holidays for the years shipped.
+    pub fn national() -> Self {
+        let data = CalendarData::parse(NATIONAL_DATA).expect("the shipped calendar data parses");
+        Self::new(
+            vec![
+                OfficePeriod {
+                    start: hm(9, 0),
+                    end: hm(12, 0),
+                },
+                OfficePeriod {
+                    start: hm(13, 30),
+                    end: hm(17, 30),
+                },
+            ],
+            &data,
+        )
+        .expect("the shipped calendar data is valid")
+    }
+
+    /// A calendar with these office periods and years of data.
+    pub fn new(office: Vec<OfficePeriod>, data: &CalendarData) -> Result<Self, CalendarError> {
+        let mut calendar = Self {
+            utc_offset: china_standard_time(),
+            day_seconds: check_office_hours(&office)?,
+            office,
+            rest_days: BTreeSet::new(),
+            workdays: BTreeSet::new(),
+            covered_years: BTreeSet::new(),
+            warned_years: AtomicU64::new(0),
+        };
+        for year in &data.years {
+            calendar.replace_year(year)?;
+        }
+        Ok(calendar)
+    }
+
+    /// This calendar with a region's changes applied.
+    pub fn with_changes(&self, changes: &RegionCalendar) -> Result<Self, CalendarError> {
+        let mut calendar = self.clone();
+        if let Some(office) = &changes.office_hours {
+            calendar.day_seconds = check_office_hours(office)?;
+            calendar.office = office.clone();
+        }
+        for year in &changes.years {
+            calendar.replace_year(year)?;
+        }
+        for holiday in &changes.holidays {
+            calendar.rest_days.extend(holiday_dates(holiday)?);
+        }
+        for workday in &changes.workdays {
+            calendar.rest_days.remove(&workday.date);
+            calendar.workdays.insert(workday.date);
+        }
+        Ok(calendar)
+    }
+
+    fn replace_year(&mut self, year: &CalendarYear) -> Result<(), CalendarError> {
+        self.rest_days.retain(|date| date.year() != year.year);
+        self.workdays.retain(|date| date.year() != year.year);
+        for holiday in &year.holidays {
+            for date in holiday_dates(holiday)? {
+                if date.year() != year.year {
+                    return Err(CalendarError::WrongYear {
+                        date,
+                        year: year.year,
+                    });
+                }
+                self.rest_days.insert(date);
+            }
+        }
+        for workday in &year.workdays {
+            if workday.date.year() != year.year {
+                return Err(CalendarError::WrongYear {
+                    date: workday.date,
+                    year: year.year,
+                });
+            }
+            self.workdays.insert(workday.date);
+        }
+        self.covered_years.insert(year.year);
+        Ok(())
+    }
+
+    /// The length of a working day, in seconds (7 hours by default).
+    pub fn day_seconds(&self) -> i64 {
+        self.day_seconds
+    }
+
+    /// Whether the calendar has published data for `year`.
+    pub fn covers(&self, year: i32) -> bool {
+        self.covered_years.contains(&year)
+    }
+
+    /// The local date of an instant.
+    pub fn local_date(&self, at: Timestamp) -> NaiveDate {
+        at.with_timezone(&self.utc_offset).date_naive()
+    }
+
+    /// Whether `date` is a working day: a listed make-up day, or a weekday that is not a
+    /// listed holiday. A year without data counts Monday to Friday (and logs that once).
+    pub fn is_working_day(&self, date: NaiveDate) -> bool {
+        if self.workdays.contains(&date) {
+            return true;
+        }
+        if self.rest_days.contains(&date) {
+            return false;
+        }
+        if !self.covers(date.year()) {
+            self.warn_uncovered(date.year());
+        }
+        !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+    }
+
+    fn warn_uncovered(&self, year: i32) {
+        let bit = u32::try_from(year - 2000)
+            .ok()
+            .filter(|bit| *bit < 64)
+            .map(|bit| 1u64 << bit);
+        let first_time = match bit {
+            Some(bit) => self.warned_years.fetch_or(bit, Ordering::Relaxed) & bit == 0,
+            None => true,
+        };
+        if first_time {
+            tracing::warn!(
+                year,
+                "no holiday data for this year: counting Monday to Friday as working days"
+            );
+        }
+    }
+
+    fn instant(&self, date: NaiveDate, time: NaiveTime) -> Timestamp {
+        self.utc_offset
+            .from_local_datetime(&NaiveDateTime::new(date, time))
+            .single()
+            .expect("a fixed offset maps every local time to one instant")
+            .to_utc()
+    }
+
+    /// The office periods of `date` as instants; none on a rest day.
+    fn periods_of(&self, date: NaiveDate) -> impl Iterator<Item = (Timestamp, Timestamp)> + '_ {
+        let working = self.is_working_day(date);
+        self.office
+            .iter()
+            .filter(move |_| working)
+            .map(move |period| (self.instant(date, period.start), self.instant(date, period.end)))
+    }
+
+    /// Working time between two instants, in seconds; 0 when `to` is not after `from`.
+    pub fn working_seconds(&self, from: Timestamp, to: Timestamp) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        let mut total = 0;
+        let mut date = self.local_date(from);
+        let last = self.local_date(to);
+        while date <= last {
+            for (start, end) in self.periods_of(date) {
+                let overlap = end.min(to) - start.max(from);
+                total += overlap.num_seconds().max(0);
+            }
+            date = next_day(date);
+        }
+        total
+    }
+
+    /// The earliest instant at which `seconds` of working time have passed since `from`.
+    /// Time outside office hours adds nothing, so a result always lies inside (or at the
+    /// end of) an office period, unless `seconds` is 0.
+    pub fn add_working_seconds(&self, from: Timestamp, seconds: i64) -> Timestamp {
+        if seconds <= 0 {
+            return from;
+        }
+        let mut remaining = seconds;
+        let mut date = self.local_date(from);
+        loop {
+            for (start, end) in self.periods_of(date) {
+                let start = start.max(from);
+                if end <= start {
+                    continue;
+                }
+                let available = (end - start).num_seconds();
+                if available >= remaining {
+                    return start + chrono::Duration::seconds(remaining);
+                }
+                remaining -= available;
+            }
+            date = next_day(date);
+        }
+    }
+
+    /// The close of office on the working day of `at`; when `at` is on a rest day or after
+    /// the day's last period, the close of the next working day.
+    pub fn close_of_working_day(&self, at: Timestamp) -> Timestamp {
+        let mut date = self.local_date(at);
+        loop {
+            if let Some((_, close)) = self.periods_of(date).last()
+                && close > at
+            {
+                return close;
+            }
+            date = next_day(date);
+        }
+    }
+}
+
+fn next_day(date: NaiveDate) -> NaiveDate {
+    date.checked_add_days(Days::new(1))
+        .expect("dates of supervised cases are far from the end of the calendar")
+}
+
+fn holiday_dates(holiday: &Holiday) -> Result<Vec<NaiveDate>, CalendarError> {
+    if holiday.to < holiday.from {
+        return Err(CalendarError::BackwardsHoliday {
+            name: holiday.name.clone(),
+            from: holiday.from,
+            to: holiday.to,
+        });
+    }
+    Ok(holiday.from.iter_days().take_while(|date| *date <= holiday.to).collect())
+}
+
+/// Checks that periods are non-empty, ordered and disjoint; returns the day's length.
+fn check_office_hours(office: &[OfficePeriod]) -> Result<i64, CalendarError> {
+    if office.is_empty() {
+        return Err(CalendarError::NoOfficeHours);
+    }
+    let mut previous_end: Option<NaiveTime> = None;
+    let mut total = 0;
+    for period in office {
+        if period.end <= period.start {
+            return Err(CalendarError::EmptyPeriod {
+                start: period.start,
+                end: period.end,
+            });
+        }
+        if previous_end.is_some_and(|end| period.start < end) {
+            return Err(CalendarError::Overlap(period.start));
+        }
+        previous_end = Some(period.end);
+        total += (period.end - period.start).num_seconds();
+    }
+    Ok(total)
+}
+
+/// The calendars in force: the national one and regional variants, chosen by the longest
+/// region prefix that contains a case's region.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calendars {
+    national: Arc<WorkingCalendar>,
+    /// Most specific region first.
+    regional: Vec<(RegionCode, Arc<WorkingCalendar>)>,
+}
+
+impl Default for Calendars {
+    fn default() -> Self {
+        Self::new(WorkingCalendar::national())
+    }
+}
+
+impl Calendars {
+    /// Only the given national calendar.
+    pub fn new(national: WorkingCalendar) -> Self {
+        Self {
+            national: Arc::new(national),
+            regional: Vec::new(),
+        }
+    }
+
+    /// Adds regional calendars. Each region's changes apply on top of the calendar of the
+    /// nearest enclosing region already configured (a county inherits its city's changes).
+    pub fn with_regions(mut self, regions: &[RegionCalendar]) -> Result<Self, CalendarError> {
+        let mut ordered: Vec<&RegionCalendar> = regions.iter().collect();
+        ordered.sort_by_key(|changes| changes.region.significant().len());
+        for changes in ordered {
+            let base = self.for_region(&changes.region);
+            let calendar = Arc::new(base.with_changes(changes)?);
+            self.regional.push((changes.region.clone(), calendar));
+            self.regional
+                .sort_by_key(|(region, _)| std::cmp::Reverse(region.significant().len()));
+        }
+        Ok(self)
+    }
+
+    /// The calendar for cases of `region`.
+    pub fn for_region(&self, region: &RegionCode) -> &WorkingCalendar {
+        self.regional
+            .iter()
+            .find(|(scope, _)| scope.contains(region))
+            .map_or(&self.national, |(_, calendar)| calendar)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .expect("valid instant")
+            .to_utc()
+    }
+
+    fn date(text: &str) -> NaiveDate {
+        text.parse().expect("valid date")
+    }
+
+    #[test]
+    fn the_shipped_data_covers_2025_and_2026() {
+        let calendar = WorkingCalendar::national();
+        assert!(calendar.covers(2025) && calendar.covers(2026));
+        assert_eq!(calendar.day_seconds(), 7 * 3600);
+        // National Day 2026 runs 1–7 October; Saturday 10 October is a make-up working day.
+        assert!(!calendar.is_working_day(date("2026-10-01")));
+        assert!(!calendar.is_working_day(date("2026-10-07")));
+        assert!(calendar.is_working_day(date("2026-10-08")));
+        assert!(calendar.is_working_day(date("2026-10-10")));
+        // Spring Festival 2026: 15–23 February off, Saturdays 14 and 28 February worked.
+        assert!(calendar.is_working_day(date("2026-02-14")));
+        assert!(!calendar.is_working_day(date("2026-02-23")));
+        assert!(calendar.is_working_day(date("2026-02-28")));
+        // 2025: 28 January to 4 February off; Sunday 26 January worked.
+        assert!(calendar.is_working_day(date("2025-01-26")));
+        assert!(!calendar.is_working_day(date("2025-02-04")));
+    }
+
+    #[test]
+    fn a_case_accepted_the_day_before_national_day() {
+        let calendar = WorkingCalendar::national();
+        // Accepted Wednesday 30 September 2026 at 09:00: that day is one working day, then
+        // nothing until Thursday 8 October, and Saturday 10 October counts.
+        let accepted = at("2026-09-30T09:00:00+08:00");
+        let day = calendar.day_seconds();
+        assert_eq!(
+            calendar.add_working_seconds(accepted, day),
+            at("2026-09-30T17:30:00+08:00")
+        );
+        assert_eq!(
+            calendar.add_working_seconds(accepted, 2 * day),
+            at("2026-10-08T17:30:00+08:00")
+        );
+        assert_eq!(
+            calendar.add_working_seconds(accepted, 4 * day),
+            at("2026-10-10T17:30:00+08:00")
+        );
+        assert_eq!(
+            calendar.working_seconds(accepted, at("2026-10-09T12:00:00+08:00")),
+            2 * day + 3 * 3600
+        );
+    }
+
+    #[test]
+    fn a_make_up_sunday_counts() {
+        let calendar = WorkingCalendar::national();
+        // Sunday 20 September 2026 is a working day (国庆节调休); Sunday 13th is not.
+        let sunday = calendar.working_seconds(
+            at("2026-09-20T00:00:00+08:00"),
+            at("2026-09-21T00:00:00+08:00"),
+        );
+        assert_eq!(sunday, 7 * 3600);
+        let ordinary_sunday = calendar.working_seconds(
+            at("2026-09-13T00:00:00+08:00"),
+            at("2026-09-14T00:00:00+08:00"),
+        );
+        assert_eq!(ordinary_sunday, 0);
+    }
+
+    #[test]
+    fn after_hours_actions_add_no_time() {
+        let calendar = WorkingCalendar::national();
+        // From 18:00 Monday to 08:30 Tuesday, and over the lunch break: nothing.
+        assert_eq!(
+            calendar.working_seconds(
+                at("2026-03-02T18:00:00+08:00"),
+                at("2026-03-03T08:30:00+08:00")
+            ),
+            0
+        );
+        assert_eq!(
+            calendar.working_seconds(
+                at("2026-03-02T12:00:00+08:00"),
+                at("2026-03-02T13:30:00+08:00")
+            ),
+            0
+        );
+        // An hour added at 17:00 ends at 09:30 the next morning.
+        assert_eq!(
+            calendar.add_working_seconds(at("2026-03-02T17:00:00+08:00"), 3600),
+            at("2026-03-03T09:30:00+08:00")
+        );
+        // An hour added at 21:00 Friday ends Monday 10:00.
+        assert_eq!(
+            calendar.add_working_seconds(at("2026-03-06T21:00:00+08:00"), 3600),
+            at("2026-03-09T10:00:00+08:00")
+        );
+    }
+
+    #[test]
+    fn the_close_of_the_working_day() {
+        let calendar = WorkingCalendar::national();
+        assert_eq!(
+            calendar.close_of_working_day(at("2026-03-02T10:00:00+08:00")),
+            at("2026-03-02T17:30:00+08:00")
+        );
+        // After hours on Friday: the next working day is Monday.
+        assert_eq!(
+            calendar.close_of_working_day(at("2026-03-06T18:00:00+08:00")),
+            at("2026-03-09T17:30:00+08:00")
+        );
+    }
+
+    #[test]
+    fn a_year_without_data_counts_monday_to_friday() {
+        let calendar = WorkingCalendar::national();
+        assert!(!calendar.covers(2030));
+        // 1 January 2030 is a Tuesday: a working day for lack of data.
+        assert!(calendar.is_working_day(date("2030-01-01")));
+        assert!(!calendar.is_working_day(date("2030-01-05")));
+    }
+
+    #[test]
+    fn regions_override_office_hours_and_days() {
+        let changes: RegionCalendar = toml::from_str(
+            r#"
+            region = "330100"
+            office_hours = [{ start = "08:30:00", end = "12:00:00" }, { start = "14:00:00", end = "18:00:00" }]
+            holidays = [{ name = "local festival", from = "2026-03-04", to = "2026-03-04" }]
+            workdays = [{ date = "2026-03-07", reason = "local make-up day" }]
+            "#,
+        )
+        .expect("valid region calendar");
+        let calendars = Calendars::default()
+            .with_regions(&[changes])
+            .expect("valid changes");
+        let city = calendars.for_region(&RegionCode::parse("330106001").expect("valid"));
+        assert_eq!(city.day_seconds(), 7 * 3600 + 1800);
+        assert!(!city.is_working_day(date("2026-03-04")));
+        assert!(city.is_working_day(date("2026-03-07")));
+        let elsewhere = calendars.for_region(&RegionCode::parse("440300").expect("valid"));
+        assert!(elsewhere.is_working_day(date("2026-03-04")));
+        assert_eq!(elsewhere.day_seconds(), 7 * 3600);
+    }
+
+    #[test]
+    fn bad_office_hours_are_refused() {
+        let overlapping = vec![
+            OfficePeriod {
+                start: hm(9, 0),
+                end: hm(12, 0),
+            },
+            OfficePeriod {
+                start: hm(11, 0),
+                end: hm(17, 0),
+            },
+        ];
+        assert_eq!(
+            WorkingCalendar::new(overlapping, &CalendarData::default()),
+            Err(CalendarError::Overlap(hm(11, 0)))
+        );
+        assert_eq!(
+            WorkingCalendar::new(Vec::new(), &CalendarData::default()),
+            Err(CalendarError::NoOfficeHours)
+        );
+    }
+}

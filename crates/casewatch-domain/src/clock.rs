@@ -1,0 +1,358 @@
+//! A case's clock: used time from acceptance to now (or completion), minus paused time, in
+//! working time or calendar time, and the instant a given amount of time will be used.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+use crate::calendar::WorkingCalendar;
+use crate::event::{Limit, LimitUnit};
+
+const HOUR: i64 = 3600;
+const CALENDAR_DAY: i64 = 24 * HOUR;
+
+/// How time is counted: office hours of working days, or around the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Measure {
+    Working,
+    Calendar,
+}
+
+impl Measure {
+    /// The measure a limit in `unit` is counted in.
+    pub fn of(unit: LimitUnit) -> Self {
+        match unit {
+            LimitUnit::WorkingDays | LimitUnit::Hours => Measure::Working,
+            LimitUnit::CalendarDays => Measure::Calendar,
+        }
+    }
+
+    /// Time between two instants in this measure, in seconds.
+    pub fn elapsed(self, calendar: &WorkingCalendar, from: Timestamp, to: Timestamp) -> i64 {
+        match self {
+            Measure::Working => calendar.working_seconds(from, to),
+            Measure::Calendar => (to - from).num_seconds().max(0),
+        }
+    }
+
+    /// The instant `seconds` of this measure after `from`.
+    pub fn advance(self, calendar: &WorkingCalendar, from: Timestamp, seconds: i64) -> Timestamp {
+        match self {
+            Measure::Working => calendar.add_working_seconds(from, seconds),
+            Measure::Calendar => from + chrono::Duration::seconds(seconds.max(0)),
+        }
+    }
+}
+
+/// A limit as an amount of time in its measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub measure: Measure,
+    pub seconds: i64,
+}
+
+impl Span {
+    /// `limit` on `calendar`: working days are the calendar's day length each.
+    pub fn of(limit: Limit, calendar: &WorkingCalendar) -> Self {
+        Self::of_units(i64::from(limit.n()), limit.unit(), calendar)
+    }
+
+    /// `n` units of `unit` on `calendar`.
+    pub fn of_units(n: i64, unit: LimitUnit, calendar: &WorkingCalendar) -> Self {
+        Span {
+            measure: Measure::of(unit),
+            seconds: n * unit_seconds(unit, calendar),
+        }
+    }
+}
+
+/// The length of one unit, in seconds of its measure.
+pub fn unit_seconds(unit: LimitUnit, calendar: &WorkingCalendar) -> i64 {
+    match unit {
+        LimitUnit::WorkingDays => calendar.day_seconds(),
+        LimitUnit::Hours => HOUR,
+        LimitUnit::CalendarDays => CALENDAR_DAY,
+    }
+}
+
+/// `seconds` in whole units, rounded up (a started day counts as a day).
+pub fn whole_units(seconds: i64, unit: LimitUnit, calendar: &WorkingCalendar) -> i64 {
+    let unit = unit_seconds(unit, calendar);
+    if seconds <= 0 {
+        0
+    } else {
+        (seconds + unit - 1) / unit
+    }
+}
+
+/// Why the clock is stopped for a while.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum PauseReason {
+    /// 补正: waiting for the applicant's materials.
+    Correction,
+    /// 挂起.
+    Suspension,
+    /// A special procedure (hearing, testing, …), capped at its approved length.
+    Procedure { proc_no: String },
+}
+
+/// One pause of the clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    pub reason: PauseReason,
+    pub from: Timestamp,
+    /// When the pause ended; `None` while it lasts.
+    pub until: Option<Timestamp>,
+    /// The approved length: the clock runs again when it is used up, ended or not.
+    pub cap: Option<Limit>,
+}
+
+/// The clock of one case.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clock {
+    pub started_at: Option<Timestamp>,
+    pub stopped_at: Option<Timestamp>,
+    pub pauses: Vec<Pause>,
+}
+
+/// A stretch of paused time; `end: None` lasts until further notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Interval {
+    start: Timestamp,
+    end: Option<Timestamp>,
+}
+
+impl Clock {
+    /// Starts the clock (acceptance).
+    pub fn start(&mut self, at: Timestamp) {
+        self.started_at = Some(at);
+    }
+
+    /// Stops the clock for good (completion or a terminal step); open pauses end there.
+    pub fn stop(&mut self, at: Timestamp) {
+        self.stopped_at = Some(at);
+        for pause in self.pauses.iter_mut().filter(|pause| pause.until.is_none()) {
+            pause.until = Some(at.max(pause.from));
+        }
+    }
+
+    /// Opens a pause.
+    pub fn pause(&mut self, reason: PauseReason, at: Timestamp, cap: Option<Limit>) {
+        self.pauses.push(Pause {
+            reason,
+            from: at,
+            until: None,
+            cap,
+        });
+    }
+
+    /// Ends the open pause for `reason`; returns whether there was one.
+    pub fn resume(&mut self, reason: &PauseReason, at: Timestamp) -> bool {
+        match self
+            .pauses
+            .iter_mut()
+            .rev()
+            .find(|pause| pause.until.is_none() && &pause.reason == reason)
+        {
+            Some(pause) => {
+                pause.until = Some(at.max(pause.from));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a pause for `reason` is open.
+    pub fn is_paused_for(&self, reason: &PauseReason) -> bool {
+        self.pauses
+            .iter()
+            .any(|pause| pause.until.is_none() && &pause.reason == reason)
+    }
+
+    /// Whether the clock is stopped (the case ended).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped_at.is_some()
+    }
+
+    /// Whether the clock stands still at `now` because of a pause.
+    pub fn is_paused(&self, calendar: &WorkingCalendar, now: Timestamp) -> bool {
+        self.intervals(calendar)
+            .iter()
+            .any(|interval| interval.start <= now && interval.end.is_none_or(|end| now < end))
+    }
+
+    /// The end of a pause as far as the clock is concerned: its end, or its cap if sooner.
+    fn pause_end(pause: &Pause, calendar: &WorkingCalendar) -> Option<Timestamp> {
+        let capped = pause.cap.map(|cap| {
+            let span = Span::of(cap, calendar);
+            span.measure.advance(calendar, pause.from, span.seconds)
+        });
+        match (pause.until, capped) {
+            (Some(until), Some(cap)) => Some(until.min(cap)),
+            (until, cap) => until.or(cap),
+        }
+    }
+
+    /// The paused stretches, merged and in order.
+    fn intervals(&self, calendar: &WorkingCalendar) -> Vec<Interval> {
+        let mut intervals: Vec<Interval> = self
+            .pauses
+            .iter()
+            .map(|pause| Interval {
+                start: pause.from,
+                end: Self::pause_end(pause, calendar),
+            })
+            .collect();
+        intervals.sort_by_key(|interval| interval.start);
+        let mut merged: Vec<Interval> = Vec::with_capacity(intervals.len());
+        for interval in intervals {
+            match merged.last_mut() {
+                Some(last) if last.end.is_none_or(|end| interval.start <= end) => {
+                    last.end = match (last.end, interval.end) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        _ => None,
+                    };
+                }
+                _ => merged.push(interval),
+            }
+        }
+        merged
+    }
+
+    /// Time used at `now`, in seconds of `measure`: from the start to `now` or the stop,
+    /// minus paused time. 0 before the clock starts.
+    pub fn used(&self, measure: Measure, calendar: &WorkingCalendar, now: Timestamp) -> i64 {
+        let Some(start) = self.started_at else {
+            return 0;
+        };
+        let end = self.stopped_at.map_or(now, |stop| stop.min(now));
+        if end <= start {
+            return 0;
+        }
+        let paused: i64 = self
+            .intervals(calendar)
+            .iter()
+            .map(|interval| {
+                let from = interval.start.max(start);
+                let to = interval.end.map_or(end, |until| until.min(end));
+                measure.elapsed(calendar, from, to)
+            })
+            .sum();
+        measure.elapsed(calendar, start, end) - paused
+    }
+
+    /// The instant at which `seconds` of `measure` are used, given what is known at `now`:
+    /// an open pause without a cap lasts until further notice, so the instant is unknown
+    /// (`None`) when it falls after such a pause starts; it is also `None` when the clock
+    /// stopped first, or never started.
+    pub fn reaches(
+        &self,
+        measure: Measure,
+        calendar: &WorkingCalendar,
+        seconds: i64,
+    ) -> Option<Timestamp> {
+        let start = self.started_at?;
+        let mut cursor = start;
+        let mut remaining = seconds.max(0);
+        let mut found = None;
+        for interval in self.intervals(calendar) {
+            if interval.start > cursor {
+                let running = measure.elapsed(calendar, cursor, interval.start);
+                if running >= remaining {
+                    found = Some(measure.advance(calendar, cursor, remaining));
+                    break;
+                }
+                remaining -= running;
+            }
+            match interval.end {
+                Some(end) => cursor = cursor.max(end),
+                None => return None,
+            }
+        }
+        let at = found.unwrap_or_else(|| measure.advance(calendar, cursor, remaining));
+        match self.stopped_at {
+            Some(stop) if at > stop => None,
+            _ => Some(at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .expect("valid instant")
+            .to_utc()
+    }
+
+    const DAY: i64 = 7 * HOUR;
+
+    #[test]
+    fn pauses_stop_the_working_clock() {
+        let calendar = WorkingCalendar::national();
+        let mut clock = Clock::default();
+        clock.start(at("2026-03-02T09:00:00+08:00"));
+        clock.pause(
+            PauseReason::Suspension,
+            at("2026-03-03T09:00:00+08:00"),
+            None,
+        );
+        let now = at("2026-03-06T17:30:00+08:00");
+        assert_eq!(clock.used(Measure::Working, &calendar, now), DAY);
+        assert!(clock.is_paused(&calendar, now));
+        assert_eq!(clock.reaches(Measure::Working, &calendar, 2 * DAY), None);
+        assert!(clock.resume(&PauseReason::Suspension, at("2026-03-05T09:00:00+08:00")));
+        assert_eq!(clock.used(Measure::Working, &calendar, now), 3 * DAY);
+        assert_eq!(
+            clock.reaches(Measure::Working, &calendar, 2 * DAY),
+            Some(at("2026-03-05T17:30:00+08:00"))
+        );
+    }
+
+    #[test]
+    fn a_procedure_pause_is_capped_at_its_approved_length() {
+        let calendar = WorkingCalendar::national();
+        let mut clock = Clock::default();
+        clock.start(at("2026-03-02T09:00:00+08:00"));
+        let approved = Limit::working_days(2).expect("valid");
+        clock.pause(
+            PauseReason::Procedure {
+                proc_no: "P1".into(),
+            },
+            at("2026-03-03T09:00:00+08:00"),
+            Some(approved),
+        );
+        // Still open on Friday evening: only Tuesday and Wednesday are paused.
+        let now = at("2026-03-06T17:30:00+08:00");
+        assert_eq!(clock.used(Measure::Working, &calendar, now), 3 * DAY);
+        assert!(!clock.is_paused(&calendar, now));
+    }
+
+    #[test]
+    fn calendar_days_count_around_the_clock() {
+        let calendar = WorkingCalendar::national();
+        let mut clock = Clock::default();
+        clock.start(at("2026-03-06T12:00:00+08:00"));
+        let now = at("2026-03-08T12:00:00+08:00");
+        assert_eq!(clock.used(Measure::Calendar, &calendar, now), 2 * CALENDAR_DAY);
+        assert_eq!(clock.used(Measure::Working, &calendar, now), 4 * HOUR);
+        clock.stop(at("2026-03-07T12:00:00+08:00"));
+        assert_eq!(clock.used(Measure::Calendar, &calendar, now), CALENDAR_DAY);
+        assert_eq!(
+            clock.reaches(Measure::Calendar, &calendar, 2 * CALENDAR_DAY),
+            None
+        );
+    }
+
+    #[test]
+    fn days_are_rounded_up() {
+        let calendar = WorkingCalendar::national();
+        assert_eq!(whole_units(0, LimitUnit::WorkingDays, &calendar), 0);
+        assert_eq!(whole_units(1, LimitUnit::WorkingDays, &calendar), 1);
+        assert_eq!(whole_units(DAY, LimitUnit::WorkingDays, &calendar), 1);
+        assert_eq!(whole_units(DAY + 1, LimitUnit::WorkingDays, &calendar), 2);
+        assert_eq!(whole_units(HOUR + 1, LimitUnit::Hours, &calendar), 2);
+    }
+}

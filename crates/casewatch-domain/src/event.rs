@@ -1,0 +1,680 @@
+//! The case steps county and department systems report (the event catalogue of DOMAIN.md).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ids::{CaseNo, DeptCode, EventId, ItemCode, RegionCode};
+use crate::{Timestamp, ValidationError};
+
+/// Longest free text (reasons, opinions, replies) accepted, in characters.
+pub const TEXT_MAX: usize = 2000;
+/// Longest short text (names, numbers, codes inside a payload) accepted, in characters.
+pub const NAME_MAX: usize = 200;
+/// Most entries in a list (materials, fee items, tags) accepted.
+pub const LIST_MAX: usize = 200;
+/// Largest `n` of a time limit: about ten years of days.
+pub const LIMIT_MAX: u32 = 3650;
+/// Largest step number within one case.
+pub const SEQ_MAX: u32 = 100_000;
+
+/// The unit of a time limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitUnit {
+    /// 工作日: office hours of working days (the default for legal and promised limits).
+    WorkingDays,
+    /// 自然日: calendar days, counted around the clock.
+    CalendarDays,
+    /// Working hours: office hours, counted by the hour.
+    Hours,
+}
+
+/// A time limit `{n, unit}` such as "20 working days". `n` is at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Limit {
+    n: u32,
+    unit: LimitUnit,
+}
+
+impl Limit {
+    /// A limit of `n` units; `n` must be 1..=3650.
+    pub fn new(n: u32, unit: LimitUnit) -> Result<Self, ValidationError> {
+        if n == 0 {
+            return Err(ValidationError::new("n", "must be > 0"));
+        }
+        if n > LIMIT_MAX {
+            return Err(ValidationError::new(
+                "n",
+                format!("must be at most {LIMIT_MAX}, got {n}"),
+            ));
+        }
+        Ok(Self { n, unit })
+    }
+
+    /// `n` working days.
+    pub fn working_days(n: u32) -> Result<Self, ValidationError> {
+        Self::new(n, LimitUnit::WorkingDays)
+    }
+
+    /// How many units.
+    pub fn n(self) -> u32 {
+        self.n
+    }
+
+    /// Which unit.
+    pub fn unit(self) -> LimitUnit {
+        self.unit
+    }
+}
+
+/// Who performed a step at the source system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The source system's id of the person (staff number or account).
+    pub id: String,
+    /// The person's name.
+    pub name: String,
+}
+
+/// One step of one case, as reported by a county or department system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseEvent {
+    /// The sender's idempotency key.
+    pub event_id: EventId,
+    /// 办件编号.
+    pub case_no: CaseNo,
+    /// The step's position within its case at the source, from 1.
+    pub seq: u32,
+    /// 事项编码.
+    pub item_code: ItemCode,
+    /// 行政区划代码 of the handling office.
+    pub region_code: RegionCode,
+    /// 统一社会信用代码 of the handling department.
+    pub dept_code: DeptCode,
+    /// When the step happened at the source.
+    pub occurred_at: Timestamp,
+    /// The reporting system.
+    pub source_system: String,
+    /// The source's version of this record; re-sends carry higher versions.
+    pub source_version: u32,
+    /// Who performed the step.
+    pub actor: Actor,
+    /// What happened.
+    pub step: Step,
+}
+
+/// What one case step did. The variants follow DOMAIN.md's catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// 申办: an application arrived.
+    Submitted {
+        applicant: Applicant,
+        channel: Channel,
+        materials: Vec<Material>,
+    },
+    /// 受理: the case was accepted; the clock starts.
+    Accepted {
+        case_type: CaseType,
+        legal_limit: Limit,
+        promised_limit: Limit,
+        fee_required: bool,
+        fee_standard_fen: Option<u64>,
+        accept_doc_no: String,
+    },
+    /// 不予受理: the application was refused; terminal. An empty reason is recorded and
+    /// draws rule T9 rather than being refused, so that the omission stays visible.
+    Rejected { reason: String },
+    /// 补正告知: the applicant was told to supplement materials; pauses the clock after
+    /// acceptance.
+    CorrectionRequested {
+        reason: String,
+        materials: Vec<Material>,
+    },
+    /// 补正受理: the supplemented materials arrived; resumes the clock.
+    CorrectionReceived { materials: Vec<Material> },
+    /// 承办/审核: one review step.
+    Reviewed {
+        step_code: String,
+        step_name: String,
+        outcome: ReviewOutcome,
+        opinion: String,
+        step_limit: Option<Limit>,
+    },
+    /// 批准/决定.
+    Decided {
+        decision: Decision,
+        reason: String,
+        window_direct_signoff: bool,
+    },
+    /// 特别程序开始: an extension moves the due dates; other procedures pause the clock,
+    /// each pause capped at the approved length.
+    SpecialProcedureStarted {
+        proc_no: String,
+        kind: ProcedureKind,
+        basis: String,
+        approver: String,
+        approved: Limit,
+    },
+    /// 特别程序结果: resumes the clock.
+    SpecialProcedureEnded {
+        proc_no: String,
+        result: String,
+        fee_fen: Option<u64>,
+    },
+    /// 挂起: pauses the clock.
+    Suspended {
+        reason: String,
+        requested_days: Option<u32>,
+    },
+    /// 解挂: resumes the clock.
+    Resumed { reason: String },
+    /// 收费 (一票制).
+    FeeCharged {
+        ticket_no: String,
+        items: Vec<FeeItem>,
+        payer: String,
+        collector: String,
+        unified_ticket: bool,
+    },
+    /// 办结: the clock stops.
+    Completed {
+        result: CompletionResult,
+        certificate: Option<Certificate>,
+        fee_total_fen: u64,
+    },
+    /// 领取/送达.
+    Delivered { method: String, receiver: String },
+    /// 撤回: terminal.
+    Withdrawn { reason: String },
+    /// 查询: the applicant looked the case up.
+    Queried { channel: Channel },
+    /// 申述/投诉: opens a complaint clock.
+    Appealed {
+        appeal_no: String,
+        complainant: String,
+        target: AppealTarget,
+        reason: String,
+        channel: Channel,
+    },
+    /// 申述办结: closes that complaint clock.
+    AppealResolved {
+        appeal_no: String,
+        outcome: AppealOutcome,
+        reply: String,
+        satisfaction: Option<RatingLevel>,
+    },
+    /// 好差评: the applicant rated the service.
+    Rated {
+        rating_no: String,
+        level: RatingLevel,
+        tags: Vec<String>,
+        text: Option<String>,
+    },
+    /// 差评整改回访: the department followed up a poor rating (closes rule K2's clock).
+    RatingFollowedUp { rating_no: String, reply: String },
+}
+
+/// The applicant (申请人).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applicant {
+    pub kind: ApplicantKind,
+    pub name: String,
+    /// The kind of identity document, e.g. `resident_id`, `credit_code`, `passport`.
+    pub id_type: String,
+    pub id_no: String,
+}
+
+/// Whether the applicant is a person or an organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicantKind {
+    Person,
+    Organisation,
+}
+
+/// How an application or a query reached the office.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// 窗口.
+    Window,
+    /// 网上.
+    Web,
+    /// 移动端.
+    Mobile,
+    /// 邮寄.
+    Post,
+}
+
+impl Channel {
+    /// Web and mobile count as online (网办) in the statistics.
+    pub fn is_online(self) -> bool {
+        matches!(self, Channel::Web | Channel::Mobile)
+    }
+}
+
+/// One submitted material (材料).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Material {
+    pub code: String,
+    pub name: String,
+}
+
+/// How a case is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseType {
+    /// 即办件: completed on the day of acceptance.
+    Immediate,
+    /// 承诺件: completed within the promised limit.
+    Promised,
+    /// 联办件: handled jointly by several departments.
+    Joint,
+    /// 上报件: forwarded to a higher authority.
+    Forwarded,
+}
+
+/// The outcome of a review step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewOutcome {
+    Pass,
+    Return,
+    Other,
+}
+
+/// The decision on a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// 准予.
+    Grant,
+    /// 不予.
+    Deny,
+}
+
+/// The kind of a special procedure (特别程序).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcedureKind {
+    /// 延长审批: moves the due dates by the approved length instead of pausing.
+    Extension,
+    Hearing,
+    Inspection,
+    Testing,
+    Quarantine,
+    Appraisal,
+    ExpertReview,
+    Tender,
+    Auction,
+    Other,
+}
+
+/// One line of a fee ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeItem {
+    pub fee_code: String,
+    pub amount_fen: u64,
+    pub standard_fen: u64,
+}
+
+/// How a case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompletionResult {
+    /// 出证: a certificate was issued; the certificate's data is required.
+    IssuedCertificate,
+    /// 退回.
+    Returned,
+    /// 作废.
+    Voided,
+    /// 转报.
+    Forwarded,
+    /// 办结 without a certificate.
+    Completed,
+}
+
+/// The certificate (证照) issued on completion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    pub name: String,
+    pub no: String,
+    pub valid_to: Option<chrono::NaiveDate>,
+    pub issuer: String,
+}
+
+/// Whom an appeal complains about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppealTarget {
+    Department,
+    Person,
+}
+
+/// How an appeal was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppealOutcome {
+    /// The complaint was founded and the matter corrected.
+    Upheld,
+    /// The complaint was unfounded.
+    Dismissed,
+    /// Settled by explanation or mediation.
+    Explained,
+}
+
+/// A rating (好差评) from 1 (very satisfied) to 5 (very dissatisfied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct RatingLevel(u8);
+
+impl RatingLevel {
+    /// A level of 1..=5.
+    pub fn new(level: u8) -> Result<Self, ValidationError> {
+        if (1..=5).contains(&level) {
+            Ok(Self(level))
+        } else {
+            Err(ValidationError::new(
+                "",
+                format!("must be 1 to 5, got {level}"),
+            ))
+        }
+    }
+
+    /// The level, 1..=5.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<u8> for RatingLevel {
+    type Error = ValidationError;
+    fn try_from(level: u8) -> Result<Self, ValidationError> {
+        Self::new(level)
+    }
+}
+
+impl From<RatingLevel> for u8 {
+    fn from(level: RatingLevel) -> u8 {
+        level.0
+    }
+}
+
+impl Step {
+    /// The step's name in the catalogue, as used in logs and statistics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Submitted { .. } => "submitted",
+            Step::Accepted { .. } => "accepted",
+            Step::Rejected { .. } => "rejected",
+            Step::CorrectionRequested { .. } => "correction_requested",
+            Step::CorrectionReceived { .. } => "correction_received",
+            Step::Reviewed { .. } => "reviewed",
+            Step::Decided { .. } => "decided",
+            Step::SpecialProcedureStarted { .. } => "special_procedure_started",
+            Step::SpecialProcedureEnded { .. } => "special_procedure_ended",
+            Step::Suspended { .. } => "suspended",
+            Step::Resumed { .. } => "resumed",
+            Step::FeeCharged { .. } => "fee_charged",
+            Step::Completed { .. } => "completed",
+            Step::Delivered { .. } => "delivered",
+            Step::Withdrawn { .. } => "withdrawn",
+            Step::Queried { .. } => "queried",
+            Step::Appealed { .. } => "appealed",
+            Step::AppealResolved { .. } => "appeal_resolved",
+            Step::Rated { .. } => "rated",
+            Step::RatingFollowedUp { .. } => "rating_followed_up",
+        }
+    }
+
+    /// Steps of the handling itself, as opposed to after-care (delivery, queries, appeals,
+    /// ratings) that may legitimately follow the end of a case.
+    pub fn is_handling(&self) -> bool {
+        !matches!(
+            self,
+            Step::Submitted { .. }
+                | Step::Delivered { .. }
+                | Step::Queried { .. }
+                | Step::Appealed { .. }
+                | Step::AppealResolved { .. }
+                | Step::Rated { .. }
+                | Step::RatingFollowedUp { .. }
+                | Step::FeeCharged { .. }
+        )
+    }
+}
+
+/// Checks a text's length in characters; `required` also refuses an empty (or blank) text.
+fn check_text(field: &str, text: &str, max: usize, required: bool) -> Result<(), ValidationError> {
+    if required && text.trim().is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    let len = text.chars().count();
+    if len > max {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters, got {len}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_list<T>(
+    field: &str,
+    list: &[T],
+    required: bool,
+    mut each: impl FnMut(&T) -> Result<(), ValidationError>,
+) -> Result<(), ValidationError> {
+    if required && list.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if list.len() > LIST_MAX {
+        return Err(ValidationError::new(
+            field,
+            format!("must have at most {LIST_MAX} entries, got {}", list.len()),
+        ));
+    }
+    for (index, item) in list.iter().enumerate() {
+        each(item).map_err(|error| error.within(&format!("{field}[{index}]")))?;
+    }
+    Ok(())
+}
+
+fn check_materials(field: &str, materials: &[Material]) -> Result<(), ValidationError> {
+    check_list(field, materials, false, |material| {
+        check_text("code", &material.code, NAME_MAX, false)?;
+        check_text("name", &material.name, NAME_MAX, true)
+    })
+}
+
+impl CaseEvent {
+    /// Checks what the types do not: text lengths, required texts, list sizes, the step
+    /// number. Errors name the field relative to the event (`accepted.accept_doc_no`).
+    /// Omissions that are supervision findings (an empty rejection reason) pass here and
+    /// are judged by the rules.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.seq == 0 || self.seq > SEQ_MAX {
+            return Err(ValidationError::new(
+                "seq",
+                format!("must be 1 to {SEQ_MAX}, got {}", self.seq),
+            ));
+        }
+        check_text("source_system", &self.source_system, NAME_MAX, true)?;
+        check_text("actor.id", &self.actor.id, NAME_MAX, true)?;
+        check_text("actor.name", &self.actor.name, NAME_MAX, false)?;
+        self.validate_step()
+            .map_err(|error| error.within(self.step.name()))
+    }
+
+    fn validate_step(&self) -> Result<(), ValidationError> {
+        match &self.step {
+            Step::Submitted {
+                applicant,
+                materials,
+                ..
+            } => {
+                check_text("applicant.name", &applicant.name, NAME_MAX, true)?;
+                check_text("applicant.id_type", &applicant.id_type, NAME_MAX, false)?;
+                check_text("applicant.id_no", &applicant.id_no, NAME_MAX, false)?;
+                check_materials("materials", materials)
+            }
+            Step::Accepted { accept_doc_no, .. } => {
+                check_text("accept_doc_no", accept_doc_no, NAME_MAX, false)
+            }
+            Step::Rejected { reason } | Step::Withdrawn { reason } | Step::Resumed { reason } => {
+                check_text("reason", reason, TEXT_MAX, false)
+            }
+            Step::CorrectionRequested { reason, materials } => {
+                check_text("reason", reason, TEXT_MAX, false)?;
+                check_materials("materials", materials)
+            }
+            Step::CorrectionReceived { materials } => check_materials("materials", materials),
+            Step::Reviewed {
+                step_code,
+                step_name,
+                opinion,
+                ..
+            } => {
+                check_text("step_code", step_code, NAME_MAX, true)?;
+                check_text("step_name", step_name, NAME_MAX, false)?;
+                check_text("opinion", opinion, TEXT_MAX, false)
+            }
+            Step::Decided { reason, .. } => check_text("reason", reason, TEXT_MAX, false),
+            Step::SpecialProcedureStarted {
+                proc_no,
+                basis,
+                approver,
+                ..
+            } => {
+                check_text("proc_no", proc_no, NAME_MAX, true)?;
+                check_text("basis", basis, TEXT_MAX, false)?;
+                check_text("approver", approver, NAME_MAX, false)
+            }
+            Step::SpecialProcedureEnded {
+                proc_no, result, ..
+            } => {
+                check_text("proc_no", proc_no, NAME_MAX, true)?;
+                check_text("result", result, TEXT_MAX, false)
+            }
+            Step::Suspended {
+                reason,
+                requested_days,
+            } => {
+                check_text("reason", reason, TEXT_MAX, false)?;
+                match requested_days {
+                    Some(days) if *days > LIMIT_MAX => Err(ValidationError::new(
+                        "requested_days",
+                        format!("must be at most {LIMIT_MAX}, got {days}"),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            Step::FeeCharged {
+                ticket_no,
+                items,
+                payer,
+                collector,
+                ..
+            } => {
+                check_text("ticket_no", ticket_no, NAME_MAX, true)?;
+                check_text("payer", payer, NAME_MAX, false)?;
+                check_text("collector", collector, NAME_MAX, false)?;
+                check_list("items", items, true, |item| {
+                    check_text("fee_code", &item.fee_code, NAME_MAX, true)
+                })
+            }
+            Step::Completed { certificate, .. } => match certificate {
+                Some(certificate) => {
+                    check_text("certificate.name", &certificate.name, NAME_MAX, false)?;
+                    check_text("certificate.no", &certificate.no, NAME_MAX, false)?;
+                    check_text("certificate.issuer", &certificate.issuer, NAME_MAX, false)
+                }
+                None => Ok(()),
+            },
+            Step::Delivered { method, receiver } => {
+                check_text("method", method, NAME_MAX, false)?;
+                check_text("receiver", receiver, NAME_MAX, false)
+            }
+            Step::Queried { .. } => Ok(()),
+            Step::Appealed {
+                appeal_no,
+                complainant,
+                reason,
+                ..
+            } => {
+                check_text("appeal_no", appeal_no, NAME_MAX, true)?;
+                check_text("complainant", complainant, NAME_MAX, false)?;
+                check_text("reason", reason, TEXT_MAX, true)
+            }
+            Step::AppealResolved {
+                appeal_no, reply, ..
+            } => {
+                check_text("appeal_no", appeal_no, NAME_MAX, true)?;
+                check_text("reply", reply, TEXT_MAX, false)
+            }
+            Step::Rated {
+                rating_no,
+                tags,
+                text,
+                ..
+            } => {
+                check_text("rating_no", rating_no, NAME_MAX, true)?;
+                check_list("tags", tags, false, |tag| check_text("", tag, NAME_MAX, true))?;
+                check_text("text", text.as_deref().unwrap_or(""), TEXT_MAX, false)
+            }
+            Step::RatingFollowedUp { rating_no, reply } => {
+                check_text("rating_no", rating_no, NAME_MAX, true)?;
+                check_text("reply", reply, TEXT_MAX, false)
+            }
+        }
+    }
+
+    /// A fingerprint of what the step says, for telling a re-send (same content) from a
+    /// conflict (same `(case_no, seq)`, different content). The idempotency key and the
+    /// source's record version are left out: re-sends carry new ones.
+    pub fn content_fingerprint(&self) -> u64 {
+        #[derive(Serialize)]
+        struct Content<'a> {
+            case_no: &'a CaseNo,
+            seq: u32,
+            item_code: &'a ItemCode,
+            region_code: &'a RegionCode,
+            dept_code: &'a DeptCode,
+            occurred_at: &'a Timestamp,
+            source_system: &'a str,
+            actor: &'a Actor,
+            step: &'a Step,
+        }
+        let content = Content {
+            case_no: &self.case_no,
+            seq: self.seq,
+            item_code: &self.item_code,
+            region_code: &self.region_code,
+            dept_code: &self.dept_code,
+            occurred_at: &self.occurred_at,
+            source_system: &self.source_system,
+            actor: &self.actor,
+            step: &self.step,
+        };
+        let mut hasher = Sha256::new();
+        serde_json::to_writer(HashWriter(&mut hasher), &content)
+            .expect("serialising plain data into a hasher cannot fail");
+        let digest = hasher.finalize();
+        u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"))
+    }
+}
+
+/// Feeds serialised bytes straight into a hasher, without an intermediate buffer.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

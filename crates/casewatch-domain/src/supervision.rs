@@ -1,0 +1,191 @@
+//! Supervision events: what staff and departments do about an alert. They are history too,
+//! so they travel on the log like case steps.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::AlertId;
+use crate::event::{NAME_MAX, TEXT_MAX};
+use crate::ids::EventId;
+use crate::{Timestamp, ValidationError};
+
+/// The role of a principal (a configured caller of Casewatch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A county or department system that reports case steps.
+    CountySystem,
+    /// A department answering for its own alerts (回告, 申诉).
+    Department,
+    /// Monitoring staff (监察人员) supervising a region.
+    Monitor,
+    /// An auditor: reads and replays, never writes.
+    Auditor,
+    /// An administrator.
+    Admin,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::CountySystem => "county system",
+            Role::Department => "department",
+            Role::Monitor => "monitor",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        })
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The configured principal's name (unique).
+    pub id: String,
+    /// The person's display name, if known.
+    pub name: String,
+    pub role: Role,
+}
+
+/// How a monitor decides a department's appeal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppealDecision {
+    /// 撤销: the card is withdrawn and counted apart from valid ones.
+    Revoke,
+    /// 打回: the appeal is refused; the alert stands.
+    Return,
+    /// 上报: the appeal goes to the level above.
+    Escalate,
+}
+
+/// What a person does about an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SupervisionAction {
+    /// 签收.
+    Acknowledge { note: String },
+    /// 督办: a notice with the date by which the department must answer.
+    IssueNotice {
+        content: String,
+        feedback_due: Timestamp,
+    },
+    /// 回告: the department's answer to a notice.
+    SubmitFeedback { text: String },
+    /// 申诉: the department contests the alert.
+    Appeal { reason: String },
+    /// The decision on an appeal.
+    DecideAppeal {
+        decision: AppealDecision,
+        reason: String,
+    },
+    /// Raises the alert one level.
+    Escalate { reason: String },
+    /// 撤销 without an appeal (raised in error).
+    Revoke { reason: String },
+    /// 办结: supervision is satisfied.
+    Close { note: String },
+}
+
+/// The kind of a supervision action, without its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Acknowledge,
+    IssueNotice,
+    SubmitFeedback,
+    Appeal,
+    DecideAppeal,
+    Escalate,
+    Revoke,
+    Close,
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ActionKind::Acknowledge => "acknowledge",
+            ActionKind::IssueNotice => "issue a notice on",
+            ActionKind::SubmitFeedback => "submit feedback on",
+            ActionKind::Appeal => "appeal",
+            ActionKind::DecideAppeal => "decide the appeal of",
+            ActionKind::Escalate => "escalate",
+            ActionKind::Revoke => "revoke",
+            ActionKind::Close => "close",
+        })
+    }
+}
+
+impl SupervisionAction {
+    /// The kind of action.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            SupervisionAction::Acknowledge { .. } => ActionKind::Acknowledge,
+            SupervisionAction::IssueNotice { .. } => ActionKind::IssueNotice,
+            SupervisionAction::SubmitFeedback { .. } => ActionKind::SubmitFeedback,
+            SupervisionAction::Appeal { .. } => ActionKind::Appeal,
+            SupervisionAction::DecideAppeal { .. } => ActionKind::DecideAppeal,
+            SupervisionAction::Escalate { .. } => ActionKind::Escalate,
+            SupervisionAction::Revoke { .. } => ActionKind::Revoke,
+            SupervisionAction::Close { .. } => ActionKind::Close,
+        }
+    }
+}
+
+/// A person's action on one alert, as recorded on the log (keyed by the alert's case, so it
+/// lands in the case's partition after the steps that raised the alert).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupervisionEvent {
+    /// The caller's idempotency key.
+    pub event_id: EventId,
+    pub alert_id: AlertId,
+    pub principal: Principal,
+    pub action: SupervisionAction,
+}
+
+impl SupervisionEvent {
+    /// Checks text lengths and required texts; errors name the field.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let check = |field: &str, text: &str, max: usize, required: bool| {
+            if required && text.trim().is_empty() {
+                return Err(ValidationError::new(field, "must not be empty"));
+            }
+            let len = text.chars().count();
+            if len > max {
+                return Err(ValidationError::new(
+                    field,
+                    format!("must be at most {max} characters, got {len}"),
+                ));
+            }
+            Ok(())
+        };
+        check("principal.id", &self.principal.id, NAME_MAX, true)?;
+        check("principal.name", &self.principal.name, NAME_MAX, false)?;
+        match &self.action {
+            SupervisionAction::Acknowledge { note } => check("acknowledge.note", note, TEXT_MAX, false),
+            SupervisionAction::IssueNotice { content, .. } => {
+                check("issue_notice.content", content, TEXT_MAX, true)
+            }
+            SupervisionAction::SubmitFeedback { text } => {
+                check("submit_feedback.text", text, TEXT_MAX, true)
+            }
+            SupervisionAction::Appeal { reason } => check("appeal.reason", reason, TEXT_MAX, true),
+            SupervisionAction::DecideAppeal { reason, .. } => {
+                check("decide_appeal.reason", reason, TEXT_MAX, true)
+            }
+            SupervisionAction::Escalate { reason } => {
+                check("escalate.reason", reason, TEXT_MAX, true)
+            }
+            SupervisionAction::Revoke { reason } => check("revoke.reason", reason, TEXT_MAX, true),
+            SupervisionAction::Close { note } => check("close.note", note, TEXT_MAX, false),
+        }
+    }
+}
+
+/// The passing of time on one partition of the log. The projector never reads the wall
+/// clock: "now" is the newest tick or record time it has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockTick {
+    pub at: Timestamp,
+}
