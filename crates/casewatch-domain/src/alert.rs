@@ -10,9 +10,7 @@ use crate::ids::{CaseNo, DeptCode, ItemCode, RegionCode};
 use crate::supervision::{ActionKind, AppealDecision, Principal, Role, SupervisionAction};
 
 /// How serious an alert is. Ordered: a warning is below a yellow card.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// 预警.
@@ -211,7 +209,11 @@ impl FromStr for AlertId {
             .parse::<u32>()
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| AlertIdError(format!("occurrence `{occurrence}` is not a positive number")))?;
+            .ok_or_else(|| {
+                AlertIdError(format!(
+                    "occurrence `{occurrence}` is not a positive number"
+                ))
+            })?;
         let case_no = CaseNo::parse(case_no)
             .map_err(|error| AlertIdError(format!("case number `{case_no}`: {error}")))?;
         Ok(AlertId {
@@ -434,7 +436,10 @@ impl Alert {
         let name = action.kind();
         let allowed = match action {
             SupervisionAction::Acknowledge { .. } => {
-                matches!(principal.role, Role::Monitor | Role::Department | Role::Admin)
+                matches!(
+                    principal.role,
+                    Role::Monitor | Role::Department | Role::Admin
+                )
             }
             SupervisionAction::SubmitFeedback { .. } | SupervisionAction::Appeal { .. } => {
                 matches!(principal.role, Role::Department | Role::Admin)

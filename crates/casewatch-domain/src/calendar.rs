@@ -303,7 +303,12 @@ impl WorkingCalendar {
         self.office
             .iter()
             .filter(move |_| working)
-            .map(move |period| (self.instant(date, period.start), self.instant(date, period.end)))
+            .map(move |period| {
+                (
+                    self.instant(date, period.start),
+                    self.instant(date, period.end),
+                )
+            })
     }
 
     /// Working time between two instants, in seconds; 0 when `to` is not after `from`.
@@ -377,7 +382,11 @@ fn holiday_dates(holiday: &Holiday) -> Result<Vec<NaiveDate>, CalendarError> {
             to: holiday.to,
         });
     }
-    Ok(holiday.from.iter_days().take_while(|date| *date <= holiday.to).collect())
+    Ok(holiday
+        .from
+        .iter_days()
+        .take_while(|date| *date <= holiday.to)
+        .collect())
 }
 
 /// Checks that periods are non-empty, ordered and disjoint; returns the day's length.

@@ -370,7 +370,13 @@ impl Case {
             None if event.seq == self.applied_through + 1 => {
                 self.apply(&ctx, event, recorded_at, fingerprint, &mut effects);
                 while let Some(next) = self.held.remove(&(self.applied_through + 1)) {
-                    self.apply(&ctx, &next.event, next.recorded_at, next.fingerprint, &mut effects);
+                    self.apply(
+                        &ctx,
+                        &next.event,
+                        next.recorded_at,
+                        next.fingerprint,
+                        &mut effects,
+                    );
                 }
                 if self.held.is_empty() && self.gap_since.take().is_some() {
                     let at = self.evaluated_at.unwrap_or(recorded_at);
@@ -509,7 +515,8 @@ impl Case {
                     self.status = CaseStatus::Accepted;
                     self.clock.start(self.deemed_accepted_at.unwrap_or(at));
                     counters.accepted = 1;
-                    counters.online_accepted = i64::from(self.channel.is_some_and(Channel::is_online));
+                    counters.online_accepted =
+                        i64::from(self.channel.is_some_and(Channel::is_online));
                 }
             }
             Step::Rejected { .. } => {
@@ -577,11 +584,10 @@ impl Case {
             Step::SpecialProcedureEnded {
                 proc_no, result, ..
             } => {
-                if let Some(procedure) = self
-                    .procedures
-                    .iter_mut()
-                    .rev()
-                    .find(|procedure| &procedure.proc_no == proc_no && procedure.ended_at.is_none())
+                if let Some(procedure) =
+                    self.procedures.iter_mut().rev().find(|procedure| {
+                        &procedure.proc_no == proc_no && procedure.ended_at.is_none()
+                    })
                 {
                     procedure.ended_at = Some(at);
                     procedure.result = Some(result.clone());
@@ -664,11 +670,9 @@ impl Case {
                 }
             }
             Step::RatingFollowedUp { rating_no, .. } => {
-                if let Some(rating) = self
-                    .ratings
-                    .iter_mut()
-                    .find(|rating| &rating.rating_no == rating_no && rating.followed_up_at.is_none())
-                {
+                if let Some(rating) = self.ratings.iter_mut().find(|rating| {
+                    &rating.rating_no == rating_no && rating.followed_up_at.is_none()
+                }) {
                     rating.followed_up_at = Some(at);
                 }
             }

@@ -336,7 +336,10 @@ mod tests {
         let mut clock = Clock::default();
         clock.start(at("2026-03-06T12:00:00+08:00"));
         let now = at("2026-03-08T12:00:00+08:00");
-        assert_eq!(clock.used(Measure::Calendar, &calendar, now), 2 * CALENDAR_DAY);
+        assert_eq!(
+            clock.used(Measure::Calendar, &calendar, now),
+            2 * CALENDAR_DAY
+        );
         assert_eq!(clock.used(Measure::Working, &calendar, now), 4 * HOUR);
         clock.stop(at("2026-03-07T12:00:00+08:00"));
         assert_eq!(clock.used(Measure::Calendar, &calendar, now), CALENDAR_DAY);

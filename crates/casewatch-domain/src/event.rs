@@ -620,7 +620,9 @@ impl CaseEvent {
                 ..
             } => {
                 check_text("rating_no", rating_no, NAME_MAX, true)?;
-                check_list("tags", tags, false, |tag| check_text("", tag, NAME_MAX, true))?;
+                check_list("tags", tags, false, |tag| {
+                    check_text("", tag, NAME_MAX, true)
+                })?;
                 check_text("text", text.as_deref().unwrap_or(""), TEXT_MAX, false)
             }
             Step::RatingFollowedUp { rating_no, reply } => {
@@ -661,7 +663,11 @@ impl CaseEvent {
         serde_json::to_writer(HashWriter(&mut hasher), &content)
             .expect("serialising plain data into a hasher cannot fail");
         let digest = hasher.finalize();
-        u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"))
+        u64::from_be_bytes(
+            digest[..8]
+                .try_into()
+                .expect("a SHA-256 digest has 8 bytes"),
+        )
     }
 }
 

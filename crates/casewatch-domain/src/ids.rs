@@ -147,7 +147,9 @@ string_id!(
 
 /// The alphabet of unified social credit codes; a character's value is its index.
 const CREDIT_CODE_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
-const CREDIT_CODE_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const CREDIT_CODE_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 fn credit_code_value(ch: char) -> Option<u32> {
     CREDIT_CODE_ALPHABET
@@ -179,7 +181,10 @@ fn check_dept_code(text: &str) -> Result<(), IdError> {
     }
     let (body, check) = text.split_at(17);
     let expected = credit_code_check_char(body)?;
-    let found = check.chars().next().expect("an 18-character code has an 18th");
+    let found = check
+        .chars()
+        .next()
+        .expect("an 18-character code has an 18th");
     if found != expected {
         return Err(IdError::BadCheckChar { found, expected });
     }
@@ -257,8 +262,7 @@ impl RegionCode {
                 len,
             });
         }
-        if let Some((position, ch)) = text.chars().enumerate().find(|(_, c)| !c.is_ascii_digit())
-        {
+        if let Some((position, ch)) = text.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
             return Err(IdError::BadChar { ch, position });
         }
         Ok(Self(text))
@@ -401,7 +405,11 @@ mod tests {
         assert_eq!(village.level(), RegionLevel::Village);
         assert!(city.contains(&village) && province.contains(&city));
         assert!(!county.contains(&city));
-        assert!(!RegionCode::parse("330200").expect("valid").contains(&county));
+        assert!(
+            !RegionCode::parse("330200")
+                .expect("valid")
+                .contains(&county)
+        );
         assert_eq!(village.ancestor(RegionLevel::City), Some(city.clone()));
         assert_eq!(village.ancestor(RegionLevel::Township), Some(township));
         assert_eq!(county.ancestor(RegionLevel::Township), None);

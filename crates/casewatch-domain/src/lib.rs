@@ -14,6 +14,8 @@ pub mod ids;
 pub mod rulebook;
 mod rules;
 pub mod stats;
+#[cfg(feature = "strategies")]
+pub mod strategies;
 pub mod supervision;
 
 use std::fmt;

@@ -135,7 +135,10 @@ impl ThresholdPatch {
             k2_follow_up_within_days: self
                 .k2_follow_up_within_days
                 .unwrap_or(base.k2_follow_up_within_days),
-            disabled: self.disabled.clone().unwrap_or_else(|| base.disabled.clone()),
+            disabled: self
+                .disabled
+                .clone()
+                .unwrap_or_else(|| base.disabled.clone()),
         }
     }
 }
@@ -154,7 +157,9 @@ pub struct RuleOverride {
 
 impl RuleOverride {
     fn matches(&self, region: &RegionCode, item: &ItemCode) -> bool {
-        self.region.as_ref().is_none_or(|scope| scope.contains(region))
+        self.region
+            .as_ref()
+            .is_none_or(|scope| scope.contains(region))
             && self.item.as_ref().is_none_or(|code| code == item)
     }
 
@@ -163,7 +168,9 @@ impl RuleOverride {
     fn specificity(&self) -> (bool, usize) {
         (
             self.item.is_some(),
-            self.region.as_ref().map_or(0, |region| region.significant().len()),
+            self.region
+                .as_ref()
+                .map_or(0, |region| region.significant().len()),
         )
     }
 }
@@ -291,8 +298,8 @@ mod tests {
 
     #[test]
     fn unknown_threshold_names_are_refused() {
-        let error = toml::from_str::<RuleBook>("[defaults]\nt1_days = 3\n")
-            .expect_err("unknown field");
+        let error =
+            toml::from_str::<RuleBook>("[defaults]\nt1_days = 3\n").expect_err("unknown field");
         assert!(error.to_string().contains("t1_days"), "{error}");
     }
 }

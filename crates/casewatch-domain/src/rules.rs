@@ -5,7 +5,9 @@ use crate::Timestamp;
 use crate::alert::{Alert, AlertState, Level, Quantity, QuantityUnit, RuleId};
 use crate::case::{Case, CaseStatus, Context, Effects};
 use crate::clock::{Measure, PauseReason, Span, whole_units};
-use crate::event::{CaseEvent, CaseType, CompletionResult, Decision, LimitUnit, ProcedureKind, Step};
+use crate::event::{
+    CaseEvent, CaseType, CompletionResult, Decision, LimitUnit, ProcedureKind, Step,
+};
 
 /// What a rule found: the numbers behind an alert.
 struct Finding {
@@ -57,7 +59,10 @@ fn days_threshold(days: u32) -> Quantity {
 
 /// `seconds` in whole `unit`s, as a quantity in that unit.
 fn in_unit(seconds: i64, unit: LimitUnit, ctx: &Context<'_>) -> Quantity {
-    Quantity::new(whole_units(seconds, unit, ctx.calendar), quantity_unit(unit))
+    Quantity::new(
+        whole_units(seconds, unit, ctx.calendar),
+        quantity_unit(unit),
+    )
 }
 
 fn quantity_unit(unit: LimitUnit) -> QuantityUnit {
@@ -157,7 +162,13 @@ impl Case {
     }
 
     /// Resolves the open alerts of these rules: their condition cleared.
-    fn resolve(&mut self, ctx: &Context<'_>, rules: &[RuleId], at: Timestamp, effects: &mut Effects) {
+    fn resolve(
+        &mut self,
+        ctx: &Context<'_>,
+        rules: &[RuleId],
+        at: Timestamp,
+        effects: &mut Effects,
+    ) {
         let changes: Vec<_> = self
             .alerts
             .iter_mut()
@@ -198,7 +209,12 @@ impl Case {
     }
 
     /// The case ended: warnings about an open case (T1, T4) no longer hold.
-    pub(crate) fn resolve_on_end(&mut self, ctx: &Context<'_>, at: Timestamp, effects: &mut Effects) {
+    pub(crate) fn resolve_on_end(
+        &mut self,
+        ctx: &Context<'_>,
+        at: Timestamp,
+        effects: &mut Effects,
+    ) {
         self.resolve(ctx, &[RuleId::T1, RuleId::T4], at, effects);
     }
 
@@ -222,7 +238,11 @@ impl Case {
             let finding = Finding::new(
                 working_days(delay, ctx),
                 days_threshold(th.c2_report_within_days),
-                format!("`{}` reported {} after it happened", event.step.name(), working_days(delay, ctx)),
+                format!(
+                    "`{}` reported {} after it happened",
+                    event.step.name(),
+                    working_days(delay, ctx)
+                ),
             )
             .at_step(seq);
             self.raise(ctx, RuleId::C2, seq_subject(seq), finding, at, effects);
@@ -254,10 +274,20 @@ impl Case {
             let finding = Finding::new(
                 seq_quantity,
                 count(0),
-                format!("`{}` dated {earlier} minutes before the previous step", event.step.name()),
+                format!(
+                    "`{}` dated {earlier} minutes before the previous step",
+                    event.step.name()
+                ),
             )
             .at_step(seq);
-            self.raise(ctx, RuleId::P1, format!("seq {seq}:dated"), finding, at, effects);
+            self.raise(
+                ctx,
+                RuleId::P1,
+                format!("seq {seq}:dated"),
+                finding,
+                at,
+                effects,
+            );
         }
 
         // P4: activity while suspended.
@@ -302,7 +332,14 @@ impl Case {
                         format!("acceptance without {}", missing.join(", ")),
                     )
                     .at_step(seq);
-                    self.raise(ctx, RuleId::C1, format!("seq {seq}:content"), finding, at, effects);
+                    self.raise(
+                        ctx,
+                        RuleId::C1,
+                        format!("seq {seq}:content"),
+                        finding,
+                        at,
+                        effects,
+                    );
                 }
                 let promised = Span::of(*promised_limit, calendar);
                 let legal = Span::of(*legal_limit, calendar);
@@ -313,25 +350,37 @@ impl Case {
                         "promised limit above the legal limit",
                     )
                     .at_step(seq);
-                    self.raise(ctx, RuleId::C1, format!("seq {seq}:limit"), finding, at, effects);
+                    self.raise(
+                        ctx,
+                        RuleId::C1,
+                        format!("seq {seq}:limit"),
+                        finding,
+                        at,
+                        effects,
+                    );
                 }
             }
             Step::Rejected { reason } if reason.trim().is_empty() => {
-                let finding = Finding::new(count(0), count(1), "rejected without a reason").at_step(seq);
+                let finding =
+                    Finding::new(count(0), count(1), "rejected without a reason").at_step(seq);
                 self.raise(ctx, RuleId::T9, seq_subject(seq), finding, at, effects);
             }
             Step::Decided {
                 decision, reason, ..
             } => {
                 if *decision == Decision::Deny && reason.trim().is_empty() {
-                    let finding = Finding::new(count(0), count(1), "denied without a reason").at_step(seq);
+                    let finding =
+                        Finding::new(count(0), count(1), "denied without a reason").at_step(seq);
                     self.raise(ctx, RuleId::T9, seq_subject(seq), finding, at, effects);
                 }
                 let separation = ctx
                     .rules
                     .item(&self.item_code)
                     .separation_required
-                    .unwrap_or(self.case_type.is_some_and(|kind| kind != CaseType::Immediate));
+                    .unwrap_or(
+                        self.case_type
+                            .is_some_and(|kind| kind != CaseType::Immediate),
+                    );
                 if separation && self.accepted_by.as_deref() == Some(event.actor.id.as_str()) {
                     let finding = Finding::new(
                         count(1),
@@ -363,7 +412,14 @@ impl Case {
                              the case counts as accepted on arrival",
                         )
                         .at_step(seq);
-                        self.raise(ctx, RuleId::T8, format!("seq {seq}:late"), finding, at, effects);
+                        self.raise(
+                            ctx,
+                            RuleId::T8,
+                            format!("seq {seq}:late"),
+                            finding,
+                            at,
+                            effects,
+                        );
                         if self.accepted_at.is_none() {
                             self.deemed_accepted_at = Some(arrived);
                         }
@@ -377,7 +433,9 @@ impl Case {
                 let span = Span::of(*limit, calendar);
                 let since = self.last_handling_at.or(self.accepted_at);
                 let in_time = self.promised_span(calendar).is_none_or(|promised| {
-                    self.clock.used(promised.measure, calendar, event.occurred_at) <= promised.seconds
+                    self.clock
+                        .used(promised.measure, calendar, event.occurred_at)
+                        <= promised.seconds
                 });
                 if let Some(since) = since {
                     let took = span.measure.elapsed(calendar, since, event.occurred_at);
@@ -427,18 +485,42 @@ impl Case {
                         "extension longer than allowed",
                     ))
                 } else if approver.trim().is_empty() {
-                    Some(Finding::new(count(0), count(1), "extension without an approver"))
+                    Some(Finding::new(
+                        count(0),
+                        count(1),
+                        "extension without an approver",
+                    ))
                 } else {
                     None
                 };
                 if let Some(finding) = finding {
-                    self.raise(ctx, RuleId::T7, proc_no.clone(), finding.at_step(seq), at, effects);
+                    self.raise(
+                        ctx,
+                        RuleId::T7,
+                        proc_no.clone(),
+                        finding.at_step(seq),
+                        at,
+                        effects,
+                    );
                 }
             }
-            Step::SpecialProcedureEnded { proc_no, result, .. } if result.trim().is_empty() => {
-                let finding = Finding::new(count(0), count(1), "special procedure ended without a result")
-                    .at_step(seq);
-                self.raise(ctx, RuleId::T6, format!("{proc_no}:result"), finding, at, effects);
+            Step::SpecialProcedureEnded {
+                proc_no, result, ..
+            } if result.trim().is_empty() => {
+                let finding = Finding::new(
+                    count(0),
+                    count(1),
+                    "special procedure ended without a result",
+                )
+                .at_step(seq);
+                self.raise(
+                    ctx,
+                    RuleId::T6,
+                    format!("{proc_no}:result"),
+                    finding,
+                    at,
+                    effects,
+                );
             }
             Step::FeeCharged {
                 ticket_no,
@@ -450,8 +532,12 @@ impl Case {
                 let total: u64 = items.iter().map(|item| item.amount_fen).sum();
                 let charges_fee = profile.charges_fee.or(self.fee_required);
                 if charges_fee == Some(false) && total > 0 {
-                    let finding = Finding::new(fen(total), fen(0), "fee charged on an item that charges none")
-                        .at_step(seq);
+                    let finding = Finding::new(
+                        fen(total),
+                        fen(0),
+                        "fee charged on an item that charges none",
+                    )
+                    .at_step(seq);
                     self.raise(ctx, RuleId::F1, ticket_no.clone(), finding, at, effects);
                 }
                 for item in items {
@@ -472,8 +558,12 @@ impl Case {
                     }
                 }
                 if !unified_ticket {
-                    let finding = Finding::new(fen(total), fen(0), "fee collected outside the unified ticket")
-                        .at_step(seq);
+                    let finding = Finding::new(
+                        fen(total),
+                        fen(0),
+                        "fee collected outside the unified ticket",
+                    )
+                    .at_step(seq);
                     self.raise(ctx, RuleId::F3, ticket_no.clone(), finding, at, effects);
                 }
             }
@@ -482,7 +572,15 @@ impl Case {
                 certificate,
                 fee_total_fen,
             } => {
-                self.check_completion(ctx, seq, *result, certificate.as_ref(), *fee_total_fen, at, effects);
+                self.check_completion(
+                    ctx,
+                    seq,
+                    *result,
+                    certificate.as_ref(),
+                    *fee_total_fen,
+                    at,
+                    effects,
+                );
             }
             _ => {}
         }
@@ -506,7 +604,9 @@ impl Case {
         let open_procedure = self
             .procedures
             .iter()
-            .find(|procedure| procedure.kind != ProcedureKind::Extension && procedure.ended_at.is_none())
+            .find(|procedure| {
+                procedure.kind != ProcedureKind::Extension && procedure.ended_at.is_none()
+            })
             .map(|procedure| procedure.proc_no.clone());
         if let Some(proc_no) = open_procedure {
             let finding = Finding::new(
@@ -515,10 +615,20 @@ impl Case {
                 format!("completed while special procedure `{proc_no}` is open"),
             )
             .at_step(seq);
-            self.raise(ctx, RuleId::P4, format!("seq {seq}:procedure"), finding, at, effects);
+            self.raise(
+                ctx,
+                RuleId::P4,
+                format!("seq {seq}:procedure"),
+                finding,
+                at,
+                effects,
+            );
         }
 
-        let granted = matches!(result, CompletionResult::IssuedCertificate | CompletionResult::Completed);
+        let granted = matches!(
+            result,
+            CompletionResult::IssuedCertificate | CompletionResult::Completed
+        );
         if granted {
             let profile = ctx.rules.item(&self.item_code);
             let missing: Vec<String> = if profile.required_steps.is_empty() {
@@ -550,12 +660,24 @@ impl Case {
         }
 
         if result == CompletionResult::IssuedCertificate {
-            let complete = certificate
-                .is_some_and(|certificate| !certificate.name.trim().is_empty() && !certificate.no.trim().is_empty());
+            let complete = certificate.is_some_and(|certificate| {
+                !certificate.name.trim().is_empty() && !certificate.no.trim().is_empty()
+            });
             if !complete {
-                let finding = Finding::new(count(1), count(0), "certificate issued without its name and number")
-                    .at_step(seq);
-                self.raise(ctx, RuleId::C1, format!("seq {seq}:certificate"), finding, at, effects);
+                let finding = Finding::new(
+                    count(1),
+                    count(0),
+                    "certificate issued without its name and number",
+                )
+                .at_step(seq);
+                self.raise(
+                    ctx,
+                    RuleId::C1,
+                    format!("seq {seq}:certificate"),
+                    finding,
+                    at,
+                    effects,
+                );
             }
         }
 
@@ -571,7 +693,12 @@ impl Case {
     }
 
     /// Rules that fire on the passage of time, evaluated at the case's time `at`.
-    pub(crate) fn evaluate_time(&mut self, ctx: &Context<'_>, at: Timestamp, effects: &mut Effects) {
+    pub(crate) fn evaluate_time(
+        &mut self,
+        ctx: &Context<'_>,
+        at: Timestamp,
+        effects: &mut Effects,
+    ) {
         let calendar = ctx.calendar;
         let th = ctx.thresholds.clone();
         let day = calendar.day_seconds();
@@ -624,7 +751,10 @@ impl Case {
             .iter()
             .map(|appeal| {
                 let end = appeal.resolved_at.unwrap_or(at).min(at);
-                (appeal.appeal_no.clone(), calendar.working_seconds(appeal.opened_at, end))
+                (
+                    appeal.appeal_no.clone(),
+                    calendar.working_seconds(appeal.opened_at, end),
+                )
             })
             .collect();
         for (appeal_no, open) in appeals {
@@ -648,7 +778,10 @@ impl Case {
             .filter(|rating| rating.level.get() >= th.k2_min_level)
             .map(|rating| {
                 let end = rating.followed_up_at.unwrap_or(at).min(at);
-                (rating.rating_no.clone(), calendar.working_seconds(rating.rated_at, end))
+                (
+                    rating.rating_no.clone(),
+                    calendar.working_seconds(rating.rated_at, end),
+                )
             })
             .collect();
         for (rating_no, open) in ratings {
@@ -720,7 +853,8 @@ impl Case {
                 None => (at > deadline).then_some(at),
             };
             if let Some(late_at) = late_at {
-                let days = (calendar.local_date(late_at) - calendar.local_date(accepted)).num_days();
+                let days =
+                    (calendar.local_date(late_at) - calendar.local_date(accepted)).num_days();
                 let finding = Finding::new(
                     Quantity::new(days, QuantityUnit::Days),
                     Quantity::new(0, QuantityUnit::Days),

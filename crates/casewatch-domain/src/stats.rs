@@ -100,7 +100,10 @@ impl Counters {
     pub fn rates(&self, day_seconds: i64) -> Rates {
         let ratio = |part: i64, whole: i64| (whole > 0).then(|| part as f64 / whole as f64);
         Rates {
-            on_time: ratio(self.completed_early + self.completed_on_time, self.completed),
+            on_time: ratio(
+                self.completed_early + self.completed_on_time,
+                self.completed,
+            ),
             alert: ratio(self.cards_raised - self.cards_revoked, self.accepted),
             window_direct_signoff: ratio(self.direct_decisions, self.decisions),
             online: ratio(self.online_accepted, self.accepted),
@@ -240,6 +243,9 @@ mod tests {
             7 * 3600,
         );
         let order: Vec<(&str, u32)> = ranked.iter().map(|row| (row.key, row.rank)).collect();
-        assert_eq!(order, vec![("b", 1), ("c", 2), ("e", 2), ("a", 4), ("d", 5)]);
+        assert_eq!(
+            order,
+            vec![("b", 1), ("c", 2), ("e", 2), ("a", 4), ("d", 5)]
+        );
     }
 }

@@ -163,7 +163,9 @@ impl SupervisionEvent {
         check("principal.id", &self.principal.id, NAME_MAX, true)?;
         check("principal.name", &self.principal.name, NAME_MAX, false)?;
         match &self.action {
-            SupervisionAction::Acknowledge { note } => check("acknowledge.note", note, TEXT_MAX, false),
+            SupervisionAction::Acknowledge { note } => {
+                check("acknowledge.note", note, TEXT_MAX, false)
+            }
             SupervisionAction::IssueNotice { content, .. } => {
                 check("issue_notice.content", content, TEXT_MAX, true)
             }
