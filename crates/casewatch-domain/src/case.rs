@@ -192,8 +192,6 @@ pub struct Case {
     pub fingerprints: BTreeMap<u32, u64>,
     /// Steps ahead of a gap.
     pub held: BTreeMap<u32, HeldStep>,
-    /// Since when the current gap has been open.
-    pub gap_since: Option<Timestamp>,
     /// The latest instant the case was evaluated at; time never runs back.
     pub evaluated_at: Option<Timestamp>,
 }
@@ -241,7 +239,6 @@ impl Case {
             applied_through: 0,
             fingerprints: BTreeMap::new(),
             held: BTreeMap::new(),
-            gap_since: None,
             evaluated_at: None,
         }
     }
@@ -267,6 +264,30 @@ impl Case {
             Some(Level::Warning | Level::Yellow) => Light::Yellow,
             Some(Level::Red | Level::Serious) => Light::Red,
         }
+    }
+
+    /// Whether the passage of time can still change the case: an open clock, a gap in its
+    /// steps, an unanswered appeal or rating, or an alert awaiting feedback. Ticks need only
+    /// visit such cases.
+    pub fn is_time_sensitive(&self) -> bool {
+        self.is_open()
+            || !self.held.is_empty()
+            || self
+                .appeals
+                .iter()
+                .any(|appeal| appeal.resolved_at.is_none())
+            || self
+                .ratings
+                .iter()
+                .any(|rating| rating.followed_up_at.is_none())
+            || self
+                .procedures
+                .iter()
+                .any(|procedure| procedure.ended_at.is_none())
+            || self.alerts.iter().any(|alert| {
+                alert.state == crate::alert::AlertState::UnderNotice
+                    || (alert.rule() == crate::alert::RuleId::K1 && alert.state.is_open())
+            })
     }
 
     /// Whether the case is accepted and not ended.
@@ -378,10 +399,8 @@ impl Case {
                         &mut effects,
                     );
                 }
-                if self.held.is_empty() && self.gap_since.take().is_some() {
-                    let at = self.evaluated_at.unwrap_or(recorded_at);
-                    self.resolve_gap(&ctx, at, &mut effects);
-                }
+                let at = self.evaluated_at.unwrap_or(recorded_at);
+                self.resolve_filled_gaps(&ctx, at, &mut effects);
             }
             None if event.seq > self.applied_through => {
                 self.held.insert(
@@ -392,7 +411,6 @@ impl Case {
                         fingerprint,
                     },
                 );
-                self.gap_since.get_or_insert(recorded_at);
                 effects.steps.push(StepOutcome {
                     seq: event.seq,
                     disposition: Disposition::Held,

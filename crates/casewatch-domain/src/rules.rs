@@ -203,9 +203,25 @@ impl Case {
         self.raise(ctx, RuleId::C3, subject, finding, at, effects);
     }
 
-    /// The gap in step numbers filled: C4 no longer holds.
-    pub(crate) fn resolve_gap(&mut self, ctx: &Context<'_>, at: Timestamp, effects: &mut Effects) {
-        self.resolve(ctx, &[RuleId::C4], at, effects);
+    /// Gaps in the step numbers filled: their C4 alerts no longer hold.
+    pub(crate) fn resolve_filled_gaps(
+        &mut self,
+        ctx: &Context<'_>,
+        at: Timestamp,
+        effects: &mut Effects,
+    ) {
+        let applied_through = self.applied_through;
+        let changes: Vec<_> = self
+            .alerts
+            .iter_mut()
+            .filter(|alert| {
+                alert.rule() == RuleId::C4 && alert.seq.is_some_and(|seq| seq <= applied_through)
+            })
+            .filter_map(|alert| alert.resolve(at))
+            .collect();
+        for change in changes {
+            self.record_change(ctx, change, effects);
+        }
     }
 
     /// The case ended: warnings about an open case (T1, T4) no longer hold.
@@ -729,18 +745,26 @@ impl Case {
         }
 
         // C4: a gap in the step numbers past its grace period.
-        if let Some(since) = self.gap_since
-            && !self.held.is_empty()
+        // While held steps are being drained the next one is never missing.
+        let missing = self.applied_through + 1;
+        // A gap is as old as the first step held behind it.
+        let since = self.held.values().map(|held| held.recorded_at).min();
+        if let Some(since) = since
+            && self
+                .held
+                .keys()
+                .next()
+                .is_some_and(|first| *first > missing)
         {
             let open = calendar.working_seconds(since, at);
             let grace = i64::from(th.c4_gap_grace_hours) * 3600;
             if open > grace {
-                let missing = self.applied_through + 1;
                 let finding = Finding::new(
                     in_unit(open, LimitUnit::Hours, ctx),
                     Quantity::new(i64::from(th.c4_gap_grace_hours), QuantityUnit::Hours),
                     format!("step {missing} missing while later steps arrived"),
-                );
+                )
+                .at_step(missing);
                 self.raise(ctx, RuleId::C4, seq_subject(missing), finding, at, effects);
             }
         }
@@ -853,11 +877,12 @@ impl Case {
                 None => (at > deadline).then_some(at),
             };
             if let Some(late_at) = late_at {
-                let days =
-                    (calendar.local_date(late_at) - calendar.local_date(accepted)).num_days();
+                // How far into later working days it ran; at least the first of them.
+                let over = calendar.working_seconds(deadline, late_at);
+                let days = whole_units(over, LimitUnit::WorkingDays, calendar).max(1);
                 let finding = Finding::new(
-                    Quantity::new(days, QuantityUnit::Days),
-                    Quantity::new(0, QuantityUnit::Days),
+                    Quantity::new(days, QuantityUnit::WorkingDays),
+                    Quantity::new(0, QuantityUnit::WorkingDays),
                     "immediate case not completed on its acceptance day",
                 );
                 self.raise(ctx, RuleId::T5, String::new(), finding, at, effects);

@@ -12,9 +12,9 @@ use proptest::strategy::Union;
 use crate::Timestamp;
 use crate::alert::{AlertId, RuleId};
 use crate::event::{
-    Actor, AppealOutcome, AppealTarget, Applicant, ApplicantKind, CaseEvent, CaseType,
-    Certificate, Channel, CompletionResult, Decision, FeeItem, Limit, LimitUnit, Material,
-    ProcedureKind, RatingLevel, ReviewOutcome, Step,
+    Actor, AppealOutcome, AppealTarget, Applicant, ApplicantKind, CaseEvent, CaseType, Certificate,
+    Channel, CompletionResult, Decision, FeeItem, Limit, LimitUnit, Material, ProcedureKind,
+    RatingLevel, ReviewOutcome, Step,
 };
 use crate::ids::{CaseNo, DeptCode, EventId, ItemCode, RegionCode};
 use crate::rulebook::ThresholdPatch;
@@ -123,7 +123,10 @@ fn materials() -> impl Strategy<Value = Vec<Material>> {
 
 fn applicant() -> impl Strategy<Value = Applicant> {
     (
-        prop_oneof![Just(ApplicantKind::Person), Just(ApplicantKind::Organisation)],
+        prop_oneof![
+            Just(ApplicantKind::Person),
+            Just(ApplicantKind::Organisation)
+        ],
         required_text(),
         optional_text(),
         optional_text(),
@@ -297,10 +300,7 @@ pub fn step() -> impl Strategy<Value = Step> {
                 fee_fen,
             })
             .boxed(),
-        (
-            optional_text(),
-            option::of(0_u32..=crate::event::LIMIT_MAX),
-        )
+        (optional_text(), option::of(0_u32..=crate::event::LIMIT_MAX))
             .prop_map(|(reason, requested_days)| Step::Suspended {
                 reason,
                 requested_days,

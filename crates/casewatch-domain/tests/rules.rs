@@ -12,7 +12,7 @@ use casewatch_domain::event::{
 use casewatch_domain::supervision::{Role, SupervisionAction};
 use support::*;
 
-use QuantityUnit::{Count, Days, Fen, Hours, Seq, WorkingDays};
+use QuantityUnit::{Count, Fen, Hours, Seq, WorkingDays};
 
 /// What a scenario must show about its rule.
 enum Expect {
@@ -181,7 +181,7 @@ const SPECS: &[Spec] = &[
             .tick("2026-03-03 09:30");
             s
         },
-        expect: Fires(Level::Yellow, (1, Days), (0, Days)),
+        expect: Fires(Level::Yellow, (1, WorkingDays), (0, WorkingDays)),
     },
     Spec {
         rule: RuleId::T5,
@@ -945,6 +945,27 @@ fn every_rule_behaves_as_specified() {
 }
 
 #[test]
+fn a_gap_past_its_grace_raises_one_alert_and_resolves_when_filled() {
+    let mut s = Script::default();
+    s.step_seq(1, "2026-03-02 09:00", submitted(Channel::Web))
+        .step_seq(3, "2026-03-02 10:00", reviewed("review"))
+        .step_seq(4, "2026-03-02 11:00", granted())
+        .step_seq(5, "2026-03-02 11:30", completed())
+        .tick("2026-03-03 11:00")
+        .step_seq(2, "2026-03-02 09:30", accepted(10, 20));
+    let gaps: Vec<_> = s
+        .alerts()
+        .iter()
+        .filter(|alert| alert.rule() == RuleId::C4)
+        .collect();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].subject, "seq 2");
+    assert_eq!(gaps[0].state, AlertState::Resolved);
+    assert!(s.case().held.is_empty());
+    assert_eq!(s.case().applied_through, 5);
+}
+
+#[test]
 fn every_rule_has_a_firing_scenario_and_a_near_miss() {
     for rule in RuleId::ALL {
         let specs: Vec<&Spec> = SPECS.iter().filter(|spec| spec.rule == *rule).collect();
@@ -957,4 +978,35 @@ fn every_rule_has_a_firing_scenario_and_a_near_miss() {
             "{rule} has no near miss"
         );
     }
+}
+
+#[test]
+fn a_second_gap_counts_from_its_own_held_steps() {
+    let mut s = Script::default();
+    s.step_seq(1, "2026-03-02 09:00", submitted(Channel::Web))
+        .step_seq(3, "2026-03-02 10:00", accepted(10, 20))
+        .tick("2026-03-03 11:00");
+    // Step 2 fills the first gap on Wednesday; step 5 arrived then too, ahead of step 4.
+    s.step_seq(5, "2026-03-04 09:00", granted());
+    let late = s.event(2, "clerk-1", t("2026-03-02 09:30"), reviewed("pre-check"));
+    s.send(late, t("2026-03-04 09:05")).tick("2026-03-04 15:00");
+    let gaps: Vec<_> = s
+        .alerts()
+        .iter()
+        .filter(|alert| alert.rule() == RuleId::C4)
+        .collect();
+    assert_eq!(
+        gaps.len(),
+        1,
+        "the second gap is 5 working hours old: {gaps:?}"
+    );
+    assert_eq!(gaps[0].state, AlertState::Resolved);
+    s.tick("2026-03-05 10:00");
+    let open: Vec<_> = s
+        .alerts()
+        .iter()
+        .filter(|alert| alert.rule() == RuleId::C4 && alert.state.is_open())
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].subject, "seq 4");
 }

@@ -1,4 +1,27 @@
-//! placeholder
+//! The public gRPC contract of Casewatch (`casewatch.v1`): the generated messages and
+//! services, the file descriptor set for reflection, the record envelope of the log, and the
+//! conversions between protobuf and the domain.
+//!
+//! Protobuf types are lax (every field optional, enums open); domain types are strict. This
+//! crate is the one edge where the first become the second: `TryFrom<pb::X>` for each domain
+//! type, with a [`ValidationError`](casewatch_domain::ValidationError) that names the field
+//! by its dotted path in the message. It holds no business logic and the domain never sees
+//! prost.
+
+pub mod convert;
+mod event;
+mod record;
+mod rulebook;
+mod supervision;
+mod view;
+
+pub use record::{DecodedRecord, RECORD_FORMAT_VERSION, RecordError, decode_record, encode_record};
+
+/// The messages and services generated from `proto/casewatch/v1`.
 pub mod pb {
     tonic::include_proto!("casewatch.v1");
 }
+
+/// The encoded `FileDescriptorSet` of `casewatch.v1` and its imports, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/casewatch_descriptor.bin"));
