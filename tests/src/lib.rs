@@ -1,0 +1,289 @@
+//! The scripted scenario every end-to-end suite plays: county systems report seven cases as
+//! protobuf messages, exactly as they would over gRPC, with clock ticks between them, and
+//! the alerts Casewatch must raise for them. Suites differ only in how the inputs travel
+//! (folded in-process, through the embedded log, through Kafka and PostgreSQL).
+
+use casewatch_domain::Timestamp;
+use casewatch_domain::alert::{Level, RuleId};
+use casewatch_domain::ids::DeptCode;
+use casewatch_proto::convert::timestamp_to_pb;
+use casewatch_proto::pb;
+use casewatch_proto::pb::case_event::{
+    Accepted, Appealed, Completed, Decided, FeeCharged, Reviewed, Step, Submitted,
+};
+
+/// A local time in China Standard Time, written `2026-03-02 09:00`.
+pub fn local(text: &str) -> Timestamp {
+    chrono::DateTime::parse_from_str(&format!("{text} +08:00"), "%Y-%m-%d %H:%M %z")
+        .unwrap_or_else(|error| panic!("bad time `{text}`: {error}"))
+        .to_utc()
+}
+
+/// One input of the scenario, in the order it reaches Casewatch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A county reports a step; `recorded_at` is when it arrives.
+    Step {
+        event: Box<pb::CaseEvent>,
+        recorded_at: Timestamp,
+    },
+    /// Time passes.
+    Tick(Timestamp),
+}
+
+/// An alert the scenario must raise: on which case, by which rule, at which level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ExpectedAlert {
+    pub case_no: &'static str,
+    pub rule: RuleId,
+    pub level: Level,
+}
+
+/// The alerts of the scenario once every input is in.
+pub const EXPECTED_ALERTS: &[ExpectedAlert] = &[
+    // Promised 3 days: warned with a day left, late an hour into the fourth.
+    ExpectedAlert {
+        case_no: "330106-B-LATE",
+        rule: RuleId::T1,
+        level: Level::Warning,
+    },
+    ExpectedAlert {
+        case_no: "330106-B-LATE",
+        rule: RuleId::T2,
+        level: Level::Yellow,
+    },
+    // Decided and completed without the review a promised case requires.
+    ExpectedAlert {
+        case_no: "330102-C-NOREVIEW",
+        rule: RuleId::P2,
+        level: Level::Yellow,
+    },
+    // A fee on an item that charges none.
+    ExpectedAlert {
+        case_no: "330102-D-FEE",
+        rule: RuleId::F1,
+        level: Level::Red,
+    },
+    // The acceptance re-sent a day later with a longer promise.
+    ExpectedAlert {
+        case_no: "330105-E-CONFLICT",
+        rule: RuleId::C3,
+        level: Level::Red,
+    },
+    // An appeal unanswered for more than five working days.
+    ExpectedAlert {
+        case_no: "330106-G-APPEAL",
+        rule: RuleId::K1,
+        level: Level::Yellow,
+    },
+];
+
+/// Case numbers of the scenario that must end with no alert.
+pub const CLEAN_CASES: &[&str] = &["330106-A-CLEAN", "330105-F-ORDER"];
+
+fn dept(region: &str) -> String {
+    DeptCode::with_check_char(&format!("11{region}MB0000001"))
+        .expect("a valid department body")
+        .to_string()
+}
+
+fn working_days(n: u32) -> Option<pb::Limit> {
+    Some(pb::Limit {
+        n,
+        unit: pb::LimitUnit::WorkingDays.into(),
+    })
+}
+
+/// Builds the steps of one case.
+struct CaseScript {
+    case_no: &'static str,
+    region: &'static str,
+    next_seq: u32,
+    inputs: Vec<Input>,
+}
+
+impl CaseScript {
+    fn new(case_no: &'static str, region: &'static str) -> Self {
+        Self {
+            case_no,
+            region,
+            next_seq: 1,
+            inputs: Vec::new(),
+        }
+    }
+
+    fn event(&self, seq: u32, actor: &str, at: Timestamp, step: Step) -> pb::CaseEvent {
+        pb::CaseEvent {
+            event_id: format!("{}-{seq}", self.case_no),
+            case_no: self.case_no.into(),
+            seq,
+            item_code: "330000-SCJG-0001".into(),
+            region_code: self.region.into(),
+            dept_code: dept(self.region),
+            occurred_at: Some(timestamp_to_pb(at)),
+            source_system: format!("county-{}", self.region),
+            source_version: 1,
+            actor: Some(pb::Actor {
+                id: actor.into(),
+                name: actor.into(),
+            }),
+            step: Some(step),
+        }
+    }
+
+    /// The next step, reported a minute after it happened.
+    fn step(mut self, at: &str, actor: &str, step: Step) -> Self {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let at = local(at);
+        let event = self.event(seq, actor, at, step);
+        self.send(event, at + chrono::Duration::minutes(1))
+    }
+
+    fn send(mut self, event: pb::CaseEvent, recorded_at: Timestamp) -> Self {
+        self.inputs.push(Input::Step {
+            event: Box::new(event),
+            recorded_at,
+        });
+        self
+    }
+}
+
+fn submitted() -> Step {
+    Step::Submitted(Submitted {
+        applicant: Some(pb::Applicant {
+            kind: pb::ApplicantKind::Organisation.into(),
+            name: "杭州某餐饮有限公司".into(),
+            id_type: "credit_code".into(),
+            id_no: "91330106MA2B000000".into(),
+        }),
+        channel: pb::Channel::Web.into(),
+        materials: Vec::new(),
+    })
+}
+
+fn accepted(promised: u32) -> Step {
+    Step::Accepted(Accepted {
+        case_type: pb::CaseType::Promised.into(),
+        legal_limit: working_days(20),
+        promised_limit: working_days(promised),
+        fee_required: false,
+        fee_standard_fen: None,
+        accept_doc_no: "受理-2026-0001".into(),
+    })
+}
+
+fn reviewed() -> Step {
+    Step::Reviewed(Reviewed {
+        step_code: "review".into(),
+        step_name: "审核".into(),
+        outcome: pb::ReviewOutcome::Pass.into(),
+        opinion: "材料齐全".into(),
+        step_limit: None,
+    })
+}
+
+fn decided() -> Step {
+    Step::Decided(Decided {
+        decision: pb::Decision::Grant.into(),
+        reason: "符合条件".into(),
+        window_direct_signoff: false,
+    })
+}
+
+fn completed() -> Step {
+    Step::Completed(Completed {
+        result: pb::CompletionResult::IssuedCertificate.into(),
+        certificate: Some(pb::Certificate {
+            name: "食品经营许可证".into(),
+            no: "JY-2026-0001".into(),
+            valid_to: None,
+            issuer: "市场监督管理局".into(),
+        }),
+        fee_total_fen: 0,
+    })
+}
+
+/// The inputs of the scenario, ordered by arrival: the steps of seven cases from Monday
+/// 2 March 2026 on, and hourly clock ticks up to Monday 9 March 17:00.
+pub fn scenario() -> Vec<Input> {
+    let clean = CaseScript::new("330106-A-CLEAN", "330106")
+        .step("2026-03-02 09:00", "clerk", submitted())
+        .step("2026-03-02 09:10", "clerk", accepted(5))
+        .step("2026-03-03 10:00", "reviewer", reviewed())
+        .step("2026-03-04 10:00", "chief", decided())
+        .step("2026-03-04 11:00", "clerk", completed());
+    let late = CaseScript::new("330106-B-LATE", "330106")
+        .step("2026-03-02 09:00", "clerk", accepted(3))
+        .step("2026-03-03 10:00", "reviewer", reviewed());
+    let no_review = CaseScript::new("330102-C-NOREVIEW", "330102")
+        .step("2026-03-02 10:00", "clerk", accepted(5))
+        .step("2026-03-03 10:00", "chief", decided())
+        .step("2026-03-03 11:00", "clerk", completed());
+    let fee = CaseScript::new("330102-D-FEE", "330102")
+        .step("2026-03-02 10:00", "clerk", accepted(10))
+        .step(
+            "2026-03-03 14:00",
+            "cashier",
+            Step::FeeCharged(FeeCharged {
+                ticket_no: "票-0001".into(),
+                items: vec![pb::FeeItem {
+                    fee_code: "GB-0001".into(),
+                    amount_fen: 5000,
+                    standard_fen: 5000,
+                }],
+                payer: "申请人".into(),
+                collector: "窗口".into(),
+                unified_ticket: true,
+            }),
+        );
+    let mut conflict = CaseScript::new("330105-E-CONFLICT", "330105")
+        .step("2026-03-02 09:00", "clerk", submitted())
+        .step("2026-03-02 09:30", "clerk", accepted(10));
+    let mut rewritten = conflict.event(2, "clerk", local("2026-03-02 09:30"), accepted(15));
+    rewritten.event_id = "330105-E-CONFLICT-2-v2".into();
+    rewritten.source_version = 2;
+    conflict = conflict.send(rewritten, local("2026-03-03 09:30"));
+    // Step 3 arrives before step 2, three minutes apart.
+    let order = CaseScript::new("330105-F-ORDER", "330105");
+    let early = order.event(3, "reviewer", local("2026-03-02 11:00"), reviewed());
+    let first = order.event(1, "clerk", local("2026-03-02 10:00"), submitted());
+    let second = order.event(2, "clerk", local("2026-03-02 10:05"), accepted(10));
+    let order = order
+        .send(first, local("2026-03-02 10:01"))
+        .send(early, local("2026-03-02 11:01"))
+        .send(second, local("2026-03-02 11:04"));
+    let appeal = CaseScript::new("330106-G-APPEAL", "330106")
+        .step("2026-03-02 09:00", "clerk", accepted(5))
+        .step("2026-03-02 10:00", "reviewer", reviewed())
+        .step("2026-03-02 11:00", "chief", decided())
+        .step("2026-03-02 11:30", "clerk", completed())
+        .step(
+            "2026-03-02 14:00",
+            "applicant",
+            Step::Appealed(Appealed {
+                appeal_no: "诉-0001".into(),
+                complainant: "申请人".into(),
+                target: pb::AppealTarget::Department.into(),
+                reason: "窗口服务态度差".into(),
+                channel: pb::Channel::Mobile.into(),
+            }),
+        );
+
+    let mut inputs: Vec<Input> = [clean, late, no_review, fee, conflict, order, appeal]
+        .into_iter()
+        .flat_map(|case| case.inputs)
+        .collect();
+    let mut tick = local("2026-03-02 08:00");
+    while tick <= local("2026-03-09 17:00") {
+        inputs.push(Input::Tick(tick));
+        tick += chrono::Duration::hours(1);
+    }
+    // Arrival order; a step and a tick at the same instant: the step first. The sort is
+    // stable, so steps of one case arriving together keep their order.
+    inputs.sort_by_key(|input| match input {
+        Input::Step { recorded_at, .. } => (*recorded_at, 0),
+        Input::Tick(at) => (*at, 1),
+    });
+    inputs
+}

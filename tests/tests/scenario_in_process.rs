@@ -1,0 +1,130 @@
+//! The scripted scenario folded in-process: each input travels as the log will carry it
+//! (protobuf bytes in a record envelope), is decoded and validated at the edge, and folded
+//! through the domain. The alerts, lights and statistics must be exactly as specified.
+
+use std::collections::BTreeMap;
+
+use casewatch_domain::case::{Case, CaseStatus, Light, Policy};
+use casewatch_domain::stats::Counters;
+use casewatch_proto::{DecodedRecord, decode_record, encode_record, pb};
+use casewatch_tests::{CLEAN_CASES, EXPECTED_ALERTS, ExpectedAlert, Input, scenario};
+use prost::Message;
+
+/// The record bytes of one input, as an ingest node would append them.
+fn record(input: &Input) -> Vec<u8> {
+    match input {
+        Input::Step { event, recorded_at } => encode_record(
+            pb::RecordKind::CaseEvent,
+            *recorded_at,
+            &event.encode_to_vec(),
+        ),
+        Input::Tick(at) => {
+            let tick = pb::ClockTick {
+                at: Some(casewatch_proto::convert::timestamp_to_pb(*at)),
+                source: "scenario".into(),
+            };
+            encode_record(pb::RecordKind::ClockTick, *at, &tick.encode_to_vec())
+        }
+    }
+}
+
+struct Views {
+    cases: BTreeMap<String, Case>,
+    totals: Counters,
+}
+
+fn fold(inputs: &[Input]) -> Views {
+    let policy = Policy::default();
+    let mut views = Views {
+        cases: BTreeMap::new(),
+        totals: Counters::default(),
+    };
+    for input in inputs {
+        let (recorded_at, decoded) = decode_record(&record(input)).expect("a valid record");
+        let effects = match decoded {
+            DecodedRecord::Case(event) => {
+                let case = views
+                    .cases
+                    .entry(event.case_no.to_string())
+                    .or_insert_with(|| Case::new(&event));
+                vec![case.handle_step(&event, recorded_at, &policy)]
+            }
+            DecodedRecord::Tick(tick) => views
+                .cases
+                .values_mut()
+                .filter(|case| case.is_time_sensitive())
+                .map(|case| case.advance(tick.at, &policy))
+                .collect(),
+            DecodedRecord::Supervision(_) => unreachable!("the scenario has no staff actions"),
+        };
+        for delta in effects.iter().flat_map(|effects| &effects.stats) {
+            views.totals += &delta.counters;
+        }
+    }
+    views
+}
+
+#[test]
+fn the_scenario_raises_exactly_the_expected_alerts() {
+    let views = fold(&scenario());
+    let mut raised: Vec<ExpectedAlert> = views
+        .cases
+        .values()
+        .flat_map(|case| &case.alerts)
+        .map(|alert| {
+            let expected = EXPECTED_ALERTS
+                .iter()
+                .find(|expected| expected.case_no == alert.id.case_no.as_str())
+                .map_or("unexpected case", |expected| expected.case_no);
+            ExpectedAlert {
+                case_no: expected,
+                rule: alert.rule(),
+                level: alert.level,
+            }
+        })
+        .collect();
+    raised.sort();
+    let mut expected = EXPECTED_ALERTS.to_vec();
+    expected.sort();
+    assert_eq!(raised, expected);
+    for case_no in CLEAN_CASES {
+        assert!(views.cases[*case_no].alerts.is_empty(), "{case_no}");
+    }
+}
+
+#[test]
+fn the_scenario_leaves_the_expected_lights_and_statistics() {
+    let views = fold(&scenario());
+    let case = |case_no: &str| &views.cases[case_no];
+    assert_eq!(case("330106-B-LATE").light(), Light::Yellow);
+    assert_eq!(case("330102-D-FEE").light(), Light::Red);
+    assert_eq!(case("330106-A-CLEAN").status, CaseStatus::Completed);
+    // Step 3 waited for step 2, then both were applied in order.
+    assert_eq!(case("330105-F-ORDER").applied_through, 3);
+    assert!(case("330105-F-ORDER").held.is_empty());
+    // The conflicting re-send did not change the promise.
+    assert_eq!(
+        case("330105-E-CONFLICT")
+            .promised_limit
+            .map(|limit| limit.n()),
+        Some(10)
+    );
+    let totals = &views.totals;
+    assert_eq!(totals.accepted, 7);
+    assert_eq!(totals.completed, 3);
+    assert_eq!(totals.completed_early, 3);
+    assert_eq!(
+        totals.online_accepted, 3,
+        "A, E and F were submitted on the web"
+    );
+    assert_eq!(totals.appeals, 1);
+    assert_eq!(totals.fees_charged_fen, 5000);
+    assert_eq!(totals.fee_anomalies, 1);
+    assert_eq!(totals.warnings_raised, 1);
+    assert_eq!(totals.cards_raised, 5);
+    // Open cases by light, as gauges: B yellow, D and E red, F green.
+    assert_eq!(
+        (totals.open_green, totals.open_yellow, totals.open_red),
+        (1, 1, 2)
+    );
+}
