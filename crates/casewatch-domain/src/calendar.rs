@@ -463,12 +463,7 @@ impl Calendars {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(text: &str) -> Timestamp {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .expect("valid instant")
-            .to_utc()
-    }
+    use crate::testing::at;
 
     fn date(text: &str) -> NaiveDate {
         text.parse().expect("valid date")

@@ -280,12 +280,7 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(text: &str) -> Timestamp {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .expect("valid instant")
-            .to_utc()
-    }
+    use crate::testing::at;
 
     const DAY: i64 = 7 * HOUR;
 

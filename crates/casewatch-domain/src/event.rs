@@ -446,7 +446,12 @@ impl Step {
 }
 
 /// Checks a text's length in characters; `required` also refuses an empty (or blank) text.
-fn check_text(field: &str, text: &str, max: usize, required: bool) -> Result<(), ValidationError> {
+pub(crate) fn check_text(
+    field: &str,
+    text: &str,
+    max: usize,
+    required: bool,
+) -> Result<(), ValidationError> {
     if required && text.trim().is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }

@@ -244,35 +244,29 @@ impl RegionLevel {
     }
 }
 
-/// A region code (行政区划代码) of 6 (province, city, county), 9 (township) or 12 (village)
-/// digits. A region covers every code that starts with its significant digits: `330100`
-/// (a city) covers `330106` and `330106001001`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RegionCode(String);
+string_id!(
+    /// A region code (行政区划代码) of 6 (province, city, county), 9 (township) or 12
+    /// (village) digits. A region covers every code that starts with its significant
+    /// digits: `330100` (a city) covers `330106` and `330106001001`.
+    RegionCode,
+    check_region_code
+);
+
+fn check_region_code(text: &str) -> Result<(), IdError> {
+    let len = text.chars().count();
+    if !matches!(len, 6 | 9 | 12) {
+        return Err(IdError::BadLength {
+            expected: "6, 9 or 12 digits",
+            len,
+        });
+    }
+    match text.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((position, ch)) => Err(IdError::BadChar { ch, position }),
+        None => Ok(()),
+    }
+}
 
 impl RegionCode {
-    /// Parses a code of 6, 9 or 12 ASCII digits.
-    pub fn parse(text: impl Into<String>) -> Result<Self, IdError> {
-        let text = text.into();
-        let len = text.chars().count();
-        if !matches!(len, 6 | 9 | 12) {
-            return Err(IdError::BadLength {
-                expected: "6, 9 or 12 digits",
-                len,
-            });
-        }
-        if let Some((position, ch)) = text.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
-            return Err(IdError::BadChar { ch, position });
-        }
-        Ok(Self(text))
-    }
-
-    /// The code as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The digits that identify the region: trailing all-zero parts are padding.
     pub fn significant(&self) -> &str {
         &self.0[..self.level().significant_digits()]
@@ -311,38 +305,6 @@ impl RegionCode {
         let mut code = self.0[..digits].to_owned();
         code.extend(std::iter::repeat_n('0', level.code_len() - digits));
         Some(RegionCode(code))
-    }
-}
-
-impl fmt::Display for RegionCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for RegionCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RegionCode({:?})", self.0)
-    }
-}
-
-impl FromStr for RegionCode {
-    type Err = IdError;
-    fn from_str(text: &str) -> Result<Self, IdError> {
-        Self::parse(text)
-    }
-}
-
-impl TryFrom<String> for RegionCode {
-    type Error = IdError;
-    fn try_from(text: String) -> Result<Self, IdError> {
-        Self::parse(text)
-    }
-}
-
-impl From<RegionCode> for String {
-    fn from(code: RegionCode) -> String {
-        code.0
     }
 }
 

@@ -72,3 +72,13 @@ impl fmt::Display for ValidationError {
         }
     }
 }
+
+#[cfg(test)]
+mod testing {
+    /// An instant written in RFC 3339.
+    pub(crate) fn at(text: &str) -> crate::Timestamp {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .expect("valid instant")
+            .to_utc()
+    }
+}

@@ -73,6 +73,12 @@ fn quantity_unit(unit: LimitUnit) -> QuantityUnit {
     }
 }
 
+/// Working time a request has waited at `at`: until its answer, or until `at` if none yet.
+fn waited(ctx: &Context<'_>, since: Timestamp, answered: Option<Timestamp>, at: Timestamp) -> i64 {
+    ctx.calendar
+        .working_seconds(since, answered.unwrap_or(at).min(at))
+}
+
 /// The unit a span's days are counted in: working days or calendar days.
 fn day_unit(span: Span) -> LimitUnit {
     match span.measure {
@@ -770,56 +776,76 @@ impl Case {
         }
 
         // K1: appeals not answered in time (yellow, then red).
-        let appeals: Vec<(String, i64)> = self
+        let waits: Vec<(String, i64)> = self
             .appeals
             .iter()
             .map(|appeal| {
-                let end = appeal.resolved_at.unwrap_or(at).min(at);
-                (
-                    appeal.appeal_no.clone(),
-                    calendar.working_seconds(appeal.opened_at, end),
-                )
+                let waited = waited(ctx, appeal.opened_at, appeal.resolved_at, at);
+                (appeal.appeal_no.clone(), waited)
             })
             .collect();
-        for (appeal_no, open) in appeals {
-            if open > i64::from(th.k1_accept_within_days) * day {
-                let finding = Finding::new(
-                    working_days(open, ctx),
-                    days_threshold(th.k1_accept_within_days),
-                    format!("appeal `{appeal_no}` not answered in time"),
-                );
-                self.raise(ctx, RuleId::K1, appeal_no.clone(), finding, at, effects);
-            }
-            if open > i64::from(th.k1_answer_within_days) * day {
+        for (appeal_no, waited) in waits {
+            let what = format!("appeal `{appeal_no}` not answered in time");
+            self.raise_unanswered(
+                ctx,
+                RuleId::K1,
+                appeal_no.clone(),
+                waited,
+                th.k1_accept_within_days,
+                what,
+                at,
+                effects,
+            );
+            if waited > i64::from(th.k1_answer_within_days) * day {
                 self.escalate(ctx, RuleId::K1, &appeal_no, Level::Red, at, effects);
             }
         }
 
         // K2: poor ratings not followed up in time.
-        let ratings: Vec<(String, i64)> = self
+        let waits: Vec<(String, i64)> = self
             .ratings
             .iter()
             .filter(|rating| rating.level.get() >= th.k2_min_level)
             .map(|rating| {
-                let end = rating.followed_up_at.unwrap_or(at).min(at);
-                (
-                    rating.rating_no.clone(),
-                    calendar.working_seconds(rating.rated_at, end),
-                )
+                let waited = waited(ctx, rating.rated_at, rating.followed_up_at, at);
+                (rating.rating_no.clone(), waited)
             })
             .collect();
-        for (rating_no, open) in ratings {
-            if open > i64::from(th.k2_follow_up_within_days) * day {
-                let finding = Finding::new(
-                    working_days(open, ctx),
-                    days_threshold(th.k2_follow_up_within_days),
-                    format!("rating `{rating_no}` not followed up in time"),
-                );
-                self.raise(ctx, RuleId::K2, rating_no, finding, at, effects);
-            }
+        for (rating_no, waited) in waits {
+            let what = format!("rating `{rating_no}` not followed up in time");
+            self.raise_unanswered(
+                ctx,
+                RuleId::K2,
+                rating_no,
+                waited,
+                th.k2_follow_up_within_days,
+                what,
+                at,
+                effects,
+            );
         }
 
         self.escalate_late_feedback(ctx, at, effects);
+    }
+
+    /// Raises `rule` about `subject` when it `waited` longer than `within_days`.
+    #[allow(clippy::too_many_arguments)]
+    fn raise_unanswered(
+        &mut self,
+        ctx: &Context<'_>,
+        rule: RuleId,
+        subject: String,
+        waited: i64,
+        within_days: u32,
+        what: String,
+        at: Timestamp,
+        effects: &mut Effects,
+    ) {
+        if waited > i64::from(within_days) * ctx.calendar.day_seconds() {
+            let finding =
+                Finding::new(working_days(waited, ctx), days_threshold(within_days), what);
+            self.raise(ctx, rule, subject, finding, at, effects);
+        }
     }
 
     /// T1, T2, T3 and T5: the case against its promised and legal limits.

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::AlertId;
-use crate::event::{NAME_MAX, TEXT_MAX};
+use crate::event::{NAME_MAX, TEXT_MAX, check_text};
 use crate::ids::EventId;
 use crate::{Timestamp, ValidationError};
 
@@ -147,40 +147,31 @@ pub struct SupervisionEvent {
 impl SupervisionEvent {
     /// Checks text lengths and required texts; errors name the field.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        let check = |field: &str, text: &str, max: usize, required: bool| {
-            if required && text.trim().is_empty() {
-                return Err(ValidationError::new(field, "must not be empty"));
-            }
-            let len = text.chars().count();
-            if len > max {
-                return Err(ValidationError::new(
-                    field,
-                    format!("must be at most {max} characters, got {len}"),
-                ));
-            }
-            Ok(())
-        };
-        check("principal.id", &self.principal.id, NAME_MAX, true)?;
-        check("principal.name", &self.principal.name, NAME_MAX, false)?;
+        check_text("principal.id", &self.principal.id, NAME_MAX, true)?;
+        check_text("principal.name", &self.principal.name, NAME_MAX, false)?;
         match &self.action {
             SupervisionAction::Acknowledge { note } => {
-                check("acknowledge.note", note, TEXT_MAX, false)
+                check_text("acknowledge.note", note, TEXT_MAX, false)
             }
             SupervisionAction::IssueNotice { content, .. } => {
-                check("issue_notice.content", content, TEXT_MAX, true)
+                check_text("issue_notice.content", content, TEXT_MAX, true)
             }
             SupervisionAction::SubmitFeedback { text } => {
-                check("submit_feedback.text", text, TEXT_MAX, true)
+                check_text("submit_feedback.text", text, TEXT_MAX, true)
             }
-            SupervisionAction::Appeal { reason } => check("appeal.reason", reason, TEXT_MAX, true),
+            SupervisionAction::Appeal { reason } => {
+                check_text("appeal.reason", reason, TEXT_MAX, true)
+            }
             SupervisionAction::DecideAppeal { reason, .. } => {
-                check("decide_appeal.reason", reason, TEXT_MAX, true)
+                check_text("decide_appeal.reason", reason, TEXT_MAX, true)
             }
             SupervisionAction::Escalate { reason } => {
-                check("escalate.reason", reason, TEXT_MAX, true)
+                check_text("escalate.reason", reason, TEXT_MAX, true)
             }
-            SupervisionAction::Revoke { reason } => check("revoke.reason", reason, TEXT_MAX, true),
-            SupervisionAction::Close { note } => check("close.note", note, TEXT_MAX, false),
+            SupervisionAction::Revoke { reason } => {
+                check_text("revoke.reason", reason, TEXT_MAX, true)
+            }
+            SupervisionAction::Close { note } => check_text("close.note", note, TEXT_MAX, false),
         }
     }
 }
