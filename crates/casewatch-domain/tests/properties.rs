@@ -521,3 +521,73 @@ fn statistics_count_a_case_from_acceptance_to_completion() {
     let limit: Limit = working_days(10);
     assert_eq!(script.case().promised_limit, Some(limit));
 }
+
+#[test]
+fn due_dates_move_with_pauses_and_extensions() {
+    let mut script = Script::default();
+    script.step("2026-03-02 09:00", accepted(5, 20));
+    let calendar = script
+        .policy
+        .calendars
+        .for_region(&script.case().region_code)
+        .clone();
+    // Five working days from Monday 09:00: Friday 17:30.
+    assert_eq!(
+        script.case().promised_due(&calendar),
+        Some(t("2026-03-06 17:30"))
+    );
+    // Suspended for a whole Tuesday: due a working day later, on Monday.
+    script
+        .step("2026-03-03 09:00", suspended())
+        .step("2026-03-04 09:00", resumed());
+    assert_eq!(
+        script.case().promised_due(&calendar),
+        Some(t("2026-03-09 17:30"))
+    );
+    // While suspended the due date is unknown.
+    script.step("2026-03-04 10:00", suspended());
+    assert_eq!(script.case().promised_due(&calendar), None);
+    script.step("2026-03-04 11:00", resumed());
+    // An approved extension of 3 days moves both due dates by 3 working days: with the
+    // day and the hour suspended, the promise runs out 9 days 1 hour after acceptance.
+    script.step(
+        "2026-03-04 12:00",
+        procedure("E-1", ProcedureKind::Extension, working_days(3), "局长"),
+    );
+    assert_eq!(
+        script.case().promised_due(&calendar),
+        Some(t("2026-03-13 10:00"))
+    );
+    let legal = script.case().legal_due(&calendar).expect("known");
+    assert_eq!(
+        calendar.working_seconds(t("2026-03-02 09:00"), legal),
+        (20 + 3 + 1) * 7 * 3600 + 3600
+    );
+}
+
+proptest! {
+    #[test]
+    fn ticks_need_only_visit_time_sensitive_cases(
+        events in case_events("HZ-TICK-1"),
+        ticks in prop::collection::vec(0i64..40_000, 1..8),
+    ) {
+        let policy = Policy::default();
+        let (cases, _) = fold(&events, &policy);
+        let mut visited = cases[&events[0].0.case_no].clone();
+        let mut all = visited.clone();
+        let start = events.last().map(|(_, recorded)| *recorded).expect("steps");
+        let mut ticks = ticks;
+        ticks.sort_unstable();
+        for offset in ticks {
+            let at = start + minutes(offset);
+            let effects = all.advance(at, &policy);
+            if visited.is_time_sensitive() {
+                visited.advance(at, &policy);
+            } else {
+                prop_assert!(effects.alerts.is_empty(), "{:?}", effects.alerts);
+                prop_assert!(effects.stats.is_empty());
+            }
+        }
+        prop_assert_eq!(&visited.alerts, &all.alerts);
+    }
+}
