@@ -465,6 +465,8 @@ impl Alert {
         if !self.state.is_open() {
             return Err(invalid());
         }
+        // An alert's history never runs back, even when a late-reported step resolves it.
+        let at = at.max(self.updated_at);
         let previous = (self.state, self.level);
         match action {
             SupervisionAction::Acknowledge { .. } => {
@@ -544,6 +546,7 @@ impl Alert {
         if !self.state.is_open() {
             return None;
         }
+        let at = at.max(self.updated_at);
         let previous = (self.state, self.level);
         self.state = AlertState::Resolved;
         self.updated_at = at;
@@ -566,6 +569,7 @@ impl Alert {
         if !self.state.is_open() || self.level >= level {
             return None;
         }
+        let at = at.max(self.updated_at);
         let previous = (self.state, self.level);
         self.level = level;
         self.updated_at = at;

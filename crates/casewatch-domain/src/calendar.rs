@@ -451,6 +451,11 @@ impl Calendars {
         Ok(self)
     }
 
+    /// The national calendar.
+    pub fn national(&self) -> &WorkingCalendar {
+        &self.national
+    }
+
     /// The calendar for cases of `region`.
     pub fn for_region(&self, region: &RegionCode) -> &WorkingCalendar {
         self.regional

@@ -192,7 +192,8 @@ pub struct Case {
     pub fingerprints: BTreeMap<u32, u64>,
     /// Steps ahead of a gap.
     pub held: BTreeMap<u32, HeldStep>,
-    /// The latest instant the case was evaluated at; time never runs back.
+    /// The case's own time: the latest of its steps' and actions' times. Rules about a
+    /// step are judged no earlier than this; time never runs back.
     pub evaluated_at: Option<Timestamp>,
 }
 
@@ -425,18 +426,21 @@ impl Case {
                 });
             }
         }
-        self.update_light(&ctx, &mut effects);
+        let at = self.evaluated_at.unwrap_or(recorded_at);
+        self.update_light(&ctx, at, &mut effects);
         effects
     }
 
     /// Lets time pass to `now` (a clock tick): rules that fire on the passage of time are
-    /// evaluated.
+    /// evaluated. The case's own time stays that of its latest step, so a tick that changes
+    /// nothing visible leaves the case exactly as it was: views written at any batch
+    /// boundary, and cases reloaded after a restart, hold the same state.
     pub fn advance(&mut self, now: Timestamp, policy: &Policy) -> Effects {
         let ctx = self.context(policy);
         let mut effects = Effects::default();
-        let at = self.advance_clock_to(now);
+        let at = self.evaluated_at.map_or(now, |seen| seen.max(now));
         self.evaluate_time(&ctx, at, &mut effects);
-        self.update_light(&ctx, &mut effects);
+        self.update_light(&ctx, at, &mut effects);
         effects
     }
 
@@ -457,7 +461,7 @@ impl Case {
         let change = alert.act(&event.action, &event.principal, at)?;
         let mut effects = Effects::default();
         self.record_change(&ctx, change, &mut effects);
-        self.update_light(&ctx, &mut effects);
+        self.update_light(&ctx, at, &mut effects);
         Ok(effects)
     }
 
@@ -730,13 +734,11 @@ impl Case {
     }
 
     /// Counts the open-case light gauge when the light or openness changed.
-    fn update_light(&mut self, ctx: &Context<'_>, effects: &mut Effects) {
+    fn update_light(&mut self, ctx: &Context<'_>, at: Timestamp, effects: &mut Effects) {
         let now = self.is_open().then(|| self.light());
         if now == self.counted_light {
             return;
         }
-        let at = self.evaluated_at.or(self.last_step_at);
-        let Some(at) = at else { return };
         let mut counters = Counters::default();
         for (light, change) in [(self.counted_light, -1), (now, 1)] {
             match light {

@@ -937,13 +937,12 @@ impl Case {
             if !ctx.thresholds.enabled(rule) {
                 continue;
             }
-            if let Some(notice) = alert.notice.as_mut() {
-                notice.overdue_escalated = true;
-            }
-            if let Some(level) = alert.level.raised()
-                && let Some(change) = alert.escalate_to(level, rule, at)
-            {
-                changes.push(change);
+            // At the top level there is nothing left to raise; the notice stays as it is.
+            if let Some(level) = alert.level.raised() {
+                if let Some(notice) = alert.notice.as_mut() {
+                    notice.overdue_escalated = true;
+                }
+                changes.extend(alert.escalate_to(level, rule, at));
             }
         }
         for change in changes {

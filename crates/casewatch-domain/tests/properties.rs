@@ -591,3 +591,23 @@ proptest! {
         prop_assert_eq!(&visited.alerts, &all.alerts);
     }
 }
+
+proptest! {
+    /// The projector writes a case only when something visible changed; this is what makes
+    /// views written at any batch boundary, and cases reloaded after a restart, the same.
+    #[test]
+    fn a_tick_that_changes_nothing_visible_leaves_the_case_as_it_was(
+        events in case_events("HZ-QUIET-1"),
+        later in 0i64..40_000,
+    ) {
+        let policy = Policy::default();
+        let (cases, _) = fold(&events, &policy);
+        let mut case = cases[&events[0].0.case_no].clone();
+        let before = case.clone();
+        let at = events.last().map(|(_, recorded)| *recorded).expect("steps") + minutes(later);
+        let effects = case.advance(at, &policy);
+        if effects.alerts.is_empty() && effects.stats.is_empty() {
+            prop_assert_eq!(case, before);
+        }
+    }
+}
