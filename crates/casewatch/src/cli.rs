@@ -1,6 +1,10 @@
 //! The command line: one binary, a subcommand per role. Every flag can also be set from
 //! a `CASEWATCH_…` environment variable.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand};
 
 /// Casewatch: electronic supervision (电子监察) of government service cases.
@@ -13,12 +17,68 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Simulate several counties reporting cases and print the supervision alerts they draw.
+    /// Run every role on this machine: the embedded log, the views, the projector and the
+    /// gRPC services (ingest, monitor, audit).
+    Serve(ServeArgs),
+    /// Start a node on an accelerated clock and push a simulated city into it over gRPC,
+    /// printing the alerts as they arrive.
     Demo(DemoArgs),
+    /// Push simulated counties' case steps into a running server.
+    Simulate(SimulateArgs),
+    /// Print the records of the log, or of one case.
+    Replay(ReplayArgs),
+    /// Recompute every hash chain from the log and compare it with the views.
+    Verify(DataArgs),
+    /// Fold the whole log into fresh views and print their digest beside the live one.
+    Rebuild(RebuildArgs),
+    /// Create the log and the views of a data directory, or bring their schema up to date.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DataArgs {
+    /// Where the log and the views live.
+    #[arg(
+        long = "data",
+        env = "CASEWATCH_DATA",
+        default_value = "casewatch-data"
+    )]
+    pub(crate) data: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
+    /// The gRPC listen address.
+    #[arg(long, env = "CASEWATCH_LISTEN", default_value = "127.0.0.1:50051")]
+    pub(crate) listen: SocketAddr,
+    /// Partitions of a new log (an existing log keeps its own).
+    #[arg(long, env = "CASEWATCH_PARTITIONS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) partitions: u32,
+    /// How often a clock tick is appended to every partition.
+    #[arg(long, env = "CASEWATCH_TICK_EVERY", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub(crate) tick_every: Duration,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
+    /// Where the demo keeps its data; a fresh temporary directory when absent.
+    #[arg(long = "data", env = "CASEWATCH_DATA")]
+    pub(crate) data: Option<PathBuf>,
+    /// The gRPC listen address (the demo's node can be queried while it runs).
+    #[arg(long, env = "CASEWATCH_LISTEN", default_value = "127.0.0.1:50051")]
+    pub(crate) listen: SocketAddr,
+    /// Real seconds per simulated day.
+    #[arg(long, env = "CASEWATCH_SECONDS_PER_DAY", default_value_t = 4.0)]
+    pub(crate) seconds_per_day: f64,
+    #[command(flatten)]
+    pub(crate) sim: SimArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
     /// Seed of the simulated counties; the same seed gives the same run.
     #[arg(long, env = "CASEWATCH_SEED", default_value_t = 1)]
     pub(crate) seed: u64,
@@ -32,6 +92,56 @@ pub(crate) struct DemoArgs {
     /// New cases per county per working day.
     #[arg(long, env = "CASEWATCH_CASES_PER_DAY", default_value_t = 20)]
     pub(crate) cases_per_day: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    /// The server to push to.
+    #[arg(
+        long,
+        env = "CASEWATCH_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub(crate) server: String,
+    /// Events per append request.
+    #[arg(long, env = "CASEWATCH_BATCH", default_value_t = 500)]
+    pub(crate) batch: usize,
+    /// Events per second at most; unlimited when absent.
+    #[arg(long, env = "CASEWATCH_RATE")]
+    pub(crate) rate: Option<u32>,
+    /// Stop after this long, even if the simulation has more.
+    #[arg(long, env = "CASEWATCH_DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) duration: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) sim: SimArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
+    /// Only the records of this case.
+    #[arg(long)]
+    pub(crate) case_no: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RebuildArgs {
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
+    /// Where to build the fresh views; a temporary file when absent.
+    #[arg(long)]
+    pub(crate) into: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
+    /// Partitions of a new log.
+    #[arg(long, env = "CASEWATCH_PARTITIONS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) partitions: u32,
 }
 
 #[cfg(test)]

@@ -1,207 +1,238 @@
-//! The demo: simulated counties report cases, the supervision rules judge every step and
-//! every hour, and each alert is printed as it is raised, escalated or resolved.
+//! The demo: a node on an accelerated clock, a simulated city pushing its case steps over
+//! gRPC as their time comes, and the alerts printed as the node's alert feed delivers them.
+//! Red cards are acknowledged and put under a supervision notice, as monitoring staff would.
 
-use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use casewatch_domain::alert::{AlertChange, Cause, Level, RuleId};
-use casewatch_domain::case::{Case, Light, Policy};
-use casewatch_domain::ids::CaseNo;
-use casewatch_domain::stats::Counters;
+use anyhow::Context;
+use casewatch_domain::case::Policy;
+use casewatch_proto::pb;
+use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
+use casewatch_server::node::{Node, NodeConfig};
+use casewatch_server::{AcceleratedClock, Clock};
 use casewatch_sim::{Output, SimConfig, Simulator, county_name};
+use tokio_stream::StreamExt;
 
 use crate::cli::DemoArgs;
+use crate::client;
 
-/// What to simulate.
-#[derive(Debug, Clone)]
-pub(crate) struct DemoConfig {
-    pub(crate) sim: SimConfig,
-}
+/// How long the demo pushes cases, in real time.
+const DEMO_LENGTH: Duration = Duration::from_secs(60);
 
-impl From<DemoArgs> for DemoConfig {
-    fn from(args: DemoArgs) -> Self {
-        Self {
-            sim: SimConfig {
-                seed: args.seed,
-                days: args.days,
-                counties: usize::from(args.counties),
-                cases_per_county_day: args.cases_per_day,
-                ..SimConfig::default()
-            },
-        }
+fn level_name(level: i32) -> &'static str {
+    match pb::AlertLevel::try_from(level) {
+        Ok(pb::AlertLevel::Warning) => "预警 warning",
+        Ok(pb::AlertLevel::Yellow) => "黄牌 yellow",
+        Ok(pb::AlertLevel::Red) => "红牌 red",
+        Ok(pb::AlertLevel::Serious) => "严重 serious",
+        _ => "?",
     }
 }
 
-/// The totals of a run.
-#[derive(Debug, Default)]
-pub(crate) struct Summary {
-    pub(crate) steps: u64,
-    pub(crate) ticks: u64,
-    pub(crate) totals: Counters,
-    pub(crate) raised: BTreeMap<RuleId, u64>,
-    pub(crate) lights: BTreeMap<Light, u64>,
-}
-
-fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Warning => "预警 warning",
-        Level::Yellow => "黄牌 yellow",
-        Level::Red => "红牌 red",
-        Level::Serious => "严重 serious",
-    }
-}
-
-fn print_change(out: &mut impl Write, change: &AlertChange) -> std::io::Result<()> {
-    let alert = &change.alert;
-    let local = change
-        .at
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("a valid offset"));
-    let what = match &change.cause {
-        Cause::Raised => "raised",
-        Cause::Escalated { .. } => "escalated",
-        Cause::AutoResolved => "resolved",
-        Cause::Action { .. } => "acted on",
+fn quantity(quantity: Option<&pb::Quantity>) -> String {
+    let Some(quantity) = quantity else {
+        return String::new();
     };
-    writeln!(
-        out,
-        "{}  {:<14} {:<3} {:<9} {:<26} {}  {}: measured {}, threshold {}",
-        local.format("%Y-%m-%d %H:%M"),
+    let unit = match pb::QuantityUnit::try_from(quantity.unit) {
+        Ok(pb::QuantityUnit::WorkingDays) => " working days",
+        Ok(pb::QuantityUnit::CalendarDays) => " calendar days",
+        Ok(pb::QuantityUnit::Hours) => " working hours",
+        Ok(pb::QuantityUnit::Days) => " days",
+        Ok(pb::QuantityUnit::Fen) => " fen",
+        _ => "",
+    };
+    format!("{}{unit}", quantity.value)
+}
+
+/// One line per alert change.
+fn describe(alert: &pb::Alert) -> String {
+    let at = alert
+        .updated_at
+        .and_then(|at| chrono::DateTime::from_timestamp(at.seconds, 0))
+        .map(|at| {
+            at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("a valid offset"))
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let state = pb::AlertState::try_from(alert.state)
+        .map(|state| {
+            state
+                .as_str_name()
+                .trim_start_matches("ALERT_STATE_")
+                .to_lowercase()
+        })
+        .unwrap_or_default();
+    let county = casewatch_domain::ids::RegionCode::parse(alert.region_code.clone())
+        .map(|region| county_name(&region))
+        .unwrap_or("");
+    format!(
+        "{at}  {:<14} {:<3} {:<17} {:<22} {county}  {}: measured {}, threshold {}",
         level_name(alert.level),
-        alert.rule(),
-        what,
-        alert.id.case_no,
-        county_name(&alert.region_code),
+        alert.rule,
+        state,
+        alert.case_no,
         alert.detail,
-        alert.measured,
-        alert.threshold,
+        quantity(alert.measured.as_ref()),
+        quantity(alert.threshold.as_ref()),
     )
 }
 
-/// Runs the simulation to its end, printing alert changes and a summary to `out`.
-pub(crate) fn run(config: &DemoConfig, out: &mut impl Write) -> anyhow::Result<Summary> {
-    let policy = Policy::default();
-    let mut cases: BTreeMap<CaseNo, Case> = BTreeMap::new();
-    let mut summary = Summary::default();
-    writeln!(
-        out,
-        "Casewatch demo: {} counties, {} new cases a county each working day for {} days (seed {}).\n\
-         Every step and every simulated hour goes through the supervision rules; alerts as they change:\n",
-        config.sim.counties, config.sim.cases_per_county_day, config.sim.days, config.sim.seed
-    )?;
-    for output in Simulator::new(config.sim.clone()) {
-        let effects = match output {
-            Output::Step { event, recorded_at } => {
-                summary.steps += 1;
-                let case = cases
-                    .entry(event.case_no.clone())
-                    .or_insert_with(|| Case::new(&event));
-                vec![case.handle_step(&event, recorded_at, &policy)]
-            }
-            Output::Tick(at) => {
-                summary.ticks += 1;
-                cases
-                    .values_mut()
-                    .filter(|case| case.is_time_sensitive())
-                    .map(|case| case.advance(at, &policy))
-                    .collect()
-            }
-        };
-        for effects in effects {
-            for delta in &effects.stats {
-                summary.totals += &delta.counters;
-            }
-            for change in &effects.alerts {
-                if change.cause == Cause::Raised {
-                    *summary.raised.entry(change.alert.rule()).or_default() += 1;
+/// Prints the alert feed; acknowledges each new red card and issues a notice on it.
+async fn watch_alerts(
+    channel: tonic::transport::Channel,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let mut monitor = MonitorServiceClient::new(channel);
+    let mut feed = monitor
+        .subscribe_alerts(pb::AlertFilter::default())
+        .await
+        .context("subscribe to alerts")?
+        .into_inner();
+    while let Some(alert) = feed.next().await {
+        let alert = alert.context("read the alert feed")?;
+        println!("{}", describe(&alert));
+        let new_card = alert.state == i32::from(pb::AlertState::Raised)
+            && alert.level >= i32::from(pb::AlertLevel::Red)
+            && alert.raised_at == alert.updated_at;
+        if new_card {
+            let due = clock.now() + chrono::Duration::days(3);
+            for (suffix, action) in [
+                (
+                    "ack",
+                    pb::act_on_alert_request::Action::Acknowledge(
+                        pb::supervision_event::Acknowledge {
+                            note: "已签收".into(),
+                        },
+                    ),
+                ),
+                (
+                    "notice",
+                    pb::act_on_alert_request::Action::IssueNotice(
+                        pb::supervision_event::IssueNotice {
+                            content: "请于三日内说明情况并整改".into(),
+                            feedback_due: Some(casewatch_proto::convert::timestamp_to_pb(due)),
+                        },
+                    ),
+                ),
+            ] {
+                let mut request = tonic::Request::new(pb::ActOnAlertRequest {
+                    event_id: format!("demo-{suffix}-{}", alert.cursor),
+                    alert_id: alert.id.clone(),
+                    action: Some(action),
+                    await_projection: true,
+                });
+                request
+                    .metadata_mut()
+                    .insert("x-casewatch-role", "monitor".parse().expect("ascii"));
+                request.metadata_mut().insert(
+                    "x-casewatch-principal",
+                    "demo-monitor".parse().expect("ascii"),
+                );
+                if let Err(status) = monitor.act_on_alert(request).await {
+                    println!("    (the monitor could not act: {})", status.message());
                 }
-                print_change(out, change)?;
             }
         }
     }
-    for case in cases.values().filter(|case| case.is_open()) {
-        *summary.lights.entry(case.light()).or_default() += 1;
-    }
-    print_summary(out, &summary, cases.len())?;
-    Ok(summary)
-}
-
-fn print_summary(out: &mut impl Write, summary: &Summary, cases: usize) -> std::io::Result<()> {
-    let totals = &summary.totals;
-    let rates = totals.rates(7 * 3600);
-    let percent =
-        |rate: Option<f64>| rate.map_or("-".to_owned(), |rate| format!("{:.1} %", rate * 100.0));
-    writeln!(out, "\nSummary")?;
-    writeln!(
-        out,
-        "  {cases} cases, {} steps, {} clock ticks; accepted {}, completed {} (on time {}), \
-         online {}, window sign-off {}",
-        summary.steps,
-        summary.ticks,
-        totals.accepted,
-        totals.completed,
-        percent(rates.on_time),
-        percent(rates.online),
-        percent(rates.window_direct_signoff),
-    )?;
-    writeln!(
-        out,
-        "  warnings {}, cards {}, appeals {}, fees charged {:.2} yuan",
-        totals.warnings_raised,
-        totals.cards_raised,
-        totals.appeals,
-        totals.fees_charged_fen as f64 / 100.0
-    )?;
-    let by_rule: Vec<String> = summary
-        .raised
-        .iter()
-        .map(|(rule, count)| format!("{rule} {count}"))
-        .collect();
-    writeln!(out, "  alerts by rule: {}", by_rule.join(", "))?;
-    let lights: Vec<String> = summary
-        .lights
-        .iter()
-        .map(|(light, count)| format!("{light:?} {count}"))
-        .collect();
-    writeln!(
-        out,
-        "  open cases by light: {}",
-        if lights.is_empty() {
-            "none".to_owned()
-        } else {
-            lights.join(", ")
-        }
-    )?;
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_demo_shows_the_rules_at_work() {
-        let config = DemoConfig {
-            sim: SimConfig {
-                days: 3,
-                counties: 2,
-                cases_per_county_day: 40,
-                ..SimConfig::default()
-            },
-        };
-        let mut out = Vec::new();
-        let summary = run(&config, &mut out).expect("the demo runs");
-        let text = String::from_utf8(out).expect("utf-8");
-        assert_eq!(summary.totals.accepted, 240);
-        assert_eq!(summary.totals.completed, 240);
-        // The simulated mix draws time, procedure and content alerts.
-        for rule in [RuleId::T2, RuleId::P2, RuleId::C2, RuleId::C3] {
-            assert!(
-                summary.raised.contains_key(&rule),
-                "no {rule} in {:?}",
-                summary.raised
-            );
+pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let temporary;
+    let data_dir = match &args.data {
+        Some(dir) => dir.clone(),
+        None => {
+            temporary = tempfile::tempdir().context("create a temporary data directory")?;
+            temporary.path().to_owned()
         }
-        assert!(text.contains("黄牌 yellow"), "{text}");
-        assert!(text.contains("alerts by rule:"), "{text}");
+    };
+    let sim = SimConfig {
+        seed: args.sim.seed,
+        days: args.sim.days,
+        counties: usize::from(args.sim.counties),
+        cases_per_county_day: args.sim.cases_per_day,
+        ..SimConfig::default()
+    };
+    let factor = 86_400.0 / args.seconds_per_day.max(0.01);
+    let clock: Arc<dyn Clock> = Arc::new(AcceleratedClock::new(sim.start, factor));
+    let mut config = NodeConfig::new(&data_dir);
+    config.partitions = 4;
+    // A tick every simulated hour or so.
+    config.tick_every =
+        Some(Duration::from_secs_f64(3600.0 / factor).max(Duration::from_millis(50)));
+    let node = Node::start(
+        config,
+        args.listen,
+        clock.clone(),
+        Arc::new(Policy::default()),
+    )
+    .await
+    .context("start the demo node")?;
+    println!(
+        "Casewatch demo: a node at {} on a clock where a day passes in {} s; {} counties report {} \
+         new cases each working day. Alerts as they arrive:\n",
+        node.addr, args.seconds_per_day, sim.counties, sim.cases_per_county_day
+    );
+    let channel = client::connect(&format!("http://{}", node.addr)).await?;
+    let watcher = tokio::spawn(watch_alerts(channel.clone(), clock.clone()));
+    let mut ingest = pb::ingest_service_client::IngestServiceClient::new(channel.clone());
+    let started = Instant::now();
+    let mut batch = Vec::new();
+    let mut pushed = 0u64;
+    for output in Simulator::new(sim) {
+        let Output::Step { event, recorded_at } = output else {
+            continue;
+        };
+        let ahead = (recorded_at - clock.now()).to_std().unwrap_or_default();
+        if !ahead.is_zero() {
+            pushed += client::push(&mut ingest, std::mem::take(&mut batch)).await?;
+            tokio::time::sleep(Duration::from_secs_f64(ahead.as_secs_f64() / factor)).await;
+        }
+        if started.elapsed() > DEMO_LENGTH {
+            break;
+        }
+        batch.push(pb::CaseEvent::from(*event));
     }
+    pushed += client::push(&mut ingest, batch).await?;
+    client::wait_until_projected(&node.state).await?;
+    let mut monitor = MonitorServiceClient::new(channel);
+    let today = casewatch_proto::convert::date_to_pb(clock.now().date_naive());
+    let statistics = monitor
+        .get_statistics(pb::GetStatisticsRequest {
+            from: Some(casewatch_proto::convert::date_to_pb(
+                SimConfig::default().start.date_naive(),
+            )),
+            to: Some(today),
+            ..Default::default()
+        })
+        .await
+        .context("read the statistics")?
+        .into_inner();
+    watcher.abort();
+    let mut out = std::io::stdout().lock();
+    if let Some(total) = statistics.total {
+        let counters = total.counters.unwrap_or_default();
+        let rates = total.rates.unwrap_or_default();
+        let percent = |rate: Option<f64>| {
+            rate.map_or("-".to_owned(), |rate| format!("{:.1} %", rate * 100.0))
+        };
+        writeln!(
+            out,
+            "\n{pushed} steps pushed. Accepted {}, completed {} (on time {}), warnings {}, cards {}; \
+             open now: {} green, {} yellow, {} red.",
+            counters.accepted,
+            counters.completed,
+            percent(rates.on_time_rate),
+            counters.warnings_raised,
+            counters.cards_raised,
+            counters.open_green,
+            counters.open_yellow,
+            counters.open_red,
+        )?;
+    }
+    node.stop().await;
+    Ok(())
 }

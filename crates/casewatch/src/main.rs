@@ -1,11 +1,17 @@
 //! The Casewatch binary: parses the command line and hands over to a role.
 
+// A command-line program reports on standard output.
+#![allow(clippy::print_stdout)]
+
 use clap::Parser;
 
 mod cli;
+mod client;
+mod commands;
 mod demo;
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -15,10 +21,12 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        cli::Command::Demo(args) => {
-            let stdout = std::io::stdout();
-            demo::run(&args.into(), &mut stdout.lock())?;
-        }
+        cli::Command::Serve(args) => commands::serve(args).await,
+        cli::Command::Demo(args) => demo::run(args).await,
+        cli::Command::Simulate(args) => commands::simulate(args).await,
+        cli::Command::Replay(args) => commands::replay(args).await,
+        cli::Command::Verify(args) => commands::verify(args).await,
+        cli::Command::Rebuild(args) => commands::rebuild(args).await,
+        cli::Command::Migrate(args) => commands::migrate(args).await,
     }
-    Ok(())
 }

@@ -1,0 +1,564 @@
+//! The projector: reads the log's records in batches, folds them through the domain and
+//! writes each batch to the views in one transaction, checkpoint included, so every record
+//! counts exactly once. It keeps the cases of its partitions in memory, so a batch never
+//! re-reads rows it just wrote.
+//!
+//! Time comes only from the log: clock ticks and the records' `recorded_at`. Replaying the
+//! log therefore gives the same alerts at the same moments as the live run. The projector
+//! holds no business rules of its own; it only moves records to the domain and results to
+//! the store.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use casewatch_domain::Timestamp;
+use casewatch_domain::case::{Case, Disposition, Effects, Policy};
+use casewatch_domain::ids::CaseNo;
+use casewatch_domain::stats::{Counters, StatKey};
+use casewatch_log::{EventLog, LogError, StoredRecord};
+use casewatch_proto::{DecodedRecord, decode_record};
+use casewatch_store::{
+    AlertChangeRow, CaseRow, Checkpoint, CommittedAlert, Hash, Position, QuarantineRow, RefusalRow,
+    StepRow, StoreError, ViewBatch, ViewStore,
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info_span, warn};
+
+pub mod audit;
+
+/// The hash that starts every chain.
+pub const GENESIS: Hash = [0; 32];
+
+/// One link of a hash chain: `SHA-256(previous || record bytes)`.
+pub fn chain(previous: &Hash, bytes: &[u8]) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(previous);
+    hasher.update(bytes);
+    hasher.finalize().into()
+}
+
+/// Why projecting failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A `Result` with a [`ProjectError`].
+pub type Result<T, E = ProjectError> = std::result::Result<T, E>;
+
+/// Whether committed alert changes go to live subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The live projector: committed changes are pushed.
+    Live,
+    /// A rebuild or replay: nothing is pushed.
+    Rebuild,
+}
+
+/// How the projector batches.
+#[derive(Debug, Clone)]
+pub struct ProjectorOptions {
+    /// Records read and committed per batch, at most.
+    pub batch_size: usize,
+    pub mode: Mode,
+}
+
+impl Default for ProjectorOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            mode: Mode::Live,
+        }
+    }
+}
+
+/// How far the views have folded each partition, for readers who want to see their own
+/// writes: `wait_for` resolves once a position is folded.
+#[derive(Debug)]
+pub struct Progress {
+    partitions: Vec<watch::Sender<u64>>,
+}
+
+impl Progress {
+    /// Progress of `partitions` partitions, none folded yet.
+    pub fn new(partitions: u32) -> Arc<Self> {
+        Arc::new(Self {
+            partitions: (0..partitions).map(|_| watch::channel(0).0).collect(),
+        })
+    }
+
+    fn advance(&self, partition: u32, next_offset: u64) {
+        if let Some(sender) = self.partitions.get(partition as usize) {
+            sender.send_if_modified(|current| {
+                let moved = next_offset > *current;
+                *current = (*current).max(next_offset);
+                moved
+            });
+        }
+    }
+
+    /// The offset of the next record to fold on `partition`.
+    pub fn next_offset(&self, partition: u32) -> u64 {
+        self.partitions
+            .get(partition as usize)
+            .map_or(0, |sender| *sender.borrow())
+    }
+
+    /// Waits until the record at `offset` of `partition` is folded, or `timeout` passes;
+    /// returns whether it was.
+    pub async fn wait_for(&self, partition: u32, offset: u64, timeout: Duration) -> bool {
+        let Some(sender) = self.partitions.get(partition as usize) else {
+            return false;
+        };
+        let mut receiver = sender.subscribe();
+        let folded = receiver.wait_for(|next| *next > offset);
+        matches!(tokio::time::timeout(timeout, folded).await, Ok(Ok(_)))
+    }
+}
+
+/// A case in memory with the head of its hash chain.
+#[derive(Debug, Clone)]
+struct CaseEntry {
+    case: Case,
+    chain_head: Hash,
+}
+
+/// The state of one partition.
+#[derive(Debug)]
+struct PartitionState {
+    partition: u32,
+    next_offset: u64,
+    chain: Hash,
+    cases: HashMap<CaseNo, CaseEntry>,
+}
+
+/// Folds a set of partitions of the log into the views.
+pub struct Projector<L: ?Sized, S: ?Sized> {
+    log: Arc<L>,
+    store: Arc<S>,
+    policy: Arc<Policy>,
+    options: ProjectorOptions,
+    partitions: Vec<PartitionState>,
+    alerts: Option<broadcast::Sender<Arc<CommittedAlert>>>,
+    progress: Arc<Progress>,
+}
+
+impl<L: ?Sized, S: ?Sized> std::fmt::Debug for Projector<L, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projector")
+            .field("partitions", &self.partitions.len())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
+    /// A projector of `partitions`, resuming each from its checkpoint with its cases loaded
+    /// from the views. Committed alert changes go to `alerts` in live mode.
+    pub async fn new(
+        log: Arc<L>,
+        store: Arc<S>,
+        policy: Arc<Policy>,
+        partitions: &[u32],
+        options: ProjectorOptions,
+        alerts: Option<broadcast::Sender<Arc<CommittedAlert>>>,
+        progress: Arc<Progress>,
+    ) -> Result<Self> {
+        let mut states = Vec::with_capacity(partitions.len());
+        for &partition in partitions {
+            let checkpoint = store.checkpoint(partition).await?;
+            let cases = store
+                .load_cases(partition)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    (
+                        row.case.case_no.clone(),
+                        CaseEntry {
+                            case: row.case,
+                            chain_head: row.chain_head,
+                        },
+                    )
+                })
+                .collect();
+            let (next_offset, chain) =
+                checkpoint.map_or((0, GENESIS), |cp| (cp.next_offset, cp.chain_hash));
+            progress.advance(partition, next_offset);
+            states.push(PartitionState {
+                partition,
+                next_offset,
+                chain,
+                cases,
+            });
+        }
+        Ok(Self {
+            log,
+            store,
+            policy,
+            alerts: alerts.filter(|_| options.mode == Mode::Live),
+            options,
+            partitions: states,
+            progress,
+        })
+    }
+
+    /// Folds one batch of every partition that has records waiting; returns how many
+    /// records were folded.
+    pub async fn step(&mut self) -> Result<usize> {
+        let mut folded = 0;
+        for index in 0..self.partitions.len() {
+            folded += self.step_partition(index).await?;
+        }
+        Ok(folded)
+    }
+
+    /// Folds until every partition has reached the log's high-water mark as it was when
+    /// the call began; returns how many records were folded.
+    pub async fn run_until_caught_up(&mut self) -> Result<u64> {
+        let mut targets = Vec::with_capacity(self.partitions.len());
+        for state in &self.partitions {
+            targets.push(self.log.high_water(state.partition).await?);
+        }
+        let mut folded = 0;
+        loop {
+            let behind: Vec<usize> = (0..self.partitions.len())
+                .filter(|index| self.partitions[*index].next_offset < targets[*index])
+                .collect();
+            if behind.is_empty() {
+                return Ok(folded);
+            }
+            for index in behind {
+                folded += self.step_partition(index).await? as u64;
+            }
+        }
+    }
+
+    /// Folds as records arrive until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<()> {
+        loop {
+            let folded = self.step().await?;
+            if folded > 0 {
+                continue;
+            }
+            // Nothing waiting: sleep until a record arrives on any partition.
+            let waits = self.partitions.iter().map(|state| {
+                self.log
+                    .wait_for(state.partition, state.next_offset, Duration::from_secs(1))
+            });
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                _ = futures_select_first(waits) => {}
+            }
+        }
+    }
+
+    /// The checkpoint of each partition, as folded so far.
+    pub fn checkpoints(&self) -> Vec<Checkpoint> {
+        self.partitions
+            .iter()
+            .map(|state| Checkpoint {
+                partition: state.partition,
+                next_offset: state.next_offset,
+                chain_hash: state.chain,
+            })
+            .collect()
+    }
+
+    async fn step_partition(&mut self, index: usize) -> Result<usize> {
+        let (partition, from) = {
+            let state = &self.partitions[index];
+            (state.partition, state.next_offset)
+        };
+        let records = self
+            .log
+            .read(partition, from, self.options.batch_size)
+            .await?;
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let count = records.len();
+        let span = info_span!("batch", partition, from, records = count);
+        let (batch, cases, chain) = {
+            let _entered = span.enter();
+            fold_batch(&self.partitions[index], &records, &self.policy)
+        };
+        let next_offset = batch.checkpoint.next_offset;
+        let committed = self.store.apply(batch).instrument(span).await?;
+        let state = &mut self.partitions[index];
+        state.cases.extend(cases);
+        state.next_offset = next_offset;
+        state.chain = chain;
+        self.progress.advance(partition, next_offset);
+        if let Some(alerts) = &self.alerts {
+            for alert in committed {
+                // No subscriber is not an error: the views hold every change.
+                let _ = alerts.send(Arc::new(alert));
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// Resolves when the first of the waits does.
+async fn futures_select_first<F: std::future::Future>(waits: impl Iterator<Item = F>) {
+    let waits: Vec<_> = waits.map(Box::pin).collect();
+    if waits.is_empty() {
+        std::future::pending::<()>().await;
+    }
+    let mut waits = waits;
+    std::future::poll_fn(|cx| {
+        for wait in &mut waits {
+            if wait.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await;
+}
+
+/// What a batch changes: the views' batch, the cases it touched (to put back into the
+/// cache once committed) and the partition's chain after it.
+type Folded = (ViewBatch, HashMap<CaseNo, CaseEntry>, Hash);
+
+/// Folds a batch of records without touching the partition's state: the cases it changes
+/// are copied, so a failed commit leaves the cache as the views are.
+fn fold_batch(state: &PartitionState, records: &[StoredRecord], policy: &Policy) -> Folded {
+    let mut fold = BatchFold {
+        state,
+        policy,
+        cases: HashMap::new(),
+        touched: BTreeSet::new(),
+        chain: state.chain,
+        batch: ViewBatch {
+            partition: state.partition,
+            from_offset: state.next_offset,
+            checkpoint: Checkpoint {
+                partition: state.partition,
+                next_offset: state.next_offset,
+                chain_hash: state.chain,
+            },
+            cases: Vec::new(),
+            steps: Vec::new(),
+            pending_added: Vec::new(),
+            pending_removed: Vec::new(),
+            alerts: Vec::new(),
+            refusals: Vec::new(),
+            quarantine: Vec::new(),
+            stats: Vec::new(),
+        },
+        stats: BTreeMap::new(),
+    };
+    for record in records {
+        fold.record(record);
+    }
+    fold.finish()
+}
+
+/// The working state of one batch's fold.
+struct BatchFold<'a> {
+    state: &'a PartitionState,
+    policy: &'a Policy,
+    /// Copies of the cases this batch changed.
+    cases: HashMap<CaseNo, CaseEntry>,
+    touched: BTreeSet<CaseNo>,
+    chain: Hash,
+    batch: ViewBatch,
+    stats: BTreeMap<StatKey, Counters>,
+}
+
+impl BatchFold<'_> {
+    /// The batch's copy of a case, made on first use.
+    fn case(&mut self, case_no: &CaseNo) -> Option<&mut CaseEntry> {
+        if !self.cases.contains_key(case_no) {
+            let entry = self.state.cases.get(case_no)?.clone();
+            self.cases.insert(case_no.clone(), entry);
+        }
+        self.cases.get_mut(case_no)
+    }
+
+    fn record(&mut self, record: &StoredRecord) {
+        let position = Position {
+            partition: record.position.partition,
+            offset: record.position.offset,
+        };
+        self.chain = chain(&self.chain, &record.bytes);
+        self.batch.checkpoint.next_offset = position.offset + 1;
+        match decode_record(&record.bytes) {
+            Err(error) => {
+                warn!(partition = position.partition, offset = position.offset, %error, "record quarantined");
+                self.batch.quarantine.push(QuarantineRow {
+                    position,
+                    reason: error.to_string(),
+                    bytes: record.bytes.clone(),
+                });
+            }
+            Ok((recorded_at, DecodedRecord::Case(event))) => {
+                if self.case(&event.case_no).is_none() {
+                    self.cases.insert(
+                        event.case_no.clone(),
+                        CaseEntry {
+                            case: Case::new(&event),
+                            chain_head: GENESIS,
+                        },
+                    );
+                }
+                let policy = self.policy;
+                let entry = self.cases.get_mut(&event.case_no).expect("inserted above");
+                let previous_hash = entry.chain_head;
+                entry.chain_head = chain(&previous_hash, &record.bytes);
+                let hash = entry.chain_head;
+                let effects = entry.case.handle_step(&event, recorded_at, policy);
+                let disposition = effects
+                    .steps
+                    .iter()
+                    .find(|step| step.seq == event.seq)
+                    .map_or(Disposition::Duplicate, |step| step.disposition);
+                if disposition == Disposition::Held {
+                    self.batch
+                        .pending_added
+                        .push((event.case_no.to_string(), event.seq, position));
+                }
+                for step in &effects.steps {
+                    if step.seq != event.seq && step.disposition == Disposition::Applied {
+                        self.batch
+                            .pending_removed
+                            .push((event.case_no.to_string(), step.seq));
+                    }
+                }
+                self.batch.steps.push(StepRow {
+                    case_no: event.case_no.to_string(),
+                    position,
+                    seq: Some(event.seq),
+                    kind: event.step.name().to_owned(),
+                    recorded_at,
+                    disposition,
+                    hash,
+                    previous_hash,
+                });
+                self.absorb(&event.case_no, effects, position);
+            }
+            Ok((recorded_at, DecodedRecord::Supervision(action))) => {
+                let case_no = action.alert_id.case_no.clone();
+                let policy = self.policy;
+                let Some(entry) = self.case(&case_no) else {
+                    self.batch.refusals.push(RefusalRow {
+                        position,
+                        alert_id: action.alert_id.to_string(),
+                        principal: action.principal.id.clone(),
+                        reason: format!("case `{case_no}` is unknown"),
+                    });
+                    return;
+                };
+                let previous_hash = entry.chain_head;
+                entry.chain_head = chain(&previous_hash, &record.bytes);
+                let hash = entry.chain_head;
+                let outcome = entry.case.handle_supervision(&action, recorded_at, policy);
+                self.batch.steps.push(StepRow {
+                    case_no: case_no.to_string(),
+                    position,
+                    seq: None,
+                    kind: "supervision".to_owned(),
+                    recorded_at,
+                    disposition: Disposition::Applied,
+                    hash,
+                    previous_hash,
+                });
+                self.touched.insert(case_no.clone());
+                match outcome {
+                    Ok(effects) => self.absorb(&case_no, effects, position),
+                    Err(error) => self.batch.refusals.push(RefusalRow {
+                        position,
+                        alert_id: action.alert_id.to_string(),
+                        principal: action.principal.id.clone(),
+                        reason: error.to_string(),
+                    }),
+                }
+            }
+            Ok((_, DecodedRecord::Tick(tick))) => self.tick(tick.at, position),
+        }
+    }
+
+    /// Time passes on the partition: every case time can still change is visited. A tick
+    /// that changes nothing visible leaves a case as it was, so only cases it changed join
+    /// the batch.
+    fn tick(&mut self, at: Timestamp, position: Position) {
+        let policy = self.policy;
+        let copied: Vec<CaseNo> = self
+            .cases
+            .iter()
+            .filter(|(_, entry)| entry.case.is_time_sensitive())
+            .map(|(case_no, _)| case_no.clone())
+            .collect();
+        for case_no in copied {
+            let entry = self
+                .cases
+                .get_mut(&case_no)
+                .expect("listed from the batch's cases");
+            let effects = entry.case.advance(at, policy);
+            self.absorb(&case_no, effects, position);
+        }
+        let state = self.state;
+        for (case_no, entry) in &state.cases {
+            if self.cases.contains_key(case_no) || !entry.case.is_time_sensitive() {
+                continue;
+            }
+            let mut copy = entry.clone();
+            let effects = copy.case.advance(at, policy);
+            if !effects.alerts.is_empty() || !effects.stats.is_empty() {
+                self.cases.insert(case_no.clone(), copy);
+                self.absorb(case_no, effects, position);
+            }
+        }
+    }
+
+    fn absorb(&mut self, case_no: &CaseNo, effects: Effects, position: Position) {
+        if effects.alerts.is_empty() && effects.stats.is_empty() && effects.steps.is_empty() {
+            return;
+        }
+        self.touched.insert(case_no.clone());
+        self.batch.alerts.extend(
+            effects
+                .alerts
+                .into_iter()
+                .map(|change| AlertChangeRow { change, position }),
+        );
+        for delta in effects.stats {
+            *self.stats.entry(delta.key).or_default() += &delta.counters;
+        }
+    }
+
+    fn finish(mut self) -> Folded {
+        let policy = self.policy;
+        for case_no in &self.touched {
+            let entry = &self.cases[case_no];
+            let case = &entry.case;
+            let calendar = policy.calendars.for_region(&case.region_code);
+            let as_of = case.evaluated_at.or(case.last_step_at).unwrap_or_default();
+            self.batch.cases.push(CaseRow {
+                case: case.clone(),
+                partition: self.state.partition,
+                chain_head: entry.chain_head,
+                light: case.light(),
+                promised_due: case.promised_due(calendar),
+                legal_due: case.legal_due(calendar),
+                used_seconds: case.used_seconds(calendar, as_of),
+                paused: case.clock.is_paused(calendar, as_of),
+                as_of,
+            });
+        }
+        self.batch.stats = self
+            .stats
+            .into_iter()
+            .filter(|(_, counters)| !counters.is_zero())
+            .collect();
+        self.batch.checkpoint.chain_hash = self.chain;
+        (self.batch, self.cases, self.chain)
+    }
+}

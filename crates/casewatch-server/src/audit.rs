@@ -1,0 +1,377 @@
+//! `AuditService`: replay a case, read the log, see a case as it was, verify the hash
+//! chains, and re-run the rules over a period with other thresholds.
+
+use std::collections::BTreeSet;
+use std::pin::Pin;
+
+use casewatch_domain::case::Policy;
+use casewatch_domain::rulebook::ThresholdPatch;
+use casewatch_projector::audit::{self, Mismatch, VerifyReport};
+use casewatch_proto::convert::{date_field, timestamp_field, timestamp_to_pb};
+use casewatch_proto::{DecodedRecord, decode_record, pb};
+use casewatch_store::StepRow;
+use futures::Stream;
+use prost::Message;
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+
+use crate::views::{self, invalid};
+use crate::{AppState, log_status, store_status};
+
+pub(crate) struct Audit {
+    state: AppState,
+}
+
+impl Audit {
+    pub(crate) fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+fn project_error(error: casewatch_projector::ProjectError) -> Status {
+    match error {
+        casewatch_projector::ProjectError::Log(error) => log_status(error),
+        casewatch_projector::ProjectError::Store(error) => store_status(error),
+    }
+}
+
+fn report(report: VerifyReport) -> pb::VerifyReport {
+    pb::VerifyReport {
+        records_checked: report.records_checked,
+        first_mismatch: report
+            .first_mismatch
+            .map(|mismatch: Mismatch| pb::Mismatch {
+                position: Some(pb::LogPosition {
+                    partition: mismatch.position.partition,
+                    offset: mismatch.position.offset,
+                }),
+                case_no: mismatch.case_no,
+                expected_hash: mismatch.expected.to_vec(),
+                actual_hash: mismatch.actual.to_vec(),
+                reason: mismatch.reason,
+            }),
+    }
+}
+
+/// One archived record as a message, with the record read back from the log.
+fn recorded_step(step: &StepRow, bytes: Vec<u8>) -> pb::RecordedStep {
+    let event = match decode_record(&bytes) {
+        Ok((_, DecodedRecord::Case(event))) => {
+            Some(pb::recorded_step::Event::CaseEvent(event.into()))
+        }
+        Ok((_, DecodedRecord::Supervision(action))) => {
+            Some(pb::recorded_step::Event::SupervisionEvent(action.into()))
+        }
+        Ok((_, DecodedRecord::Tick(_))) | Err(_) => None,
+    };
+    pb::RecordedStep {
+        position: Some(pb::LogPosition {
+            partition: step.position.partition,
+            offset: step.position.offset,
+        }),
+        recorded_at: Some(timestamp_to_pb(step.recorded_at)),
+        record: bytes,
+        event,
+        hash: step.hash.to_vec(),
+        previous_hash: step.previous_hash.to_vec(),
+        disposition: pb::Disposition::from(step.disposition).into(),
+        note: String::new(),
+    }
+}
+
+type StepStream = Pin<Box<dyn Stream<Item = Result<pb::RecordedStep, Status>> + Send>>;
+type RecordStream = Pin<Box<dyn Stream<Item = Result<pb::LogRecord, Status>> + Send>>;
+
+/// Records a `ReadLog` call sends per read of the log.
+const READ_BATCH: usize = 1000;
+
+#[tonic::async_trait]
+impl pb::audit_service_server::AuditService for Audit {
+    type ReplayCaseStream = StepStream;
+
+    async fn replay_case(
+        &self,
+        request: Request<pb::ReplayCaseRequest>,
+    ) -> Result<Response<Self::ReplayCaseStream>, Status> {
+        let case_no = request.into_inner().case_no;
+        let steps = self
+            .state
+            .store
+            .steps(&case_no)
+            .await
+            .map_err(store_status)?;
+        if steps.is_empty() {
+            return Err(Status::not_found(format!("case `{case_no}` not found")));
+        }
+        let log = self.state.log.clone();
+        let (sender, receiver) = mpsc::channel(64);
+        tokio::spawn(async move {
+            for step in steps {
+                let read = log
+                    .read(step.position.partition, step.position.offset, 1)
+                    .await
+                    .map_err(log_status);
+                let message = read.map(|records| {
+                    let bytes = records
+                        .into_iter()
+                        .next()
+                        .filter(|record| record.position.offset == step.position.offset)
+                        .map(|record| record.bytes)
+                        .unwrap_or_default();
+                    recorded_step(&step, bytes)
+                });
+                if sender.send(message).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
+    }
+
+    type ReadLogStream = RecordStream;
+
+    async fn read_log(
+        &self,
+        request: Request<pb::ReadLogRequest>,
+    ) -> Result<Response<Self::ReadLogStream>, Status> {
+        let request = request.into_inner();
+        let log = self.state.log.clone();
+        let partitions: Vec<u32> = if request.partitions.is_empty() {
+            (0..log.partitions()).collect()
+        } else {
+            request.partitions.clone()
+        };
+        if let Some(bad) = partitions
+            .iter()
+            .find(|partition| **partition >= log.partitions())
+        {
+            return Err(Status::invalid_argument(format!(
+                "partitions: partition {bad} does not exist (the log has {})",
+                log.partitions()
+            )));
+        }
+        let from_time = request
+            .from_time
+            .map(|at| timestamp_field("from_time", Some(at)))
+            .transpose()
+            .map_err(invalid)?;
+        let kinds: BTreeSet<i32> = request.kinds.iter().copied().collect();
+        let prefix = views::region_prefix(&request.region_prefix)?;
+        let case_no = request.case_no.clone();
+        let limit = if request.limit == 0 {
+            u64::MAX
+        } else {
+            request.limit
+        };
+        let starts: Vec<(u32, u64)> = partitions
+            .iter()
+            .map(|partition| {
+                let from = request
+                    .from_positions
+                    .iter()
+                    .find(|position| position.partition == *partition)
+                    .map_or(0, |position| position.offset);
+                (*partition, from)
+            })
+            .collect();
+        let (sender, receiver) = mpsc::channel(256);
+        tokio::spawn(async move {
+            let mut sent = 0u64;
+            for (partition, mut next) in starts {
+                loop {
+                    let records = match log.read(partition, next, READ_BATCH).await {
+                        Ok(records) => records,
+                        Err(error) => {
+                            let _ = sender.send(Err(log_status(error))).await;
+                            return;
+                        }
+                    };
+                    if records.is_empty() {
+                        break;
+                    }
+                    for record in records {
+                        next = record.position.offset + 1;
+                        let envelope = pb::Record::decode(record.bytes.as_slice()).ok();
+                        let kind = envelope.as_ref().map_or(0, |envelope| envelope.kind);
+                        let recorded_at =
+                            envelope.as_ref().and_then(|envelope| envelope.recorded_at);
+                        let decoded = decode_record(&record.bytes).ok();
+                        let keep = (kinds.is_empty() || kinds.contains(&kind))
+                            && from_time.is_none_or(|from| {
+                                decoded.as_ref().is_some_and(|(at, _)| *at >= from)
+                            })
+                            && (case_no.is_empty() || record.key == case_no)
+                            && prefix.as_ref().is_none_or(|prefix| match decoded.as_ref() {
+                                Some((_, DecodedRecord::Case(event))) => {
+                                    event.region_code.as_str().starts_with(prefix.as_str())
+                                }
+                                _ => false,
+                            });
+                        if !keep {
+                            continue;
+                        }
+                        let message = pb::LogRecord {
+                            position: Some(pb::LogPosition {
+                                partition: record.position.partition,
+                                offset: record.position.offset,
+                            }),
+                            record: record.bytes,
+                            recorded_at,
+                            kind,
+                        };
+                        if sender.send(Ok(message)).await.is_err() {
+                            return;
+                        }
+                        sent += 1;
+                        if sent >= limit {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
+    }
+
+    async fn get_case_as_of(
+        &self,
+        request: Request<pb::GetCaseAsOfRequest>,
+    ) -> Result<Response<pb::GetCaseAsOfResponse>, Status> {
+        let request = request.into_inner();
+        let at = timestamp_field("at", request.at).map_err(invalid)?;
+        let state = &self.state;
+        let case = audit::case_as_of(
+            &*state.log,
+            &*state.store,
+            &state.policy,
+            &request.case_no,
+            at,
+        )
+        .await
+        .map_err(project_error)?
+        .ok_or_else(|| {
+            Status::not_found(format!("case `{}` had no record by then", request.case_no))
+        })?;
+        let calendar = state.policy.calendars.for_region(&case.region_code);
+        let row = casewatch_store::CaseRow {
+            light: case.light(),
+            promised_due: case.promised_due(calendar),
+            legal_due: case.legal_due(calendar),
+            used_seconds: case.used_seconds(calendar, at),
+            paused: case.clock.is_paused(calendar, at),
+            partition: state.log.partition_of(case.case_no.as_str()),
+            chain_head: [0; 32],
+            as_of: at,
+            case,
+        };
+        Ok(Response::new(pb::GetCaseAsOfResponse {
+            case_view: Some(views::case_view(state, &row)),
+            alerts: row.case.alerts.iter().map(pb::Alert::from).collect(),
+        }))
+    }
+
+    async fn verify_case(
+        &self,
+        request: Request<pb::VerifyCaseRequest>,
+    ) -> Result<Response<pb::VerifyReport>, Status> {
+        let case_no = request.into_inner().case_no;
+        let verified = audit::verify_case(&*self.state.log, &*self.state.store, &case_no)
+            .await
+            .map_err(project_error)?;
+        if verified.records_checked == 0 {
+            return Err(Status::not_found(format!("case `{case_no}` not found")));
+        }
+        Ok(Response::new(report(verified)))
+    }
+
+    async fn verify_log(
+        &self,
+        request: Request<pb::VerifyLogRequest>,
+    ) -> Result<Response<pb::VerifyReport>, Status> {
+        let request = request.into_inner();
+        let verified = audit::verify_log(&*self.state.log, &*self.state.store, &request.partitions)
+            .await
+            .map_err(project_error)?;
+        Ok(Response::new(report(verified)))
+    }
+
+    async fn what_if(
+        &self,
+        request: Request<pb::WhatIfRequest>,
+    ) -> Result<Response<pb::WhatIfResponse>, Status> {
+        let request = request.into_inner();
+        let patch = match request.thresholds {
+            Some(thresholds) => ThresholdPatch::try_from(thresholds)
+                .map_err(|error| invalid(error.within("thresholds")))?,
+            None => ThresholdPatch::default(),
+        };
+        let from = date_field("from", request.from).map_err(invalid)?;
+        let to = date_field("to", request.to).map_err(invalid)?;
+        let prefix = views::region_prefix(&request.region_prefix)?;
+        let state = &self.state;
+        let mut policy: Policy = (*state.policy).clone();
+        policy.rules.defaults = patch.apply(&policy.rules.defaults);
+        policy.rules.overrides.clear();
+        let in_period = |alert: &casewatch_domain::alert::Alert| {
+            let calendar = state.policy.calendars.for_region(&alert.region_code);
+            let day = calendar.local_date(alert.raised_at);
+            day >= from
+                && day <= to
+                && prefix
+                    .as_ref()
+                    .is_none_or(|prefix| alert.region_code.as_str().starts_with(prefix.as_str()))
+        };
+        let would = audit::fold_all(&*state.log, &policy)
+            .await
+            .map_err(project_error)?
+            .into_iter()
+            .filter(|alert| in_period(alert))
+            .collect::<Vec<_>>();
+        let actual = audit::fold_all(&*state.log, &state.policy)
+            .await
+            .map_err(project_error)?
+            .into_iter()
+            .filter(|alert| in_period(alert))
+            .collect::<Vec<_>>();
+        let would_ids: BTreeSet<String> = would.iter().map(|alert| alert.id.to_string()).collect();
+        let actual_ids: BTreeSet<String> =
+            actual.iter().map(|alert| alert.id.to_string()).collect();
+        let cases: BTreeSet<&str> = would
+            .iter()
+            .chain(&actual)
+            .map(|alert| alert.id.case_no.as_str())
+            .collect();
+        let limit = if request.limit == 0 {
+            1000
+        } else {
+            request.limit as usize
+        };
+        let truncated = would.len() > limit || actual.len() > limit;
+        Ok(Response::new(pb::WhatIfResponse {
+            counts: Some(pb::WhatIfCounts {
+                cases: cases.len() as u64,
+                would_raise: would.len() as u64,
+                actually_raised: actual.len() as u64,
+                only_in_what_if: would_ids.difference(&actual_ids).count() as u64,
+                only_in_actual: actual_ids.difference(&would_ids).count() as u64,
+            }),
+            only_in_what_if: would_ids
+                .difference(&actual_ids)
+                .take(limit)
+                .cloned()
+                .collect(),
+            only_in_actual: actual_ids
+                .difference(&would_ids)
+                .take(limit)
+                .cloned()
+                .collect(),
+            would_raise: would.iter().take(limit).map(pb::Alert::from).collect(),
+            actually_raised: actual.iter().take(limit).map(pb::Alert::from).collect(),
+            truncated,
+        }))
+    }
+}

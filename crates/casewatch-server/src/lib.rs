@@ -1,0 +1,180 @@
+//! The gRPC services of Casewatch — ingest, monitor and audit — with the standard health
+//! service and reflection, over any [`EventLog`] and [`ViewStore`].
+//!
+//! The services hold no business rules: they convert protobuf to domain values at the
+//! edge, append records to the log, and read the views. Every staff action goes through
+//! the log like a case step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use casewatch_domain::case::Policy;
+use casewatch_log::{EventLog, LogError};
+use casewatch_projector::Progress;
+use casewatch_proto::pb;
+use casewatch_store::{CommittedAlert, StoreError, ViewStore};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+mod audit;
+pub mod clock;
+mod ingest;
+mod monitor;
+pub mod node;
+mod ticker;
+mod views;
+
+pub use clock::{AcceleratedClock, Clock, ManualClock, SystemClock};
+pub use ticker::{append_ticks, run_ticker};
+
+/// Everything the services share.
+#[derive(Clone)]
+pub struct AppState {
+    pub log: Arc<dyn EventLog>,
+    pub store: Arc<dyn ViewStore>,
+    pub policy: Arc<Policy>,
+    /// Where `recorded_at` and clock ticks come from.
+    pub clock: Arc<dyn Clock>,
+    /// How far the projector has folded, for reads that wait for their own writes.
+    pub progress: Arc<Progress>,
+    /// Alert changes as the projector commits them.
+    pub alerts: broadcast::Sender<Arc<CommittedAlert>>,
+    pub options: ServerOptions,
+    /// Cancelled when the node stops: long-lived streams end so the server can drain.
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("partitions", &self.log.partitions())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Limits and waits of the services.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The longest a read waits for the views to reach a position it asked for.
+    pub max_consistency_wait: Duration,
+    /// Events in one append request, at most.
+    pub max_events_per_request: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_consistency_wait: Duration::from_secs(10),
+            max_events_per_request: 10_000,
+        }
+    }
+}
+
+/// Maps a log failure to the status a caller sees.
+pub(crate) fn log_status(error: LogError) -> Status {
+    match error {
+        LogError::Unavailable(_) | LogError::Closed => Status::unavailable(error.to_string()),
+        LogError::NoSuchPartition { .. } => Status::invalid_argument(error.to_string()),
+        LogError::PartitionCount { .. } => Status::internal(error.to_string()),
+    }
+}
+
+/// Maps a view store failure to the status a caller sees.
+pub(crate) fn store_status(error: StoreError) -> Status {
+    match error {
+        StoreError::Unavailable(_) => Status::unavailable(error.to_string()),
+        StoreError::Fenced { .. } | StoreError::Corrupt { .. } => {
+            Status::internal(error.to_string())
+        }
+    }
+}
+
+/// Waits until the views have folded every position of `consistency`, within the
+/// caller's limit.
+pub(crate) async fn await_consistency(
+    state: &AppState,
+    consistency: Option<&pb::ReadConsistency>,
+) -> Result<(), Status> {
+    let Some(consistency) = consistency else {
+        return Ok(());
+    };
+    for position in &consistency.at_least {
+        let reached = state
+            .progress
+            .wait_for(
+                position.partition,
+                position.offset,
+                state.options.max_consistency_wait,
+            )
+            .await;
+        if !reached {
+            return Err(Status::deadline_exceeded(format!(
+                "the views have not reached partition {} offset {} yet",
+                position.partition, position.offset
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The gRPC router with every service, health and reflection.
+pub async fn router(state: AppState) -> Result<tonic::transport::server::Router, BuildError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::ingest_service_server::IngestServiceServer<ingest::Ingest>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::monitor_service_server::MonitorServiceServer<monitor::Monitor>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::audit_service_server::AuditServiceServer<audit::Audit>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(casewatch_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|error| BuildError(error.to_string()))?;
+    Ok(tonic::transport::Server::builder()
+        .trace_fn(|request| tracing::info_span!("rpc", path = %request.uri().path()))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(pb::ingest_service_server::IngestServiceServer::new(
+            ingest::Ingest::new(state.clone()),
+        ))
+        .add_service(pb::monitor_service_server::MonitorServiceServer::new(
+            monitor::Monitor::new(state.clone()),
+        ))
+        .add_service(pb::audit_service_server::AuditServiceServer::new(
+            audit::Audit::new(state),
+        )))
+}
+
+/// Why the server could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the gRPC server: {0}")]
+pub struct BuildError(String);
+
+/// Serves the services on `listener` until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    router(state)
+        .await?
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("the gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}

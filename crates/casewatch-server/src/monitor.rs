@@ -1,0 +1,477 @@
+//! `MonitorService`: the live board for monitoring staff and departments — cases, alerts,
+//! a resumable alert feed, supervision actions (through the log), statistics, rankings.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use casewatch_domain::alert::AlertId;
+use casewatch_domain::case::Case;
+use casewatch_domain::ids::RegionLevel;
+use casewatch_domain::stats::{Counters, rank};
+use casewatch_domain::supervision::{Role, SupervisionEvent};
+use casewatch_log::{Destination, NewRecord};
+use casewatch_proto::convert::{ProtoEnum, date_field, date_to_pb, optional_enum_field};
+use casewatch_proto::{encode_record, pb};
+use casewatch_store::{CaseFilter, CommittedAlert};
+use chrono::{Datelike, Days, NaiveDate};
+use futures::Stream;
+use prost::Message;
+use tokio::sync::{broadcast, mpsc};
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+use crate::views::{self, invalid};
+use crate::{AppState, await_consistency, log_status, store_status};
+
+/// Alerts per page of a catch-up read, and the feed's buffer towards one subscriber.
+const CATCH_UP_PAGE: u32 = 500;
+const FEED_BUFFER: usize = 256;
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+pub(crate) struct Monitor {
+    state: AppState,
+}
+
+impl Monitor {
+    pub(crate) fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+fn page_size(requested: u32) -> u32 {
+    match requested {
+        0 => DEFAULT_PAGE,
+        size => size.min(MAX_PAGE),
+    }
+}
+
+/// The acting principal. Until authentication is configured, callers name themselves in
+/// the `x-casewatch-principal` and `x-casewatch-role` metadata, and a caller who does not
+/// is the development administrator; this is only for loopback development use.
+fn principal(metadata: &MetadataMap) -> Result<pb::Principal, Status> {
+    let text = |key: &str| {
+        metadata
+            .get(key)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let role = match text("x-casewatch-role").as_deref() {
+        None | Some("admin") => Role::Admin,
+        Some("monitor") => Role::Monitor,
+        Some("department") => Role::Department,
+        Some("auditor") => Role::Auditor,
+        Some("county_system") => Role::CountySystem,
+        Some(other) => {
+            return Err(Status::invalid_argument(format!(
+                "x-casewatch-role: unknown role `{other}`"
+            )));
+        }
+    };
+    Ok(pb::Principal {
+        id: text("x-casewatch-principal").unwrap_or_else(|| "dev-admin".to_owned()),
+        name: String::new(),
+        role: role.to_pb(),
+    })
+}
+
+/// The views' alert changes after `cursor` that pass `filter`, then the live ones, in
+/// cursor order with none missed and none repeated. The live feed is joined before the
+/// catch-up read, so a change committed in between is in one or the other; a subscriber
+/// that falls behind the live feed catches up from the views again.
+fn alert_feed(
+    state: AppState,
+    filter: casewatch_store::AlertFilter,
+    mut cursor: u64,
+) -> mpsc::Receiver<Result<pb::Alert, Status>> {
+    let (sender, receiver) = mpsc::channel(FEED_BUFFER);
+    tokio::spawn(async move {
+        let mut live = state.alerts.subscribe();
+        loop {
+            loop {
+                let page = match state
+                    .store
+                    .alert_changes_after(cursor, &filter, CATCH_UP_PAGE)
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(error) => {
+                        let _ = sender.send(Err(store_status(error))).await;
+                        return;
+                    }
+                };
+                if page.is_empty() {
+                    break;
+                }
+                for change in page {
+                    cursor = change.cursor;
+                    if sender.send(Ok(views::alert(&change))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            loop {
+                let received = tokio::select! {
+                    () = state.shutdown.cancelled() => return,
+                    received = live.recv() => received,
+                };
+                let change: Arc<CommittedAlert> = match received {
+                    Ok(change) => change,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::debug!(
+                            missed,
+                            "alert subscriber lagged; catching up from the views"
+                        );
+                        break;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if change.cursor <= cursor {
+                    continue;
+                }
+                cursor = change.cursor;
+                if views::matches(&filter, &change.row.change.alert)
+                    && sender.send(Ok(views::alert(&change))).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    receiver
+}
+
+/// Sums rows of counters under a key per row.
+fn group<K: Ord>(rows: impl IntoIterator<Item = (K, Counters)>) -> BTreeMap<K, Counters> {
+    let mut groups: BTreeMap<K, Counters> = BTreeMap::new();
+    for (key, counters) in rows {
+        *groups.entry(key).or_default() += &counters;
+    }
+    groups
+}
+
+/// The first day with statistics, for the open-case gauges summed up to a day.
+fn beginning() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date")
+}
+
+type AlertStream = Pin<Box<dyn Stream<Item = Result<pb::Alert, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::monitor_service_server::MonitorService for Monitor {
+    async fn get_case(
+        &self,
+        request: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::GetCaseResponse>, Status> {
+        let request = request.into_inner();
+        await_consistency(&self.state, request.consistency.as_ref()).await?;
+        let row = self
+            .state
+            .store
+            .case(&request.case_no)
+            .await
+            .map_err(store_status)?
+            .ok_or_else(|| Status::not_found(format!("case `{}` not found", request.case_no)))?;
+        Ok(Response::new(pb::GetCaseResponse {
+            case_view: Some(views::case_view(&self.state, &row)),
+            alerts: row.case.alerts.iter().map(pb::Alert::from).collect(),
+        }))
+    }
+
+    async fn list_cases(
+        &self,
+        request: Request<pb::ListCasesRequest>,
+    ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        let request = request.into_inner();
+        await_consistency(&self.state, request.consistency.as_ref()).await?;
+        let filter = CaseFilter {
+            region_prefix: views::region_prefix(&request.region_prefix)?,
+            dept_code: (!request.dept_code.is_empty()).then(|| request.dept_code.clone()),
+            item_code: (!request.item_code.is_empty()).then(|| request.item_code.clone()),
+            status: views::status_filter(request.status)?,
+            light: views::light_filter(request.light)?,
+        };
+        let limit = page_size(request.page_size);
+        let after = (!request.page_token.is_empty()).then_some(request.page_token.as_str());
+        let rows = self
+            .state
+            .store
+            .list_cases(&filter, after, limit)
+            .await
+            .map_err(store_status)?;
+        let next_page_token = if rows.len() == limit as usize {
+            rows.last()
+                .map(|row| row.case.case_no.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListCasesResponse {
+            cases: rows
+                .iter()
+                .map(|row| views::case_view(&self.state, row))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn list_alerts(
+        &self,
+        request: Request<pb::ListAlertsRequest>,
+    ) -> Result<Response<pb::ListAlertsResponse>, Status> {
+        let request = request.into_inner();
+        await_consistency(&self.state, request.consistency.as_ref()).await?;
+        let filter = views::list_filter(&request)?;
+        let before = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(request.page_token.parse::<u64>().map_err(|_| {
+                Status::invalid_argument(format!(
+                    "page_token: `{}` is not a token this service gave",
+                    request.page_token
+                ))
+            })?)
+        };
+        let limit = page_size(request.page_size);
+        let alerts = self
+            .state
+            .store
+            .list_alerts(&filter, before, limit)
+            .await
+            .map_err(store_status)?;
+        let next_page_token = if alerts.len() == limit as usize {
+            alerts
+                .last()
+                .map(|alert| alert.cursor.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListAlertsResponse {
+            alerts: alerts.iter().map(views::alert).collect(),
+            next_page_token,
+        }))
+    }
+
+    type SubscribeAlertsStream = AlertStream;
+
+    async fn subscribe_alerts(
+        &self,
+        request: Request<pb::AlertFilter>,
+    ) -> Result<Response<Self::SubscribeAlertsStream>, Status> {
+        let request = request.into_inner();
+        let filter = views::subscription_filter(&request)?;
+        let receiver = alert_feed(self.state.clone(), filter, request.after_cursor);
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
+    }
+
+    async fn act_on_alert(
+        &self,
+        request: Request<pb::ActOnAlertRequest>,
+    ) -> Result<Response<pb::ActOnAlertResponse>, Status> {
+        let principal = principal(request.metadata())?;
+        let request = request.into_inner();
+        let action = request
+            .action
+            .ok_or_else(|| Status::invalid_argument("action: required"))?;
+        let event = pb::SupervisionEvent {
+            event_id: request.event_id,
+            alert_id: request.alert_id,
+            principal: Some(principal),
+            action: Some(action.into()),
+        };
+        let payload = event.encode_to_vec();
+        let domain = SupervisionEvent::try_from(event).map_err(invalid)?;
+        let alert_id: &AlertId = &domain.alert_id;
+        // Refuse what the alert's lifecycle would refuse, against the views as they are:
+        // a person gets the reason now rather than a refusal recorded later.
+        let row = self
+            .state
+            .store
+            .case(alert_id.case_no.as_str())
+            .await
+            .map_err(store_status)?
+            .ok_or_else(|| Status::not_found(format!("alert `{alert_id}` not found")))?;
+        let now = self.state.clock.now();
+        let mut trial: Case = row.case.clone();
+        if let Err(error) = trial.handle_supervision(&domain, now, &self.state.policy) {
+            return Err(match error {
+                casewatch_domain::alert::LifecycleError::UnknownAlert(_) => {
+                    Status::not_found(error.to_string())
+                }
+                casewatch_domain::alert::LifecycleError::NotPermitted { .. } => {
+                    Status::permission_denied(error.to_string())
+                }
+                casewatch_domain::alert::LifecycleError::InvalidState { .. }
+                | casewatch_domain::alert::LifecycleError::AtTopLevel
+                | casewatch_domain::alert::LifecycleError::AlreadyAppealed
+                | casewatch_domain::alert::LifecycleError::DueBeforeNotice => {
+                    Status::failed_precondition(error.to_string())
+                }
+            });
+        }
+        let appended = self
+            .state
+            .log
+            .append(vec![NewRecord {
+                destination: Destination::Key(alert_id.case_no.to_string()),
+                bytes: encode_record(pb::RecordKind::SupervisionEvent, now, &payload),
+                idempotency_key: Some(format!("{}/{}", alert_id.case_no, domain.event_id)),
+            }])
+            .await
+            .map_err(log_status)?
+            .pop()
+            .expect("one record appended, one position");
+        let position = appended.position;
+        let mut alert = None;
+        if request.await_projection {
+            let folded = self
+                .state
+                .progress
+                .wait_for(
+                    position.partition,
+                    position.offset,
+                    self.state.options.max_consistency_wait,
+                )
+                .await;
+            if folded
+                && let Some(row) = self
+                    .state
+                    .store
+                    .case(alert_id.case_no.as_str())
+                    .await
+                    .map_err(store_status)?
+            {
+                alert = row.case.alert(alert_id).map(pb::Alert::from);
+            }
+        }
+        Ok(Response::new(pb::ActOnAlertResponse {
+            position: Some(pb::LogPosition {
+                partition: position.partition,
+                offset: position.offset,
+            }),
+            duplicate: appended.duplicate,
+            alert,
+            refusal: String::new(),
+        }))
+    }
+
+    async fn get_statistics(
+        &self,
+        request: Request<pb::GetStatisticsRequest>,
+    ) -> Result<Response<pb::GetStatisticsResponse>, Status> {
+        let request = request.into_inner();
+        await_consistency(&self.state, request.consistency.as_ref()).await?;
+        let from = date_field("from", request.from).map_err(invalid)?;
+        let to = date_field("to", request.to).map_err(invalid)?;
+        if to < from {
+            return Err(Status::invalid_argument("to: must not be before `from`"));
+        }
+        let prefix = views::region_prefix(&request.region_prefix)?;
+        let group_by = pb::StatisticsGroupBy::try_from(request.group_by)
+            .unwrap_or(pb::StatisticsGroupBy::Unspecified);
+        let level = optional_enum_field::<RegionLevel>("region_level", request.region_level)
+            .map_err(invalid)?
+            .unwrap_or(RegionLevel::County);
+        let key_of = |key: &casewatch_domain::stats::StatKey| match group_by {
+            pb::StatisticsGroupBy::Department => key.dept_code.to_string(),
+            pb::StatisticsGroupBy::Item => key.item_code.to_string(),
+            pb::StatisticsGroupBy::RegionLevel | pb::StatisticsGroupBy::Unspecified => key
+                .region_code
+                .ancestor(level)
+                .unwrap_or_else(|| key.region_code.clone())
+                .to_string(),
+        };
+        let store = &self.state.store;
+        let flows = store
+            .statistics(from, to, prefix.as_deref())
+            .await
+            .map_err(store_status)?;
+        // Open cases by light are gauges: their changes summed from the beginning.
+        let gauges = store
+            .statistics(beginning(), to, prefix.as_deref())
+            .await
+            .map_err(store_status)?;
+        let mut rows = group(flows.iter().map(|(key, counters)| (key_of(key), *counters)));
+        let levels = group(
+            gauges
+                .iter()
+                .map(|(key, counters)| (key_of(key), *counters)),
+        );
+        for (key, gauge) in levels {
+            let row = rows.entry(key).or_default();
+            row.open_green = gauge.open_green;
+            row.open_yellow = gauge.open_yellow;
+            row.open_red = gauge.open_red;
+        }
+        let day_seconds = self.state.policy.calendars.national().day_seconds();
+        let message = |key: String, counters: &Counters| pb::StatisticsRow {
+            key,
+            counters: Some(views::counters(counters)),
+            rates: Some(views::rates(&counters.rates(day_seconds))),
+        };
+        let mut total = Counters::default();
+        for counters in rows.values() {
+            total += counters;
+        }
+        Ok(Response::new(pb::GetStatisticsResponse {
+            rows: rows
+                .iter()
+                .map(|(key, counters)| message(key.clone(), counters))
+                .collect(),
+            total: Some(message(String::new(), &total)),
+        }))
+    }
+
+    async fn get_ranking(
+        &self,
+        request: Request<pb::GetRankingRequest>,
+    ) -> Result<Response<pb::GetRankingResponse>, Status> {
+        let request = request.into_inner();
+        await_consistency(&self.state, request.consistency.as_ref()).await?;
+        let day = date_field("week", request.week).map_err(invalid)?;
+        let monday = day
+            .checked_sub_days(Days::new(u64::from(day.weekday().num_days_from_monday())))
+            .ok_or_else(|| Status::invalid_argument("week: out of range"))?;
+        let sunday = monday
+            .checked_add_days(Days::new(6))
+            .ok_or_else(|| Status::invalid_argument("week: out of range"))?;
+        let prefix = views::region_prefix(&request.region_prefix)?;
+        let rows = self
+            .state
+            .store
+            .statistics(monday, sunday, prefix.as_deref())
+            .await
+            .map_err(store_status)?;
+        let counties = request.kind == i32::from(pb::RankingKind::Counties);
+        let grouped = group(rows.iter().map(|(key, counters)| {
+            let name = if counties {
+                key.region_code
+                    .ancestor(RegionLevel::County)
+                    .unwrap_or_else(|| key.region_code.clone())
+                    .to_string()
+            } else {
+                key.dept_code.to_string()
+            };
+            (name, *counters)
+        }));
+        let day_seconds = self.state.policy.calendars.national().day_seconds();
+        let ranked = rank(grouped.into_iter().collect(), day_seconds);
+        Ok(Response::new(pb::GetRankingResponse {
+            week_start: Some(date_to_pb(monday)),
+            rows: ranked
+                .into_iter()
+                .map(|row| pb::RankingRow {
+                    rank: row.rank,
+                    key: row.key,
+                    on_time_rate: row.on_time_rate,
+                    alert_rate: row.alert_rate,
+                    counters: Some(views::counters(&row.counters)),
+                })
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,257 @@
+//! Messages built from the views, and view filters built from requests.
+
+use casewatch_domain::alert::{AlertState, Category, Level, RuleId};
+use casewatch_domain::case::{CaseStatus, Light};
+use casewatch_domain::clock::whole_units;
+use casewatch_domain::event::LimitUnit;
+use casewatch_domain::stats::{Counters, Rates};
+use casewatch_proto::convert::{ProtoEnum, optional_enum_field, timestamp_field};
+use casewatch_proto::pb;
+use casewatch_store::{AlertFilter, CaseRow, CommittedAlert};
+use tonic::Status;
+
+use crate::AppState;
+
+/// An invalid request field as a status naming it.
+pub(crate) fn invalid(error: casewatch_domain::ValidationError) -> Status {
+    Status::invalid_argument(error.to_string())
+}
+
+fn optional(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// A case as a message.
+pub(crate) fn case_view(state: &AppState, row: &CaseRow) -> pb::CaseView {
+    let case = &row.case;
+    let calendar = state.policy.calendars.for_region(&case.region_code);
+    let used_working = case.clock.used(
+        casewatch_domain::clock::Measure::Working,
+        calendar,
+        row.as_of,
+    );
+    let last = row.case.applied_through;
+    pb::CaseView {
+        case_no: case.case_no.to_string(),
+        item_code: case.item_code.to_string(),
+        region_code: case.region_code.to_string(),
+        dept_code: case.dept_code.to_string(),
+        status: case.status.to_pb(),
+        case_type: case.case_type.map_or(0, ProtoEnum::to_pb),
+        light: row.light.to_pb(),
+        accepted_at: case
+            .accepted_at
+            .map(casewatch_proto::convert::timestamp_to_pb),
+        ended_at: case.ended_at.map(casewatch_proto::convert::timestamp_to_pb),
+        promised_limit: case.promised_limit.map(Into::into),
+        legal_limit: case.legal_limit.map(Into::into),
+        used_working_days: u32::try_from(whole_units(
+            used_working,
+            LimitUnit::WorkingDays,
+            calendar,
+        ))
+        .unwrap_or(u32::MAX),
+        used_working_seconds: u64::try_from(used_working).unwrap_or(0),
+        promised_due: row
+            .promised_due
+            .map(casewatch_proto::convert::timestamp_to_pb),
+        legal_due: row.legal_due.map(casewatch_proto::convert::timestamp_to_pb),
+        paused: row.paused,
+        open_alert_count: u32::try_from(
+            case.alerts
+                .iter()
+                .filter(|alert| alert.state.is_open())
+                .count(),
+        )
+        .unwrap_or(u32::MAX),
+        chain_head: row.chain_head.to_vec(),
+        last_seq: last,
+        last_position: None,
+        submitted_at: case
+            .submitted_at
+            .map(casewatch_proto::convert::timestamp_to_pb),
+        channel: case.channel.map_or(0, ProtoEnum::to_pb),
+    }
+}
+
+/// An alert change as the message subscribers and lists see, with its cursor.
+pub(crate) fn alert(committed: &CommittedAlert) -> pb::Alert {
+    pb::Alert {
+        cursor: committed.cursor,
+        ..pb::Alert::from(&committed.row.change.alert)
+    }
+}
+
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Counters as a message (negative sums, impossible for totals, read as 0).
+pub(crate) fn counters(counters: &Counters) -> pb::Counters {
+    pb::Counters {
+        accepted: unsigned(counters.accepted),
+        completed: unsigned(counters.completed),
+        completed_early: unsigned(counters.completed_early),
+        completed_on_time: unsigned(counters.completed_on_time),
+        completed_overdue: unsigned(counters.completed_overdue),
+        rejected: unsigned(counters.rejected),
+        withdrawn: unsigned(counters.withdrawn),
+        used_working_seconds: unsigned(counters.used_working_seconds),
+        open_green: unsigned(counters.open_green),
+        open_yellow: unsigned(counters.open_yellow),
+        open_red: unsigned(counters.open_red),
+        warnings_raised: unsigned(counters.warnings_raised),
+        cards_raised: unsigned(counters.cards_raised),
+        cards_revoked: unsigned(counters.cards_revoked),
+        cards_escalated: unsigned(counters.cards_escalated),
+        alerts_closed: unsigned(counters.alerts_closed),
+        queries: unsigned(counters.queries),
+        appeals: unsigned(counters.appeals),
+        rating_1: unsigned(counters.rating_1),
+        rating_2: unsigned(counters.rating_2),
+        rating_3: unsigned(counters.rating_3),
+        rating_4: unsigned(counters.rating_4),
+        rating_5: unsigned(counters.rating_5),
+        decisions: unsigned(counters.decisions),
+        direct_decisions: unsigned(counters.direct_decisions),
+        online_accepted: unsigned(counters.online_accepted),
+        fees_charged_fen: unsigned(counters.fees_charged_fen),
+        fee_anomalies: unsigned(counters.fee_anomalies),
+    }
+}
+
+/// Rates as a message.
+pub(crate) fn rates(rates: &Rates) -> pb::Rates {
+    pb::Rates {
+        on_time_rate: rates.on_time,
+        alert_rate: rates.alert,
+        window_direct_signoff_rate: rates.window_direct_signoff,
+        online_rate: rates.online,
+        average_working_days: rates.average_working_days,
+    }
+}
+
+/// A region prefix from a request: the significant digits of a region code, or digits.
+pub(crate) fn region_prefix(text: &str) -> Result<Option<String>, Status> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if !text.chars().all(|ch| ch.is_ascii_digit()) || text.len() > 12 {
+        return Err(Status::invalid_argument(format!(
+            "region_prefix: must be up to 12 digits, got `{text}`"
+        )));
+    }
+    // A full code stands for its region: `330100` means every code starting `3301`.
+    Ok(Some(
+        casewatch_domain::ids::RegionCode::parse(text)
+            .map_or_else(|_| text.to_owned(), |code| code.significant().to_owned()),
+    ))
+}
+
+/// The view filter of a subscription.
+pub(crate) fn subscription_filter(filter: &pb::AlertFilter) -> Result<AlertFilter, Status> {
+    Ok(AlertFilter {
+        region_prefix: region_prefix(&filter.region_prefix)?,
+        dept_code: optional(&filter.dept_code),
+        min_level: optional_enum_field::<Level>("min_level", filter.min_level).map_err(invalid)?,
+        categories: enums::<Category>("categories", &filter.categories)?,
+        states: enums::<AlertState>("states", &filter.states)?,
+        ..AlertFilter::default()
+    })
+}
+
+/// The view filter of a list request.
+pub(crate) fn list_filter(request: &pb::ListAlertsRequest) -> Result<AlertFilter, Status> {
+    let mut states = enums::<AlertState>("states", &request.states)?;
+    if request.open_only && states.is_empty() {
+        states = [
+            AlertState::Raised,
+            AlertState::Acknowledged,
+            AlertState::UnderNotice,
+            AlertState::FeedbackReceived,
+            AlertState::Appealed,
+            AlertState::AppealEscalated,
+            AlertState::Returned,
+        ]
+        .to_vec();
+    }
+    let rules = request
+        .rules
+        .iter()
+        .map(|code| {
+            code.parse::<RuleId>()
+                .map_err(|error| Status::invalid_argument(format!("rules: {error}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(AlertFilter {
+        region_prefix: region_prefix(&request.region_prefix)?,
+        dept_code: optional(&request.dept_code),
+        item_code: optional(&request.item_code),
+        case_no: optional(&request.case_no),
+        rules,
+        categories: enums::<Category>("categories", &request.categories)?,
+        states,
+        min_level: optional_enum_field::<Level>("min_level", request.min_level).map_err(invalid)?,
+        raised_from: request
+            .raised_from
+            .map(|at| timestamp_field("raised_from", Some(at)))
+            .transpose()
+            .map_err(invalid)?,
+        raised_to: request
+            .raised_to
+            .map(|at| timestamp_field("raised_to", Some(at)))
+            .transpose()
+            .map_err(invalid)?,
+    })
+}
+
+fn enums<T: ProtoEnum>(field: &str, values: &[i32]) -> Result<Vec<T>, Status> {
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(index, value)| {
+            optional_enum_field::<T>(&format!("{field}[{index}]"), *value)
+                .map_err(invalid)
+                .transpose()
+        })
+        .collect()
+}
+
+/// Whether a live alert change passes a subscription's filter (the same test the store
+/// applies when catching up).
+pub(crate) fn matches(filter: &AlertFilter, alert: &casewatch_domain::alert::Alert) -> bool {
+    filter
+        .region_prefix
+        .as_ref()
+        .is_none_or(|prefix| alert.region_code.as_str().starts_with(prefix.as_str()))
+        && filter
+            .dept_code
+            .as_ref()
+            .is_none_or(|dept| alert.dept_code.as_str() == dept)
+        && filter
+            .item_code
+            .as_ref()
+            .is_none_or(|item| alert.item_code.as_str() == item)
+        && filter
+            .case_no
+            .as_ref()
+            .is_none_or(|case_no| alert.id.case_no.as_str() == case_no)
+        && (filter.rules.is_empty() || filter.rules.contains(&alert.rule()))
+        && (filter.categories.is_empty() || filter.categories.contains(&alert.category))
+        && (filter.states.is_empty() || filter.states.contains(&alert.state))
+        && filter.min_level.is_none_or(|level| alert.level >= level)
+        && filter
+            .raised_from
+            .is_none_or(|from| alert.raised_at >= from)
+        && filter.raised_to.is_none_or(|to| alert.raised_at <= to)
+}
+
+/// A case status from a request's filter.
+pub(crate) fn status_filter(value: i32) -> Result<Option<CaseStatus>, Status> {
+    optional_enum_field::<CaseStatus>("status", value).map_err(invalid)
+}
+
+/// A light from a request's filter.
+pub(crate) fn light_filter(value: i32) -> Result<Option<Light>, Status> {
+    optional_enum_field::<Light>("light", value).map_err(invalid)
+}

@@ -1,0 +1,72 @@
+//! How values are written as column text, the same for every backend and for the digest.
+
+use casewatch_domain::Timestamp;
+use chrono::{NaiveDate, SecondsFormat};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Hash, Result, StoreError};
+
+/// An instant as fixed-width RFC 3339 in UTC with nanoseconds: sorts as text, reads back
+/// exactly.
+pub(crate) fn timestamp_text(at: &Timestamp) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// Reads an instant written by [`timestamp_text`].
+pub(crate) fn parse_timestamp(what: &'static str, text: &str) -> Result<Timestamp> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|at| at.to_utc())
+        .map_err(|error| corrupt(what, format!("`{text}` is not an instant: {error}")))
+}
+
+/// A day as `YYYY-MM-DD`.
+pub(crate) fn day_text(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+/// Reads a day written by [`day_text`].
+pub(crate) fn parse_day(text: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|error| corrupt("day", format!("`{text}` is not a day: {error}")))
+}
+
+/// A unit enum as its serde name (`snake_case` for most domain enums, `T2` for rules).
+pub(crate) fn enum_text<T: Serialize>(value: &T) -> Result<String> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => Ok(text),
+        Ok(other) => Err(corrupt(
+            "enumeration",
+            format!("`{other}` is not a unit variant"),
+        )),
+        Err(error) => Err(corrupt("enumeration", error.to_string())),
+    }
+}
+
+/// Reads a unit enum written by [`enum_text`].
+pub(crate) fn parse_enum<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|error| corrupt(what, format!("`{text}`: {error}")))
+}
+
+/// A domain value as JSON.
+pub(crate) fn to_json<T: Serialize>(what: &'static str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|error| corrupt(what, error.to_string()))
+}
+
+/// Reads a domain value from JSON.
+pub(crate) fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|error| corrupt(what, error.to_string()))
+}
+
+/// A stored hash, which must be 32 bytes.
+pub(crate) fn hash(what: &'static str, bytes: &[u8]) -> Result<Hash> {
+    Hash::try_from(bytes).map_err(|_| corrupt(what, format!("{} bytes, not 32", bytes.len())))
+}
+
+pub(crate) fn corrupt(what: &'static str, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        reason: reason.into(),
+    }
+}

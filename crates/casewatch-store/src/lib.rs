@@ -1,0 +1,253 @@
+//! The views: cases, the per-case step archive, alerts and their transitions, statistics,
+//! and the projector's checkpoints, written one transaction per projector batch.
+//!
+//! [`ViewStore`] is the interface the projector writes through and the monitor and audit
+//! services read through. Backends: [`sqlite`] (the one-machine default) and, later,
+//! PostgreSQL; both pass the suite in [`conformance`]. The store holds no business rules:
+//! what goes into a batch is decided by the domain and the projector.
+
+use casewatch_domain::Timestamp;
+use casewatch_domain::alert::{AlertChange, AlertState, Category, Level, RuleId};
+use casewatch_domain::case::{Case, CaseStatus, Disposition, Light};
+use casewatch_domain::stats::{Counters, StatKey};
+use chrono::NaiveDate;
+
+mod codec;
+pub mod conformance;
+pub mod digest;
+pub mod sqlite;
+
+/// A partition of the log.
+pub type Partition = u32;
+/// An offset within a partition.
+pub type Offset = u64;
+/// A SHA-256 digest.
+pub type Hash = [u8; 32];
+
+/// Where a record lies on the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub partition: Partition,
+    pub offset: Offset,
+}
+
+/// How far the views have folded one partition, and the partition's running hash chain
+/// up to there: `chain = SHA-256(previous chain || record bytes)` over every record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub partition: Partition,
+    /// The offset of the next record to fold.
+    pub next_offset: Offset,
+    pub chain_hash: Hash,
+}
+
+/// A case as the views hold it: the domain state, plus what the projector derived from
+/// it with the calendar at the batch's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRow {
+    pub case: Case,
+    pub partition: Partition,
+    /// The head of the case's hash chain: `h_n = SHA-256(h_{n-1} || record bytes)`.
+    pub chain_head: Hash,
+    pub light: Light,
+    pub promised_due: Option<Timestamp>,
+    pub legal_due: Option<Timestamp>,
+    /// Working time used against the promised limit, in seconds, as of `as_of`.
+    pub used_seconds: i64,
+    pub paused: bool,
+    /// The case's time when the row was written.
+    pub as_of: Timestamp,
+}
+
+/// One record of a case in the step archive (case steps and supervision actions alike).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRow {
+    pub case_no: String,
+    pub position: Position,
+    /// The step number for case steps; `None` for supervision actions.
+    pub seq: Option<u32>,
+    /// `submitted`, `accepted`, … or `supervision`.
+    pub kind: String,
+    pub recorded_at: Timestamp,
+    pub disposition: Disposition,
+    /// The chain hash after this record, and the one before it.
+    pub hash: Hash,
+    pub previous_hash: Hash,
+}
+
+/// An alert change with the position of the record that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertChangeRow {
+    pub change: AlertChange,
+    pub position: Position,
+}
+
+/// A supervision action the alert lifecycle refused (it stays on the log as history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalRow {
+    pub position: Position,
+    pub alert_id: String,
+    pub principal: String,
+    pub reason: String,
+}
+
+/// A record the projector could not read (undecodable or invalid), kept aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineRow {
+    pub position: Position,
+    pub reason: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything one projector batch on one partition writes, in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewBatch {
+    pub partition: Partition,
+    /// The fence: the batch applies only if the stored checkpoint's `next_offset` is still
+    /// this one (0 when the partition has no checkpoint yet).
+    pub from_offset: Offset,
+    /// The checkpoint after the batch.
+    pub checkpoint: Checkpoint,
+    /// Cases changed by the batch (upserted whole).
+    pub cases: Vec<CaseRow>,
+    /// New archive rows, and rows whose disposition changed (a held step applied later),
+    /// keyed by position.
+    pub steps: Vec<StepRow>,
+    /// Positions of held steps, added to and removed from the pending set.
+    pub pending_added: Vec<(String, u32, Position)>,
+    pub pending_removed: Vec<(String, u32)>,
+    /// Alert changes in the order they happened.
+    pub alerts: Vec<AlertChangeRow>,
+    pub refusals: Vec<RefusalRow>,
+    pub quarantine: Vec<QuarantineRow>,
+    /// Statistics deltas, added to the stored counters.
+    pub stats: Vec<(StatKey, Counters)>,
+}
+
+/// An alert change as committed, with its cursor: cursors grow in commit order, so a
+/// subscriber that resumes after cursor `c` misses nothing committed after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedAlert {
+    pub cursor: u64,
+    pub row: AlertChangeRow,
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    /// Significant digits of a region: `3301` covers every code starting with them.
+    pub region_prefix: Option<String>,
+    pub dept_code: Option<String>,
+    pub item_code: Option<String>,
+    pub status: Option<CaseStatus>,
+    pub light: Option<Light>,
+}
+
+/// Which alerts to list or stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub region_prefix: Option<String>,
+    pub dept_code: Option<String>,
+    pub item_code: Option<String>,
+    pub case_no: Option<String>,
+    pub rules: Vec<RuleId>,
+    pub categories: Vec<Category>,
+    pub states: Vec<AlertState>,
+    pub min_level: Option<Level>,
+    /// Raised at or after this instant.
+    pub raised_from: Option<Timestamp>,
+    /// Raised before this instant.
+    pub raised_to: Option<Timestamp>,
+}
+
+/// A case read back, with its row.
+pub type CaseRecord = CaseRow;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another projector moved the partition's checkpoint: this batch is stale and was
+    /// rolled back.
+    #[error("partition {partition} is at offset {found}, not {expected}: the batch is stale")]
+    Fenced {
+        partition: Partition,
+        expected: Offset,
+        found: Offset,
+    },
+    /// The database is unreachable or failed.
+    #[error("the view store is unavailable: {0}")]
+    Unavailable(String),
+    /// Stored content that does not decode (a newer schema, or corruption).
+    #[error("stored {what} is unreadable: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+}
+
+/// A `Result` with a [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The views.
+#[async_trait::async_trait]
+pub trait ViewStore: Send + Sync + 'static {
+    /// Applies one batch in one transaction, checkpoint included, fenced by
+    /// `batch.from_offset`. Returns the batch's alert changes with their cursors.
+    async fn apply(&self, batch: ViewBatch) -> Result<Vec<CommittedAlert>>;
+
+    /// The checkpoint of a partition, if it was ever folded.
+    async fn checkpoint(&self, partition: Partition) -> Result<Option<Checkpoint>>;
+
+    /// Every checkpoint.
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>>;
+
+    /// The cases of a partition, to warm the projector's cache.
+    async fn load_cases(&self, partition: Partition) -> Result<Vec<CaseRow>>;
+
+    /// One case.
+    async fn case(&self, case_no: &str) -> Result<Option<CaseRecord>>;
+
+    /// Cases matching `filter`, ordered by case number, after `after` (paging).
+    async fn list_cases(
+        &self,
+        filter: &CaseFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<CaseRecord>>;
+
+    /// The current state of alerts matching `filter`, newest change first, with their
+    /// latest cursor; `before` pages backwards by cursor.
+    async fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<CommittedAlert>>;
+
+    /// Alert changes after `cursor`, oldest first, matching `filter` (state and level
+    /// as they were after each change).
+    async fn alert_changes_after(
+        &self,
+        cursor: u64,
+        filter: &AlertFilter,
+        limit: u32,
+    ) -> Result<Vec<CommittedAlert>>;
+
+    /// The archive of one case, in log order.
+    async fn steps(&self, case_no: &str) -> Result<Vec<StepRow>>;
+
+    /// Summed counters per key for days `from..=to` inside `region_prefix`, in key order;
+    /// keys whose counters are all zero are left out.
+    async fn statistics(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        region_prefix: Option<&str>,
+    ) -> Result<Vec<(StatKey, Counters)>>;
+
+    /// The records the projector quarantined.
+    async fn quarantine(&self) -> Result<Vec<QuarantineRow>>;
+
+    /// A SHA-256 over the views' logical content, stable across backends, batch sizes and
+    /// commit order: cases (state and chain head), the step archive without positions,
+    /// alerts and their transitions without cursors, refusals, quarantined records, and
+    /// the non-zero statistics.
+    async fn digest(&self) -> Result<Hash>;
+}

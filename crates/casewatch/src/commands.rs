@@ -1,0 +1,240 @@
+//! The commands other than the demo: serve, simulate, replay, verify, rebuild, migrate.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use casewatch_domain::case::Policy;
+use casewatch_log::EventLog;
+use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions, audit};
+use casewatch_proto::pb;
+use casewatch_proto::{DecodedRecord, decode_record};
+use casewatch_server::SystemClock;
+use casewatch_server::node::{Node, NodeConfig, open_storage};
+use casewatch_sim::{Output, SimConfig, Simulator};
+use casewatch_store::ViewStore;
+use casewatch_store::sqlite::SqliteStore;
+
+use crate::cli::{DataArgs, MigrateArgs, RebuildArgs, ReplayArgs, ServeArgs, SimulateArgs};
+use crate::client;
+
+pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = NodeConfig::new(&args.data.data);
+    config.partitions = args.partitions;
+    config.tick_every = Some(args.tick_every);
+    let node = Node::start(
+        config,
+        args.listen,
+        Arc::new(SystemClock),
+        Arc::new(Policy::default()),
+    )
+    .await
+    .context("start the node")?;
+    println!(
+        "casewatch serving on {} (data in {})",
+        node.addr,
+        args.data.data.display()
+    );
+    let shutdown = node.shutdown_token();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            shutdown.cancel();
+        }
+    });
+    node.stopped().await;
+    Ok(())
+}
+
+pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let channel = client::connect(&args.server).await?;
+    let mut ingest = pb::ingest_service_client::IngestServiceClient::new(channel);
+    let sim = SimConfig {
+        seed: args.sim.seed,
+        days: args.sim.days,
+        counties: usize::from(args.sim.counties),
+        cases_per_county_day: args.sim.cases_per_day,
+        ..SimConfig::default()
+    };
+    let started = Instant::now();
+    let now = chrono::Utc::now();
+    let mut batch = Vec::with_capacity(args.batch);
+    let mut pushed = 0u64;
+    for output in Simulator::new(sim) {
+        let Output::Step {
+            mut event,
+            recorded_at,
+        } = output
+        else {
+            continue;
+        };
+        // The simulated city runs on its own calendar; move each step to now, keeping how
+        // late it was reported, so the server's clock judges it as the simulation meant.
+        event.occurred_at = now - (recorded_at - event.occurred_at);
+        batch.push(pb::CaseEvent::from(*event));
+        if batch.len() >= args.batch {
+            pushed += client::push(&mut ingest, std::mem::take(&mut batch)).await?;
+            if let Some(rate) = args.rate {
+                let due = Duration::from_secs_f64(pushed as f64 / f64::from(rate.max(1)));
+                tokio::time::sleep(due.saturating_sub(started.elapsed())).await;
+            }
+        }
+        if args
+            .duration
+            .is_some_and(|limit| started.elapsed() >= limit)
+        {
+            break;
+        }
+    }
+    pushed += client::push(&mut ingest, batch).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{pushed} events appended in {seconds:.2} s: {:.0} events/s",
+        pushed as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+fn describe(bytes: &[u8]) -> String {
+    match decode_record(bytes) {
+        Ok((at, DecodedRecord::Case(event))) => format!(
+            "{at}  step  {} #{} {}",
+            event.case_no,
+            event.seq,
+            event.step.name()
+        ),
+        Ok((at, DecodedRecord::Supervision(action))) => format!(
+            "{at}  staff {} {:?} by {}",
+            action.alert_id,
+            action.action.kind(),
+            action.principal.id
+        ),
+        Ok((at, DecodedRecord::Tick(tick))) => format!("{at}  tick  {}", tick.at),
+        Err(error) => format!("unreadable record: {error}"),
+    }
+}
+
+pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let (log, store) = open_storage(&NodeConfig::new(&args.data.data)).await?;
+    if let Some(case_no) = &args.case_no {
+        for step in store.steps(case_no).await? {
+            let record = log
+                .read(step.position.partition, step.position.offset, 1)
+                .await?
+                .into_iter()
+                .next()
+                .context("a record of the case's archive is missing from the log")?;
+            println!(
+                "{}:{}  {:?}  {}  {}",
+                step.position.partition,
+                step.position.offset,
+                step.disposition,
+                hex::encode(&step.hash[..8]),
+                describe(&record.bytes)
+            );
+        }
+        return Ok(());
+    }
+    for partition in 0..log.partitions() {
+        let mut next = 0;
+        loop {
+            let records = log.read(partition, next, 1000).await?;
+            let Some(last) = records.last() else { break };
+            next = last.position.offset + 1;
+            for record in records {
+                println!(
+                    "{}:{}  {}",
+                    record.position.partition,
+                    record.position.offset,
+                    describe(&record.bytes)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn verify(args: DataArgs) -> anyhow::Result<()> {
+    let (log, store) = open_storage(&NodeConfig::new(&args.data)).await?;
+    let report = audit::verify_log(&*log, &*store, &[]).await?;
+    match report.first_mismatch {
+        None => {
+            println!(
+                "verified {} records: every hash chain matches",
+                report.records_checked
+            );
+            Ok(())
+        }
+        Some(mismatch) => {
+            println!(
+                "MISMATCH at partition {} offset {}{}: {} (views hold {}, the log gives {})",
+                mismatch.position.partition,
+                mismatch.position.offset,
+                if mismatch.case_no.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (case {})", mismatch.case_no)
+                },
+                mismatch.reason,
+                hex::encode(mismatch.expected),
+                hex::encode(mismatch.actual),
+            );
+            bail!(
+                "verification failed after {} records",
+                report.records_checked
+            )
+        }
+    }
+}
+
+pub(crate) async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
+    let (log, live) = open_storage(&NodeConfig::new(&args.data.data)).await?;
+    let temporary = tempfile::tempdir().context("create a temporary directory")?;
+    let path = args
+        .into
+        .unwrap_or_else(|| temporary.path().join("rebuilt-views.db"));
+    let fresh = Arc::new(SqliteStore::open(&path).await?);
+    let log: Arc<dyn EventLog> = log;
+    let partitions: Vec<u32> = (0..log.partitions()).collect();
+    let started = Instant::now();
+    let mut projector = Projector::new(
+        log.clone(),
+        fresh.clone(),
+        Arc::new(Policy::default()),
+        &partitions,
+        ProjectorOptions {
+            batch_size: 5000,
+            mode: Mode::Rebuild,
+        },
+        None,
+        Progress::new(log.partitions()),
+    )
+    .await?;
+    let folded = projector.run_until_caught_up().await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let rebuilt = fresh.digest().await?;
+    let current = live.digest().await?;
+    println!(
+        "rebuilt {folded} records in {seconds:.2} s into {}",
+        path.display()
+    );
+    println!("rebuilt digest {}", hex::encode(rebuilt));
+    println!("live digest    {}", hex::encode(current));
+    if rebuilt == current {
+        println!("the live views equal a rebuild from the log");
+    } else {
+        println!("the live views differ from a rebuild (they may be behind the log)");
+    }
+    Ok(())
+}
+
+pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let mut config = NodeConfig::new(&args.data.data);
+    config.partitions = args.partitions;
+    let (log, _) = open_storage(&config).await?;
+    println!(
+        "log and views ready in {} ({} partitions)",
+        args.data.data.display(),
+        log.partitions()
+    );
+    Ok(())
+}
