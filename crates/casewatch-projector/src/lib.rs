@@ -336,23 +336,15 @@ fn fold_batch(state: &PartitionState, records: &[StoredRecord], policy: &Policy)
         cases: HashMap::new(),
         touched: BTreeSet::new(),
         chain: state.chain,
-        batch: ViewBatch {
-            partition: state.partition,
-            from_offset: state.next_offset,
-            checkpoint: Checkpoint {
+        batch: ViewBatch::new(
+            state.partition,
+            state.next_offset,
+            Checkpoint {
                 partition: state.partition,
                 next_offset: state.next_offset,
                 chain_hash: state.chain,
             },
-            cases: Vec::new(),
-            steps: Vec::new(),
-            pending_added: Vec::new(),
-            pending_removed: Vec::new(),
-            alerts: Vec::new(),
-            refusals: Vec::new(),
-            quarantine: Vec::new(),
-            stats: Vec::new(),
-        },
+        ),
         stats: BTreeMap::new(),
     };
     for record in records {

@@ -131,7 +131,7 @@ fn alert_feed(
                     continue;
                 }
                 cursor = change.cursor;
-                if views::matches(&filter, &change.row.change.alert)
+                if filter.matches(&change.row.change.alert)
                     && sender.send(Ok(views::alert(&change))).await.is_err()
                 {
                     return;

@@ -217,35 +217,6 @@ fn enums<T: ProtoEnum>(field: &str, values: &[i32]) -> Result<Vec<T>, Status> {
         .collect()
 }
 
-/// Whether a live alert change passes a subscription's filter (the same test the store
-/// applies when catching up).
-pub(crate) fn matches(filter: &AlertFilter, alert: &casewatch_domain::alert::Alert) -> bool {
-    filter
-        .region_prefix
-        .as_ref()
-        .is_none_or(|prefix| alert.region_code.as_str().starts_with(prefix.as_str()))
-        && filter
-            .dept_code
-            .as_ref()
-            .is_none_or(|dept| alert.dept_code.as_str() == dept)
-        && filter
-            .item_code
-            .as_ref()
-            .is_none_or(|item| alert.item_code.as_str() == item)
-        && filter
-            .case_no
-            .as_ref()
-            .is_none_or(|case_no| alert.id.case_no.as_str() == case_no)
-        && (filter.rules.is_empty() || filter.rules.contains(&alert.rule()))
-        && (filter.categories.is_empty() || filter.categories.contains(&alert.category))
-        && (filter.states.is_empty() || filter.states.contains(&alert.state))
-        && filter.min_level.is_none_or(|level| alert.level >= level)
-        && filter
-            .raised_from
-            .is_none_or(|from| alert.raised_at >= from)
-        && filter.raised_to.is_none_or(|to| alert.raised_at <= to)
-}
-
 /// A case status from a request's filter.
 pub(crate) fn status_filter(value: i32) -> Result<Option<CaseStatus>, Status> {
     optional_enum_field::<CaseStatus>("status", value).map_err(invalid)

@@ -287,7 +287,7 @@ pub async fn alert_changes_follow_filters<H: Harness>(harness: &mut H) {
     for (name, filter, must_match) in sample_filters() {
         let expected: Vec<CommittedAlert> = committed
             .iter()
-            .filter(|change| matches(&filter, &change.row))
+            .filter(|change| filter.matches(&change.row.change.alert))
             .cloned()
             .collect();
         if must_match {
@@ -335,7 +335,7 @@ pub async fn list_alerts_shows_current_state_newest_first<H: Harness>(harness: &
     for (name, filter, _) in sample_filters() {
         let expected: Vec<CommittedAlert> = current
             .iter()
-            .filter(|change| matches(&filter, &change.row))
+            .filter(|change| filter.matches(&change.row.change.alert))
             .cloned()
             .collect();
         assert_eq!(
@@ -886,35 +886,6 @@ fn sample_filters() -> Vec<(&'static str, AlertFilter, bool)> {
     ]
 }
 
-/// The reference meaning of an alert filter, on the alert after a change.
-fn matches(filter: &AlertFilter, row: &AlertChangeRow) -> bool {
-    let alert = &row.change.alert;
-    filter
-        .region_prefix
-        .as_ref()
-        .is_none_or(|prefix| alert.region_code.as_str().starts_with(prefix.as_str()))
-        && filter
-            .dept_code
-            .as_ref()
-            .is_none_or(|dept| alert.dept_code.as_str() == dept)
-        && filter
-            .item_code
-            .as_ref()
-            .is_none_or(|item| alert.item_code.as_str() == item)
-        && filter
-            .case_no
-            .as_ref()
-            .is_none_or(|case_no| alert.id.case_no.as_str() == case_no)
-        && (filter.rules.is_empty() || filter.rules.contains(&alert.rule()))
-        && (filter.categories.is_empty() || filter.categories.contains(&alert.category))
-        && (filter.states.is_empty() || filter.states.contains(&alert.state))
-        && filter.min_level.is_none_or(|level| alert.level >= level)
-        && filter
-            .raised_from
-            .is_none_or(|from| alert.raised_at >= from)
-        && filter.raised_to.is_none_or(|to| alert.raised_at < to)
-}
-
 /// The reference meaning of a case filter.
 fn case_matches(filter: &CaseFilter, row: &CaseRow) -> bool {
     let case = &row.case;
@@ -1156,23 +1127,15 @@ impl<'a> Projector<'a> {
     }
 
     fn batch(&mut self, records: &[Record]) -> ViewBatch {
-        let mut batch = ViewBatch {
-            partition: self.partition,
-            from_offset: self.next_offset,
-            checkpoint: Checkpoint {
+        let mut batch = ViewBatch::new(
+            self.partition,
+            self.next_offset,
+            Checkpoint {
                 partition: self.partition,
                 next_offset: 0,
                 chain_hash: [0; 32],
             },
-            cases: Vec::new(),
-            steps: Vec::new(),
-            pending_added: Vec::new(),
-            pending_removed: Vec::new(),
-            alerts: Vec::new(),
-            refusals: Vec::new(),
-            quarantine: Vec::new(),
-            stats: Vec::new(),
-        };
+        );
         let mut touched = BTreeSet::new();
         for record in records {
             let position = Position {

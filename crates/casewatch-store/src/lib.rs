@@ -160,6 +160,53 @@ pub struct AlertFilter {
     pub raised_to: Option<Timestamp>,
 }
 
+impl AlertFilter {
+    /// Whether an alert, as it is after a change, passes the filter. This is the filter's
+    /// meaning; backends implement it in their queries, and live feeds apply it directly.
+    pub fn matches(&self, alert: &casewatch_domain::alert::Alert) -> bool {
+        self.region_prefix
+            .as_ref()
+            .is_none_or(|prefix| alert.region_code.as_str().starts_with(prefix.as_str()))
+            && self
+                .dept_code
+                .as_ref()
+                .is_none_or(|dept| alert.dept_code.as_str() == dept)
+            && self
+                .item_code
+                .as_ref()
+                .is_none_or(|item| alert.item_code.as_str() == item)
+            && self
+                .case_no
+                .as_ref()
+                .is_none_or(|case_no| alert.id.case_no.as_str() == case_no)
+            && (self.rules.is_empty() || self.rules.contains(&alert.rule()))
+            && (self.categories.is_empty() || self.categories.contains(&alert.category))
+            && (self.states.is_empty() || self.states.contains(&alert.state))
+            && self.min_level.is_none_or(|level| alert.level >= level)
+            && self.raised_from.is_none_or(|from| alert.raised_at >= from)
+            && self.raised_to.is_none_or(|to| alert.raised_at < to)
+    }
+}
+
+impl ViewBatch {
+    /// A batch that changes nothing yet: from `from_offset`, with `checkpoint` after it.
+    pub fn new(partition: Partition, from_offset: Offset, checkpoint: Checkpoint) -> Self {
+        Self {
+            partition,
+            from_offset,
+            checkpoint,
+            cases: Vec::new(),
+            steps: Vec::new(),
+            pending_added: Vec::new(),
+            pending_removed: Vec::new(),
+            alerts: Vec::new(),
+            refusals: Vec::new(),
+            quarantine: Vec::new(),
+            stats: Vec::new(),
+        }
+    }
+}
+
 /// A case read back, with its row.
 pub type CaseRecord = CaseRow;
 

@@ -1299,23 +1299,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("views.db");
         let store = SqliteStore::open(&path).await.expect("store opens");
-        let batch = ViewBatch {
-            partition: 3,
-            from_offset: 0,
-            checkpoint: Checkpoint {
+        let batch = ViewBatch::new(
+            3,
+            0,
+            Checkpoint {
                 partition: 3,
                 next_offset: 7,
                 chain_hash: [7; 32],
             },
-            cases: Vec::new(),
-            steps: Vec::new(),
-            pending_added: Vec::new(),
-            pending_removed: Vec::new(),
-            alerts: Vec::new(),
-            refusals: Vec::new(),
-            quarantine: Vec::new(),
-            stats: Vec::new(),
-        };
+        );
         store.apply(batch).await.expect("batch applies");
         let digest = store.digest().await.expect("digest");
         store.close().await;

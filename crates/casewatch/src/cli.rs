@@ -94,6 +94,18 @@ pub(crate) struct SimArgs {
     pub(crate) cases_per_day: u32,
 }
 
+impl From<&SimArgs> for casewatch_sim::SimConfig {
+    fn from(args: &SimArgs) -> Self {
+        Self {
+            seed: args.seed,
+            days: args.days,
+            counties: usize::from(args.counties),
+            cases_per_county_day: args.cases_per_day,
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
     /// The server to push to.

@@ -48,13 +48,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let channel = client::connect(&args.server).await?;
     let mut ingest = pb::ingest_service_client::IngestServiceClient::new(channel);
-    let sim = SimConfig {
-        seed: args.sim.seed,
-        days: args.sim.days,
-        counties: usize::from(args.sim.counties),
-        cases_per_county_day: args.sim.cases_per_day,
-        ..SimConfig::default()
-    };
+    let sim = SimConfig::from(&args.sim);
     let started = Instant::now();
     let now = chrono::Utc::now();
     let mut batch = Vec::with_capacity(args.batch);

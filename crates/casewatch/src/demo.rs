@@ -149,13 +149,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             temporary.path().to_owned()
         }
     };
-    let sim = SimConfig {
-        seed: args.sim.seed,
-        days: args.sim.days,
-        counties: usize::from(args.sim.counties),
-        cases_per_county_day: args.sim.cases_per_day,
-        ..SimConfig::default()
-    };
+    let sim = SimConfig::from(&args.sim);
     let factor = 86_400.0 / args.seconds_per_day.max(0.01);
     let clock: Arc<dyn Clock> = Arc::new(AcceleratedClock::new(sim.start, factor));
     let mut config = NodeConfig::new(&data_dir);
