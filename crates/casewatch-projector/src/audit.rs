@@ -177,6 +177,11 @@ where
                         .collect(),
                 );
             }
+            // An action on a case the views never had (refused) belongs to no case chain;
+            // the partition's chain still covers it.
+            if archives[&case_no].is_empty() {
+                continue;
+            }
             let head = heads.entry(case_no.clone()).or_insert(GENESIS);
             *head = chain(head, &record.bytes);
             let stored = archives[&case_no].get(&position(record));

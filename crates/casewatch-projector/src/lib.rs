@@ -241,6 +241,10 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
 
     /// Folds as records arrive until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<()> {
+        if self.partitions.is_empty() {
+            shutdown.cancelled().await;
+            return Ok(());
+        }
         loop {
             let folded = self.step().await?;
             if folded > 0 {
@@ -253,7 +257,7 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
             });
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                _ = futures_select_first(waits) => {}
+                _ = futures::future::select_all(waits) => {}
             }
         }
     }
@@ -303,24 +307,6 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
         }
         Ok(count)
     }
-}
-
-/// Resolves when the first of the waits does.
-async fn futures_select_first<F: std::future::Future>(waits: impl Iterator<Item = F>) {
-    let waits: Vec<_> = waits.map(Box::pin).collect();
-    if waits.is_empty() {
-        std::future::pending::<()>().await;
-    }
-    let mut waits = waits;
-    std::future::poll_fn(|cx| {
-        for wait in &mut waits {
-            if wait.as_mut().poll(cx).is_ready() {
-                return std::task::Poll::Ready(());
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await;
 }
 
 /// What a batch changes: the views' batch, the cases it touched (to put back into the
