@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help run demo serve test lint fmt ci
+.PHONY: help run demo serve test test-e2e lint fmt ci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,6 +18,9 @@ serve: ## run every role on this machine (data in ./casewatch-data, gRPC on 127.
 test: ## run every test suite of the workspace
 	$(CARGO) test --workspace --all-targets --locked
 
+test-e2e: ## the roles as processes on Kafka (a tansu broker) and PostgreSQL; needs both
+	CASEWATCH_REQUIRE_POSTGRES=1 $(CARGO) test -p casewatch --test e2e --locked -- --ignored --test-threads=1
+
 lint: ## clippy with warnings as errors, and the formatting check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
@@ -25,4 +28,4 @@ lint: ## clippy with warnings as errors, and the formatting check
 fmt: ## format the code
 	$(CARGO) fmt --all
 
-ci: lint test ## what CI runs
+ci: lint test test-e2e ## what CI runs (.ci/run also installs and starts what these need)

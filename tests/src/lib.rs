@@ -287,3 +287,83 @@ pub fn scenario() -> Vec<Input> {
     });
     inputs
 }
+
+/// An alert as the scenario names it: case, rule and level.
+pub type AlertKey = (String, RuleId, Level);
+
+/// The expected alerts, sorted.
+pub fn expected_alerts() -> Vec<AlertKey> {
+    let mut expected: Vec<AlertKey> = EXPECTED_ALERTS
+        .iter()
+        .map(|alert| (alert.case_no.to_owned(), alert.rule, alert.level))
+        .collect();
+    expected.sort();
+    expected
+}
+
+/// An alert read over gRPC, as the scenario names it.
+pub fn alert_key(alert: &pb::Alert) -> AlertKey {
+    let level = match pb::AlertLevel::try_from(alert.level).expect("a known level") {
+        pb::AlertLevel::Warning => Level::Warning,
+        pb::AlertLevel::Yellow => Level::Yellow,
+        pb::AlertLevel::Red => Level::Red,
+        pb::AlertLevel::Serious => Level::Serious,
+        pb::AlertLevel::Unspecified => panic!("an alert without a level"),
+    };
+    (
+        alert.case_no.clone(),
+        alert.rule.parse().expect("a known rule"),
+        level,
+    )
+}
+
+/// What a suite sends: append requests, each at one time, and clock ticks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    /// One append request; the server's clock reads `recorded_at` while it is handled.
+    Append {
+        recorded_at: Timestamp,
+        events: Vec<pb::CaseEvent>,
+    },
+    /// A tick onto every partition.
+    Tick(Timestamp),
+}
+
+/// Groups consecutive steps into requests of at most `per_request` events, each stamped
+/// with the arrival of its last step; ticks stay where they are. Two suites sending the
+/// same calls put the same records on their logs.
+pub fn calls(inputs: &[Input], per_request: usize) -> Vec<Call> {
+    let mut calls = Vec::new();
+    for input in inputs {
+        match input {
+            Input::Tick(at) => calls.push(Call::Tick(*at)),
+            Input::Step { event, recorded_at } => match calls.last_mut() {
+                Some(Call::Append {
+                    recorded_at: at,
+                    events,
+                }) if events.len() < per_request => {
+                    *at = (*at).max(*recorded_at);
+                    events.push((**event).clone());
+                }
+                _ => calls.push(Call::Append {
+                    recorded_at: *recorded_at,
+                    events: vec![(**event).clone()],
+                }),
+            },
+        }
+    }
+    calls
+}
+
+/// A simulated city's steps and ticks as inputs.
+pub fn simulated(config: casewatch_sim::SimConfig) -> Vec<Input> {
+    casewatch_sim::Simulator::new(config)
+        .map(|output| match output {
+            casewatch_sim::Output::Step { event, recorded_at } => Input::Step {
+                event: Box::new(pb::CaseEvent::from(*event)),
+                recorded_at,
+            },
+            casewatch_sim::Output::Tick(at) => Input::Tick(at),
+        })
+        .collect()
+}

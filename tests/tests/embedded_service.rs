@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use casewatch_domain::alert::{Level, RuleId};
+use casewatch_domain::alert::Level;
 use casewatch_domain::case::Policy;
 use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions, audit};
 use casewatch_proto::pb;
@@ -18,7 +18,7 @@ use casewatch_server::node::{Node, NodeConfig};
 use casewatch_server::{ManualClock, append_ticks};
 use casewatch_store::ViewStore;
 use casewatch_store::sqlite::SqliteStore;
-use casewatch_tests::{EXPECTED_ALERTS, ExpectedAlert, Input, local, scenario};
+use casewatch_tests::{Input, alert_key, expected_alerts, local, scenario};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
@@ -34,7 +34,7 @@ impl Harness {
         let data = tempfile::tempdir().expect("a temporary directory");
         let mut config = NodeConfig::new(data.path());
         config.partitions = 4;
-        config.tick_every = None;
+        config.options.tick_every = None;
         let clock = Arc::new(ManualClock::new(local("2026-03-02 08:00")));
         let node = Node::start(
             config,
@@ -120,36 +120,6 @@ impl Harness {
     }
 }
 
-fn as_expected(alert: &pb::Alert) -> (String, RuleId, Level) {
-    let level = match pb::AlertLevel::try_from(alert.level).expect("a known level") {
-        pb::AlertLevel::Warning => Level::Warning,
-        pb::AlertLevel::Yellow => Level::Yellow,
-        pb::AlertLevel::Red => Level::Red,
-        pb::AlertLevel::Serious => Level::Serious,
-        pb::AlertLevel::Unspecified => panic!("an alert without a level"),
-    };
-    (
-        alert.case_no.clone(),
-        alert.rule.parse().expect("a known rule"),
-        level,
-    )
-}
-
-fn expected_alerts() -> Vec<(String, RuleId, Level)> {
-    let mut expected: Vec<_> = EXPECTED_ALERTS
-        .iter()
-        .map(
-            |ExpectedAlert {
-                 case_no,
-                 rule,
-                 level,
-             }| (case_no.to_string(), *rule, *level),
-        )
-        .collect();
-    expected.sort();
-    expected
-}
-
 #[tokio::test]
 async fn the_scenario_over_grpc_raises_exactly_the_expected_alerts() {
     let harness = Harness::start().await;
@@ -164,7 +134,7 @@ async fn the_scenario_over_grpc_raises_exactly_the_expected_alerts() {
         .expect("alerts list")
         .into_inner()
         .alerts;
-    let mut raised: Vec<_> = alerts.iter().map(as_expected).collect();
+    let mut raised: Vec<_> = alerts.iter().map(alert_key).collect();
     raised.sort();
     assert_eq!(raised, expected_alerts());
 

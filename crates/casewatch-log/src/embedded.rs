@@ -21,8 +21,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::{debug, error, trace, warn};
 
 use crate::{
-    Appended, Destination, EventLog, LogError, NewRecord, Offset, Partition, Position, Result,
-    StoredRecord, partition_for_key,
+    Appended, EventLog, LogError, NewRecord, Offset, Partition, Position, Result, StoredRecord,
+    unavailable,
 };
 
 /// The database file inside the log's directory (with its `-wal` and `-shm` companions,
@@ -211,14 +211,7 @@ impl EmbeddedLog {
     }
 
     fn check_partition(&self, partition: Partition) -> Result<()> {
-        if partition < self.inner.partitions {
-            Ok(())
-        } else {
-            Err(LogError::NoSuchPartition {
-                partition,
-                partitions: self.inner.partitions,
-            })
-        }
+        crate::check_partition(partition, self.inner.partitions)
     }
 
     fn high_water_sender(&self, partition: Partition) -> Result<&watch::Sender<Offset>> {
@@ -264,13 +257,7 @@ impl EventLog for EmbeddedLog {
         }
         let mut routed = Vec::with_capacity(records.len());
         for record in records {
-            let (partition, key) = match record.destination {
-                Destination::Key(key) => (partition_for_key(&key, self.inner.partitions), key),
-                Destination::Partition(partition) => {
-                    self.check_partition(partition)?;
-                    (partition, String::new())
-                }
-            };
+            let (partition, key) = crate::route(record.destination, self.inner.partitions)?;
             routed.push(RoutedRecord {
                 partition,
                 key,
@@ -322,6 +309,7 @@ impl EventLog for EmbeddedLog {
                         },
                         key: row.get(1)?,
                         bytes: row.get(2)?,
+                        headers: Vec::new(),
                     })
                 })?;
                 rows.collect()
@@ -796,10 +784,6 @@ impl Counters {
             duplicates: self.duplicates.load(Ordering::Relaxed),
         }
     }
-}
-
-fn unavailable(what: &str, error: &rusqlite::Error) -> LogError {
-    LogError::Unavailable(format!("{what}: {error}"))
 }
 
 /// Locks a mutex whose data stays valid even if a holder panicked: each critical section

@@ -2,13 +2,17 @@
 //! number so that every record of one case lands in one partition, in order.
 //!
 //! [`EventLog`] is the one interface the ingest, projector and audit roles use. Backends:
-//! [`embedded`] (SQLite, the one-machine default) and, later, Kafka. Every backend passes
-//! the conformance suite in [`conformance`]. A log knows nothing of what the records mean.
+//! [`embedded`] (SQLite, the one-machine default) and `kafka` (behind the cargo feature
+//! `kafka`). Every backend passes the conformance suite in [`conformance`]. A log knows
+//! nothing of what the records mean.
 
+use std::fmt::Display;
 use std::time::Duration;
 
 pub mod conformance;
 pub mod embedded;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod partitioner;
 
 pub use partitioner::partition_for_key;
@@ -44,7 +48,15 @@ pub struct NewRecord {
     /// store a second record with a key it already holds and answers with the first
     /// record's position.
     pub idempotency_key: Option<String>,
+    /// Metadata carried beside the record (the trace context of the call that produced
+    /// it). Kafka stores them as message headers; the embedded log, one process by
+    /// definition, keeps none. They are not part of the record: hash chains and views
+    /// never see them.
+    pub headers: Headers,
 }
+
+/// Named metadata beside a record, such as W3C `traceparent`.
+pub type Headers = Vec<(String, String)>;
 
 /// Where an appended record lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +73,8 @@ pub struct StoredRecord {
     /// The key it was appended under (empty for records sent to a partition).
     pub key: String,
     pub bytes: Vec<u8>,
+    /// The headers it was appended with, where the backend keeps them.
+    pub headers: Headers,
 }
 
 /// Why the log could not do what was asked.
@@ -99,8 +113,10 @@ pub trait EventLog: Send + Sync + 'static {
     }
 
     /// Appends records and returns their positions, in the order given, once they are
-    /// durable. Records of one partition keep the order given. Either all of the batch is
-    /// appended or none of it.
+    /// durable. Records of one partition keep the order given. A batch naming a partition
+    /// that does not exist is refused whole. Where the backend can (the embedded one), the
+    /// batch is appended all or nothing; Kafka cannot, and a batch it fails may have landed
+    /// in part (see its `KafkaLog`).
     async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Appended>>;
 
     /// Reads up to `max` records of `partition` from `from` on, in offset order. Only
@@ -123,4 +139,33 @@ pub trait EventLog: Send + Sync + 'static {
         offset: Offset,
         timeout: Duration,
     ) -> Result<Offset>;
+}
+
+/// The partition a record goes to and the key it is stored under (empty for records sent
+/// to a partition), or the refusal of a partition outside `0..partitions`.
+pub(crate) fn route(destination: Destination, partitions: u32) -> Result<(Partition, String)> {
+    match destination {
+        Destination::Key(key) => Ok((partition_for_key(&key, partitions), key)),
+        Destination::Partition(partition) => {
+            check_partition(partition, partitions)?;
+            Ok((partition, String::new()))
+        }
+    }
+}
+
+/// Refuses a partition outside `0..partitions`.
+pub(crate) fn check_partition(partition: Partition, partitions: u32) -> Result<()> {
+    if partition < partitions {
+        Ok(())
+    } else {
+        Err(LogError::NoSuchPartition {
+            partition,
+            partitions,
+        })
+    }
+}
+
+/// [`LogError::Unavailable`] with what failed and why.
+pub(crate) fn unavailable(what: &str, error: &impl Display) -> LogError {
+    LogError::Unavailable(format!("{what}: {error}"))
 }

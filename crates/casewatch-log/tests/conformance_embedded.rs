@@ -31,6 +31,10 @@ impl Harness for EmbeddedHarness {
     fn deduplicates(&self) -> bool {
         true
     }
+
+    fn atomic_appends(&self) -> bool {
+        true
+    }
 }
 
 mod suite {
@@ -271,6 +275,7 @@ async fn stats_count_appends_records_and_duplicates() {
         destination: Destination::Key("330106-2025-000001".to_owned()),
         bytes: b"accepted".to_vec(),
         idempotency_key: Some("event-1".to_owned()),
+        headers: Vec::new(),
     };
     log.append(vec![record.clone(), to_partition(1, "tick")])
         .await
@@ -303,6 +308,7 @@ fn to_partition(partition: u32, bytes: impl Into<Vec<u8>>) -> NewRecord {
         destination: Destination::Partition(partition),
         bytes: bytes.into(),
         idempotency_key: None,
+        headers: Vec::new(),
     }
 }
 

@@ -25,7 +25,7 @@ use casewatch_store::{
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 pub mod audit;
 
@@ -93,7 +93,8 @@ impl Progress {
         })
     }
 
-    fn advance(&self, partition: u32, next_offset: u64) {
+    /// Records that `partition` is folded up to `next_offset` (never backwards).
+    pub fn advance(&self, partition: u32, next_offset: u64) {
         if let Some(sender) = self.partitions.get(partition as usize) {
             sender.send_if_modified(|current| {
                 let moved = next_offset > *current;
@@ -119,6 +120,46 @@ impl Progress {
         let mut receiver = sender.subscribe();
         let folded = receiver.wait_for(|next| *next > offset);
         matches!(tokio::time::timeout(timeout, folded).await, Ok(Ok(_)))
+    }
+}
+
+/// Whether an error may pass by itself: the log or the views are unreachable for now.
+fn is_transient(error: &ProjectError) -> bool {
+    matches!(
+        error,
+        ProjectError::Log(LogError::Unavailable(_))
+            | ProjectError::Store(StoreError::Unavailable(_))
+    )
+}
+
+/// Keeps a transient failure of a reload for the run loop's backoff.
+fn transient(error: ProjectError) -> Result<()> {
+    if is_transient(&error) {
+        warn!(%error, "partition not reloaded yet");
+        Ok(())
+    } else {
+        Err(error)
+    }
+}
+
+/// Pauses that double from 100 ms to 5 s while failures last.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const LONGEST: Duration = Duration::from_secs(5);
+
+    fn next(&mut self) -> Duration {
+        let pause = Self::FIRST.saturating_mul(1 << self.failures.min(6));
+        self.failures += 1;
+        pause.min(Self::LONGEST)
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
     }
 }
 
@@ -170,41 +211,77 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
         alerts: Option<broadcast::Sender<Arc<CommittedAlert>>>,
         progress: Arc<Progress>,
     ) -> Result<Self> {
-        let mut states = Vec::with_capacity(partitions.len());
-        for &partition in partitions {
-            let checkpoint = store.checkpoint(partition).await?;
-            let cases = store
-                .load_cases(partition)
-                .await?
-                .into_iter()
-                .map(|row| {
-                    (
-                        row.case.case_no.clone(),
-                        CaseEntry {
-                            case: row.case,
-                            chain_head: row.chain_head,
-                        },
-                    )
-                })
-                .collect();
-            let (next_offset, chain) =
-                checkpoint.map_or((0, GENESIS), |cp| (cp.next_offset, cp.chain_hash));
-            progress.advance(partition, next_offset);
-            states.push(PartitionState {
-                partition,
-                next_offset,
-                chain,
-                cases,
-            });
-        }
-        Ok(Self {
+        let mut projector = Self {
             log,
             store,
             policy,
             alerts: alerts.filter(|_| options.mode == Mode::Live),
             options,
-            partitions: states,
+            partitions: Vec::with_capacity(partitions.len()),
             progress,
+        };
+        projector
+            .assign(&partitions.iter().copied().collect())
+            .await?;
+        Ok(projector)
+    }
+
+    /// Folds exactly `partitions` from now on: partitions no longer assigned are dropped
+    /// with their cases, newly assigned ones resume from the checkpoint in the views (the
+    /// views, not the log's consumer group, know how far a partition was folded).
+    pub async fn assign(&mut self, partitions: &BTreeSet<u32>) -> Result<()> {
+        self.partitions
+            .retain(|state| partitions.contains(&state.partition));
+        for &partition in partitions {
+            if !self.owns(partition) {
+                let state = self.load(partition).await?;
+                self.partitions.push(state);
+            }
+        }
+        self.partitions.sort_by_key(|state| state.partition);
+        Ok(())
+    }
+
+    /// The partitions this projector folds.
+    pub fn partitions(&self) -> Vec<u32> {
+        self.partitions
+            .iter()
+            .map(|state| state.partition)
+            .collect()
+    }
+
+    fn owns(&self, partition: u32) -> bool {
+        self.partitions
+            .iter()
+            .any(|state| state.partition == partition)
+    }
+
+    /// A partition's state as the views hold it.
+    async fn load(&self, partition: u32) -> Result<PartitionState> {
+        let checkpoint = self.store.checkpoint(partition).await?;
+        let cases = self
+            .store
+            .load_cases(partition)
+            .await?
+            .into_iter()
+            .map(|row| {
+                (
+                    row.case.case_no.clone(),
+                    CaseEntry {
+                        case: row.case,
+                        chain_head: row.chain_head,
+                    },
+                )
+            })
+            .collect();
+        let (next_offset, chain) =
+            checkpoint.map_or((0, GENESIS), |cp| (cp.next_offset, cp.chain_hash));
+        self.progress.advance(partition, next_offset);
+        Ok(PartitionState {
+            partition,
+            next_offset,
+            chain,
+            cases,
         })
     }
 
@@ -239,27 +316,111 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
         }
     }
 
-    /// Folds as records arrive until `shutdown`.
-    pub async fn run(mut self, shutdown: CancellationToken) -> Result<()> {
-        if self.partitions.is_empty() {
-            shutdown.cancelled().await;
+    /// Folds the partitions it was made with as records arrive, until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        let partitions = self.partitions().into_iter().collect();
+        let (_keep, assignment) = watch::channel(partitions);
+        self.run_assigned(assignment, shutdown).await
+    }
+
+    /// Folds whatever partitions `assignment` holds (a consumer group's share of the log)
+    /// as records arrive, until `shutdown`. A store or log that is unavailable pauses the
+    /// fold, which resumes from the views' checkpoint once it is back; a batch fenced by
+    /// another projector (an overlap during a rebalance) reloads its partition from the
+    /// views. Only corrupt views stop the projector.
+    pub async fn run_assigned(
+        mut self,
+        mut assignment: watch::Receiver<BTreeSet<u32>>,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
+        let mut backoff = Backoff::default();
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let outcome = self.round(&mut assignment, &shutdown).await;
+            match outcome {
+                Ok(()) => backoff.reset(),
+                Err(ProjectError::Store(StoreError::Fenced {
+                    partition,
+                    expected,
+                    found,
+                })) => {
+                    warn!(
+                        partition,
+                        expected,
+                        found,
+                        "batch fenced by another projector; reloading the partition"
+                    );
+                    self.reload(partition).await.or_else(transient)?;
+                }
+                Err(error) if is_transient(&error) => {
+                    let pause = backoff.next();
+                    warn!(%error, ?pause, "projection paused");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// One round of [`run_assigned`](Self::run_assigned): take up a changed assignment, fold
+    /// what is waiting, or sleep until something arrives.
+    async fn round(
+        &mut self,
+        assignment: &mut watch::Receiver<BTreeSet<u32>>,
+        shutdown: &CancellationToken,
+    ) -> Result<()> {
+        let wanted = assignment.borrow_and_update().clone();
+        if wanted
+            .iter()
+            .copied()
+            .ne(self.partitions.iter().map(|state| state.partition))
+        {
+            info!(partitions = ?wanted, "partitions assigned");
+            self.assign(&wanted).await?;
+        }
+        if self.step().await? > 0 {
             return Ok(());
         }
-        loop {
-            let folded = self.step().await?;
-            if folded > 0 {
-                continue;
+        // Nothing waiting: sleep until a record arrives or the assignment changes.
+        let waits = self.partitions.iter().map(|state| {
+            self.log
+                .wait_for(state.partition, state.next_offset, Duration::from_secs(1))
+        });
+        let arrival = async {
+            if self.partitions.is_empty() {
+                std::future::pending::<()>().await;
             }
-            // Nothing waiting: sleep until a record arrives on any partition.
-            let waits = self.partitions.iter().map(|state| {
-                self.log
-                    .wait_for(state.partition, state.next_offset, Duration::from_secs(1))
-            });
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                _ = futures::future::select_all(waits) => {}
+            let _ = futures::future::select_all(waits).await;
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            changed = assignment.changed() => {
+                if changed.is_err() {
+                    // The group is gone: no partitions are ours any more.
+                    shutdown.cancelled().await;
+                }
             }
+            () = arrival => {}
         }
+        Ok(())
+    }
+
+    /// Reloads a partition from the views, if it is still assigned here.
+    async fn reload(&mut self, partition: u32) -> Result<()> {
+        let state = self.load(partition).await?;
+        if let Some(slot) = self
+            .partitions
+            .iter_mut()
+            .find(|state| state.partition == partition)
+        {
+            *slot = state;
+        }
+        Ok(())
     }
 
     /// The checkpoint of each partition, as folded so far.
@@ -288,6 +449,10 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
         }
         let count = records.len();
         let span = info_span!("batch", partition, from, records = count);
+        casewatch_telemetry::link_to_all(
+            &span,
+            records.iter().map(|record| record.headers.as_slice()),
+        );
         let (batch, cases, chain) = {
             let _entered = span.enter();
             fold_batch(&self.partitions[index], &records, &self.policy)

@@ -73,3 +73,53 @@ impl Clock for ManualClock {
         *self.now.lock().expect("the clock's lock is never poisoned")
     }
 }
+
+/// A clock that reads the time from a file (one RFC 3339 instant) each time it is asked,
+/// for rehearsals and end-to-end tests that drive separate processes through a scripted
+/// timeline. When the file cannot be read, the last time read stands (it starts at the
+/// Unix epoch), and the failure is logged.
+#[derive(Debug)]
+pub struct FileClock {
+    path: std::path::PathBuf,
+    last: Mutex<Timestamp>,
+}
+
+impl FileClock {
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            last: Mutex::new(Timestamp::default()),
+        }
+    }
+
+    /// Writes `now` for every `FileClock` reading `path`.
+    pub fn write(path: &std::path::Path, now: Timestamp) -> std::io::Result<()> {
+        // Write then rename, so that a reader never sees half a time.
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, now.to_rfc3339())?;
+        std::fs::rename(partial, path)
+    }
+
+    fn read(&self) -> Result<Timestamp, String> {
+        let text = std::fs::read_to_string(&self.path).map_err(|error| error.to_string())?;
+        chrono::DateTime::parse_from_rfc3339(text.trim())
+            .map(|at| at.with_timezone(&chrono::Utc))
+            .map_err(|error| error.to_string())
+    }
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> Timestamp {
+        let mut last = self
+            .last
+            .lock()
+            .expect("the clock's lock is never poisoned");
+        match self.read() {
+            Ok(now) => *last = chrono::SubsecRound::trunc_subsecs(now, 6),
+            Err(error) => {
+                tracing::warn!(path = %self.path.display(), %error, "the clock file is unreadable");
+            }
+        }
+        *last
+    }
+}

@@ -14,14 +14,14 @@ use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, warn};
 
-use crate::{AppState, log_status};
+use crate::{IngestState, log_status};
 
 pub(crate) struct Ingest {
-    state: AppState,
+    state: IngestState,
 }
 
 impl Ingest {
-    pub(crate) fn new(state: AppState) -> Self {
+    pub(crate) fn new(state: IngestState) -> Self {
         Self { state }
     }
 }
@@ -44,7 +44,7 @@ fn refused(
 
 /// Appends one request's events; the response has one result per event, in order.
 pub(crate) async fn append(
-    state: &AppState,
+    state: &IngestState,
     request: pb::AppendRequest,
 ) -> Result<pb::AppendResponse, Status> {
     let count = request.events.len();
@@ -55,6 +55,9 @@ pub(crate) async fn append(
         )));
     }
     let recorded_at = state.clock.now();
+    // The caller's trace travels beside each record, so the projector's batch span links
+    // to the push that caused it.
+    let trace = casewatch_telemetry::inject_current();
     let mut results: Vec<Option<pb::AppendResult>> = Vec::with_capacity(count);
     let mut records = Vec::with_capacity(count);
     let mut waiting = Vec::with_capacity(count);
@@ -69,6 +72,7 @@ pub(crate) async fn append(
                     destination: Destination::Key(event.case_no.to_string()),
                     bytes: encode_record(pb::RecordKind::CaseEvent, recorded_at, &payload),
                     idempotency_key: Some(format!("{}/{}", event.case_no, event.event_id)),
+                    headers: trace.clone(),
                 });
             }
             Err(error) => {

@@ -22,10 +22,14 @@ pub mod clock;
 mod ingest;
 mod monitor;
 pub mod node;
+mod relay;
+mod tasks;
 mod ticker;
 mod views;
 
-pub use clock::{AcceleratedClock, Clock, ManualClock, SystemClock};
+pub use clock::{AcceleratedClock, Clock, FileClock, ManualClock, SystemClock};
+pub use relay::CommitRelay;
+pub use tasks::Tasks;
 pub use ticker::{append_ticks, run_ticker};
 
 /// Everything the services share.
@@ -43,6 +47,55 @@ pub struct AppState {
     pub options: ServerOptions,
     /// Cancelled when the node stops: long-lived streams end so the server can drain.
     pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// What the ingest service needs of this state, to serve it beside the views.
+    pub fn ingest(&self) -> IngestState {
+        IngestState {
+            log: self.log.clone(),
+            clock: self.clock.clone(),
+            options: self.options.clone(),
+        }
+    }
+}
+
+/// What the ingest service needs: the log and a clock, no views. An ingest-only process
+/// (`casewatch ingest`) is stateless.
+#[derive(Clone)]
+pub struct IngestState {
+    pub log: Arc<dyn EventLog>,
+    /// Where `recorded_at` comes from.
+    pub clock: Arc<dyn Clock>,
+    pub options: ServerOptions,
+}
+
+impl std::fmt::Debug for IngestState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestState")
+            .field("partitions", &self.log.partitions())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The services one process serves; health and reflection are always served.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// `IngestService`.
+    pub ingest: Option<IngestState>,
+    /// `MonitorService` and `AuditService`, over the views.
+    pub views: Option<AppState>,
+}
+
+impl Services {
+    /// Every service, over one state: the single-process node.
+    pub fn all(state: AppState) -> Self {
+        Self {
+            ingest: Some(state.ingest()),
+            views: Some(state),
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -119,36 +172,50 @@ pub(crate) async fn await_consistency(
     Ok(())
 }
 
-/// The gRPC router with every service, health and reflection.
-pub async fn router(state: AppState) -> Result<tonic::transport::server::Router, BuildError> {
+/// The gRPC router with `services`, health and reflection. Health reports SERVING for
+/// each service served here, so a readiness probe can ask for the one it needs.
+pub async fn router(services: Services) -> Result<tonic::transport::server::Router, BuildError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<pb::ingest_service_server::IngestServiceServer<ingest::Ingest>>()
-        .await;
-    health_reporter
-        .set_serving::<pb::monitor_service_server::MonitorServiceServer<monitor::Monitor>>()
-        .await;
-    health_reporter
-        .set_serving::<pb::audit_service_server::AuditServiceServer<audit::Audit>>()
-        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(casewatch_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|error| BuildError(error.to_string()))?;
-    Ok(tonic::transport::Server::builder()
-        .trace_fn(|request| tracing::info_span!("rpc", path = %request.uri().path()))
+    let serves_ingest = services.ingest.is_some();
+    let mut router = tonic::transport::Server::builder()
+        .trace_fn(|request| {
+            let path = request.uri().path();
+            let span = tracing::info_span!("rpc", otel.name = %path, otel.kind = "server", rpc.system = "grpc", path = %path);
+            // A county system that traces its calls becomes this span's parent.
+            casewatch_telemetry::set_remote_parent(&span, request.headers());
+            span
+        })
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(pb::ingest_service_server::IngestServiceServer::new(
-            ingest::Ingest::new(state.clone()),
-        ))
-        .add_service(pb::monitor_service_server::MonitorServiceServer::new(
-            monitor::Monitor::new(state.clone()),
-        ))
-        .add_service(pb::audit_service_server::AuditServiceServer::new(
-            audit::Audit::new(state),
-        )))
+        .add_optional_service(services.ingest.map(|state| {
+            pb::ingest_service_server::IngestServiceServer::new(ingest::Ingest::new(state))
+        }));
+    if serves_ingest {
+        health_reporter
+            .set_serving::<pb::ingest_service_server::IngestServiceServer<ingest::Ingest>>()
+            .await;
+    }
+    if let Some(state) = services.views {
+        health_reporter
+            .set_serving::<pb::monitor_service_server::MonitorServiceServer<monitor::Monitor>>()
+            .await;
+        health_reporter
+            .set_serving::<pb::audit_service_server::AuditServiceServer<audit::Audit>>()
+            .await;
+        router = router
+            .add_service(pb::monitor_service_server::MonitorServiceServer::new(
+                monitor::Monitor::new(state.clone()),
+            ))
+            .add_service(pb::audit_service_server::AuditServiceServer::new(
+                audit::Audit::new(state),
+            ));
+    }
+    Ok(router)
 }
 
 /// Why the server could not be built.
@@ -156,14 +223,14 @@ pub async fn router(state: AppState) -> Result<tonic::transport::server::Router,
 #[error("cannot build the gRPC server: {0}")]
 pub struct BuildError(String);
 
-/// Serves the services on `listener` until `shutdown`.
+/// Serves `services` on `listener` until `shutdown`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    services: Services,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    router(state)
+    router(services)
         .await?
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;

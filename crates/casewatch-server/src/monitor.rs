@@ -320,6 +320,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
                 destination: Destination::Key(alert_id.case_no.to_string()),
                 bytes: encode_record(pb::RecordKind::SupervisionEvent, now, &payload),
                 idempotency_key: Some(format!("{}/{}", alert_id.case_no, domain.event_id)),
+                headers: casewatch_telemetry::inject_current(),
             }])
             .await
             .map_err(log_status)?

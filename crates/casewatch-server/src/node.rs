@@ -1,6 +1,7 @@
-//! One Casewatch node on one machine: the embedded log, the SQLite views, a projector over
-//! every partition, the clock ticker and the gRPC services, started together and stopped
-//! together. `casewatch serve` and the in-process test servers are this.
+//! One Casewatch node running every role in one process: the log, the views, a projector
+//! over every partition, the clock ticker and the gRPC services, started together and
+//! stopped together. `casewatch serve` and the in-process test servers are this; the
+//! backends are whatever the caller opened (the embedded ones by default).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,24 +15,40 @@ use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions};
 use casewatch_store::ViewStore;
 use casewatch_store::sqlite::SqliteStore;
 use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::info;
 
-use crate::{AppState, Clock, ServerOptions};
+use crate::tasks::Tasks;
+use crate::{AppState, Clock, ServerOptions, Services};
 
-/// How to run a node.
+/// How a node runs, whatever its backends.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// How often a clock tick is appended to every partition; `None` appends none (tests
+    /// append their own).
+    pub tick_every: Option<Duration>,
+    pub server: ServerOptions,
+    pub projector_batch: usize,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            tick_every: Some(Duration::from_secs(5)),
+            server: ServerOptions::default(),
+            projector_batch: 1000,
+        }
+    }
+}
+
+/// How to run a node on the embedded backends.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
     /// Where the log and the views live.
     pub data_dir: PathBuf,
     /// Partitions of a new log (an existing log keeps its own).
     pub partitions: u32,
-    /// How often a clock tick is appended to every partition; `None` appends none (tests
-    /// append their own).
-    pub tick_every: Option<Duration>,
-    pub server: ServerOptions,
-    pub projector_batch: usize,
+    pub options: NodeOptions,
 }
 
 impl NodeConfig {
@@ -40,9 +57,7 @@ impl NodeConfig {
         Self {
             data_dir: data_dir.into(),
             partitions: 8,
-            tick_every: Some(Duration::from_secs(5)),
-            server: ServerOptions::default(),
-            projector_batch: 1000,
+            options: NodeOptions::default(),
         }
     }
 }
@@ -67,16 +82,18 @@ pub enum NodeError {
     Listen(std::io::Error),
 }
 
-/// The log and views of a data directory, opened (and created on first use).
+/// The embedded log and SQLite views of a data directory, opened (and created on first
+/// use).
 pub async fn open_storage(
-    config: &NodeConfig,
+    data_dir: &std::path::Path,
+    partitions: u32,
 ) -> Result<(Arc<EmbeddedLog>, Arc<SqliteStore>), NodeError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
-        path: config.data_dir.clone(),
+    std::fs::create_dir_all(data_dir).map_err(|source| NodeError::DataDir {
+        path: data_dir.to_owned(),
         source,
     })?;
-    let log = EmbeddedLog::open(&config.data_dir.join("log"), config.partitions)?;
-    let store = SqliteStore::open(&config.data_dir.join("views.db")).await?;
+    let log = EmbeddedLog::open(&data_dir.join("log"), partitions)?;
+    let store = SqliteStore::open(&data_dir.join("views.db")).await?;
     Ok((Arc::new(log), Arc::new(store)))
 }
 
@@ -86,21 +103,34 @@ pub struct Node {
     /// The address the gRPC services listen on.
     pub addr: SocketAddr,
     pub state: AppState,
-    shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Tasks,
 }
 
 impl Node {
-    /// Starts a node listening on `listen` (port 0 picks a free port).
+    /// Starts a node on the embedded backends of `config.data_dir`, listening on `listen`
+    /// (port 0 picks a free port).
     pub async fn start(
         config: NodeConfig,
         listen: SocketAddr,
         clock: Arc<dyn Clock>,
         policy: Arc<Policy>,
     ) -> Result<Node, NodeError> {
-        let (log, store) = open_storage(&config).await?;
-        let log: Arc<dyn EventLog> = log;
-        let store: Arc<dyn ViewStore> = store;
+        let (log, store) = open_storage(&config.data_dir, config.partitions).await?;
+        let node = Self::start_on(log, store, listen, clock, policy, config.options).await?;
+        info!(data = %config.data_dir.display(), "embedded storage");
+        Ok(node)
+    }
+
+    /// Starts a node on `log` and `store`: a projector owning every partition, the ticker
+    /// and every service.
+    pub async fn start_on(
+        log: Arc<dyn EventLog>,
+        store: Arc<dyn ViewStore>,
+        listen: SocketAddr,
+        clock: Arc<dyn Clock>,
+        policy: Arc<Policy>,
+        options: NodeOptions,
+    ) -> Result<Node, NodeError> {
         let partitions: Vec<u32> = (0..log.partitions()).collect();
         let progress = Progress::new(log.partitions());
         let (alerts, _) = broadcast::channel(4096);
@@ -110,79 +140,67 @@ impl Node {
             policy.clone(),
             &partitions,
             ProjectorOptions {
-                batch_size: config.projector_batch,
+                batch_size: options.projector_batch,
                 mode: Mode::Live,
             },
             Some(alerts.clone()),
             progress.clone(),
         )
         .await?;
-        let shutdown = CancellationToken::new();
+        let mut tasks = Tasks::new(CancellationToken::new());
         let state = AppState {
-            shutdown: shutdown.clone(),
+            shutdown: tasks.shutdown_token(),
             log: log.clone(),
             store,
             policy,
             clock: clock.clone(),
             progress,
             alerts,
-            options: config.server.clone(),
+            options: options.server.clone(),
         };
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(NodeError::Listen)?;
         let addr = listener.local_addr().map_err(NodeError::Listen)?;
-        let mut tasks = Vec::new();
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(error) = projector.run(stop.clone()).await {
-                error!(%error, "the projector stopped");
-                stop.cancel();
-            }
-        }));
-        if let Some(every) = config.tick_every {
-            tasks.push(tokio::spawn(crate::run_ticker(
-                log,
-                clock,
-                every,
-                format!("node {addr}"),
-                shutdown.clone(),
-            )));
+        tasks.spawn("the projector", projector.run(tasks.shutdown_token()));
+        if let Some(every) = options.tick_every {
+            tasks.spawn(
+                "the clock ticker",
+                crate::run_ticker(
+                    log,
+                    clock,
+                    every,
+                    format!("node {addr}"),
+                    tasks.shutdown_token(),
+                ),
+            );
         }
-        let serving = state.clone();
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(error) = crate::serve(listener, serving, stop.clone()).await {
-                error!(%error, "the gRPC server stopped");
-                stop.cancel();
-            }
-        }));
-        info!(%addr, data = %config.data_dir.display(), "casewatch node started");
-        Ok(Node {
-            addr,
-            state,
-            shutdown,
-            tasks,
-        })
+        tasks.spawn(
+            "the gRPC server",
+            crate::serve(
+                listener,
+                Services::all(state.clone()),
+                tasks.shutdown_token(),
+            ),
+        );
+        info!(%addr, "casewatch node started");
+        Ok(Node { addr, state, tasks })
     }
 
     /// A token that stops the node when cancelled.
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
+        self.tasks.shutdown_token()
     }
 
     /// Resolves when the node has stopped (after its shutdown token is cancelled, or a
     /// part of it failed).
     pub async fn stopped(self) {
-        self.shutdown.cancelled().await;
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        self.tasks.stopped().await;
     }
 
     /// Stops the node and waits for it.
     pub async fn stop(self) {
-        self.shutdown.cancel();
+        self.tasks.shutdown_token().cancel();
         self.stopped().await;
     }
 }

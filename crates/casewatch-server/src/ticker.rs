@@ -30,25 +30,28 @@ pub async fn append_ticks(
             destination: Destination::Partition(partition),
             bytes: bytes.clone(),
             idempotency_key: None,
+            headers: Vec::new(),
         })
         .collect();
     log.append(records).await
 }
 
 /// Appends a tick to every partition every `every` until `shutdown`. A failed append is
-/// logged and retried at the next tick: time on the log only ever moves forward.
+/// logged and retried at the next tick: time on the log only ever moves forward. Several
+/// tickers on one log (ingest replicas) are harmless: a tick earlier than what a case has
+/// seen changes nothing, and one that changes nothing leaves the views as they were.
 pub async fn run_ticker(
     log: Arc<dyn EventLog>,
     clock: Arc<dyn Clock>,
     every: Duration,
     source: String,
     shutdown: CancellationToken,
-) {
+) -> Result<(), std::convert::Infallible> {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return Ok(()),
             _ = interval.tick() => {
                 if let Err(error) = append_ticks(&*log, clock.now(), &source).await {
                     warn!(%error, "clock tick not appended");

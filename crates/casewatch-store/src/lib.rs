@@ -2,9 +2,10 @@
 //! and the projector's checkpoints, written one transaction per projector batch.
 //!
 //! [`ViewStore`] is the interface the projector writes through and the monitor and audit
-//! services read through. Backends: [`sqlite`] (the one-machine default) and, later,
-//! PostgreSQL; both pass the suite in [`conformance`]. The store holds no business rules:
-//! what goes into a batch is decided by the domain and the projector.
+//! services read through. Backends: [`sqlite`] (the one-machine default) and [`postgres`]
+//! (several projector and api processes on one database); both run the same SQL and pass
+//! the suite in [`conformance`]. The store holds no business rules: what goes into a batch
+//! is decided by the domain and the projector.
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::alert::{AlertChange, AlertState, Category, Level, RuleId};
@@ -15,6 +16,8 @@ use chrono::NaiveDate;
 mod codec;
 pub mod conformance;
 pub mod digest;
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 /// A partition of the log.
@@ -130,6 +133,27 @@ pub struct ViewBatch {
 pub struct CommittedAlert {
     pub cursor: u64,
     pub row: AlertChangeRow,
+}
+
+/// A batch some projector committed, as announced to the processes that read the views
+/// (PostgreSQL's [`CommitFeed`](postgres::CommitFeed)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitNotice {
+    pub partition: Partition,
+    /// The partition's checkpoint after the batch.
+    pub next_offset: Offset,
+    /// The highest alert cursor the batch took, `None` when it changed no alert.
+    pub last_cursor: Option<u64>,
+}
+
+/// What a commit feed reports, in commit order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitEvent {
+    Commit(CommitNotice),
+    /// Notices may have been lost (the feed's connection dropped and came back): re-read
+    /// from your own position (an alert cursor, a checkpoint) rather than trusting the
+    /// notices to be complete.
+    Resync,
 }
 
 /// Which cases to list.

@@ -1,11 +1,13 @@
 //! The command line: one binary, a subcommand per role. Every flag can also be set from
-//! a `CASEWATCH_…` environment variable.
+//! a `CASEWATCH_…` environment variable, and the roles read a TOML file (`--config`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::config::ConfigArgs;
 
 /// Casewatch: electronic supervision (电子监察) of government service cases.
 #[derive(Debug, Parser)]
@@ -17,9 +19,17 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run every role on this machine: the embedded log, the views, the projector and the
-    /// gRPC services (ingest, monitor, audit).
-    Serve(ServeArgs),
+    /// Run every role in this process: the log, the views, a projector over every
+    /// partition and every gRPC service (embedded backends unless configured otherwise).
+    Serve(ConfigArgs),
+    /// Run the ingest role: `IngestService` and the clock ticker, stateless (many replicas).
+    Ingest(ConfigArgs),
+    /// Run the projector role: fold the partitions the consumer group gives this member
+    /// into the views (two or more share the partitions).
+    Project(ConfigArgs),
+    /// Run the api role: `MonitorService` and `AuditService` over the views, pushing the
+    /// alerts any projector commits (many replicas).
+    Api(ConfigArgs),
     /// Start a node on an accelerated clock and push a simulated city into it over gRPC,
     /// printing the alerts as they arrive.
     Demo(DemoArgs),
@@ -28,38 +38,12 @@ pub(crate) enum Command {
     /// Print the records of the log, or of one case.
     Replay(ReplayArgs),
     /// Recompute every hash chain from the log and compare it with the views.
-    Verify(DataArgs),
+    Verify(ConfigArgs),
     /// Fold the whole log into fresh views and print their digest beside the live one.
     Rebuild(RebuildArgs),
-    /// Create the log and the views of a data directory, or bring their schema up to date.
-    Migrate(MigrateArgs),
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct DataArgs {
-    /// Where the log and the views live.
-    #[arg(
-        long = "data",
-        env = "CASEWATCH_DATA",
-        default_value = "casewatch-data"
-    )]
-    pub(crate) data: PathBuf,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ServeArgs {
-    #[command(flatten)]
-    pub(crate) data: DataArgs,
-    /// The gRPC listen address.
-    #[arg(long, env = "CASEWATCH_LISTEN", default_value = "127.0.0.1:50051")]
-    pub(crate) listen: SocketAddr,
-    /// Partitions of a new log (an existing log keeps its own).
-    #[arg(long, env = "CASEWATCH_PARTITIONS", default_value_t = 8,
-          value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub(crate) partitions: u32,
-    /// How often a clock tick is appended to every partition.
-    #[arg(long, env = "CASEWATCH_TICK_EVERY", default_value = "5s", value_parser = humantime::parse_duration)]
-    pub(crate) tick_every: Duration,
+    /// Create the log (a Kafka topic: partitions, unlimited retention) and the views'
+    /// schema, or check and bring them up to date.
+    Migrate(ConfigArgs),
 }
 
 #[derive(Debug, Args)]
@@ -131,7 +115,7 @@ pub(crate) struct SimulateArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ReplayArgs {
     #[command(flatten)]
-    pub(crate) data: DataArgs,
+    pub(crate) config: ConfigArgs,
     /// Only the records of this case.
     #[arg(long)]
     pub(crate) case_no: Option<String>,
@@ -140,20 +124,11 @@ pub(crate) struct ReplayArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RebuildArgs {
     #[command(flatten)]
-    pub(crate) data: DataArgs,
-    /// Where to build the fresh views; a temporary file when absent.
+    pub(crate) config: ConfigArgs,
+    /// Where to build the fresh views: a SQLite file, or a `postgres://` URL of an empty
+    /// database; a temporary SQLite file when absent.
     #[arg(long)]
-    pub(crate) into: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct MigrateArgs {
-    #[command(flatten)]
-    pub(crate) data: DataArgs,
-    /// Partitions of a new log.
-    #[arg(long, env = "CASEWATCH_PARTITIONS", default_value_t = 8,
-          value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub(crate) partitions: u32,
+    pub(crate) into: Option<String>,
 }
 
 #[cfg(test)]

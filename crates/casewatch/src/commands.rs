@@ -1,49 +1,20 @@
-//! The commands other than the demo: serve, simulate, replay, verify, rebuild, migrate.
+//! The commands other than the roles and the demo: simulate, replay, verify, rebuild,
+//! migrate.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use casewatch_domain::case::Policy;
-use casewatch_log::EventLog;
 use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions, audit};
 use casewatch_proto::pb;
 use casewatch_proto::{DecodedRecord, decode_record};
-use casewatch_server::SystemClock;
-use casewatch_server::node::{Node, NodeConfig, open_storage};
 use casewatch_sim::{Output, SimConfig, Simulator};
-use casewatch_store::ViewStore;
-use casewatch_store::sqlite::SqliteStore;
 
-use crate::cli::{DataArgs, MigrateArgs, RebuildArgs, ReplayArgs, ServeArgs, SimulateArgs};
+use crate::backends::{Log, Views};
+use crate::cli::{RebuildArgs, ReplayArgs, SimulateArgs};
 use crate::client;
-
-pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = NodeConfig::new(&args.data.data);
-    config.partitions = args.partitions;
-    config.tick_every = Some(args.tick_every);
-    let node = Node::start(
-        config,
-        args.listen,
-        Arc::new(SystemClock),
-        Arc::new(Policy::default()),
-    )
-    .await
-    .context("start the node")?;
-    println!(
-        "casewatch serving on {} (data in {})",
-        node.addr,
-        args.data.data.display()
-    );
-    let shutdown = node.shutdown_token();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            shutdown.cancel();
-        }
-    });
-    node.stopped().await;
-    Ok(())
-}
+use crate::config::{Config, ConfigArgs, LogBackend};
 
 pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let channel = client::connect(&args.server).await?;
@@ -108,7 +79,9 @@ fn describe(bytes: &[u8]) -> String {
 }
 
 pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    let (log, store) = open_storage(&NodeConfig::new(&args.data.data)).await?;
+    let config = args.config.load()?;
+    let log = Log::open(&config).await?.shared();
+    let store = Views::open(&config).await?.shared();
     if let Some(case_no) = &args.case_no {
         for step in store.steps(case_no).await? {
             let record = log
@@ -147,8 +120,10 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn verify(args: DataArgs) -> anyhow::Result<()> {
-    let (log, store) = open_storage(&NodeConfig::new(&args.data)).await?;
+pub(crate) async fn verify(args: ConfigArgs) -> anyhow::Result<()> {
+    let config = args.load()?;
+    let log = Log::open(&config).await?.shared();
+    let store = Views::open(&config).await?.shared();
     let report = audit::verify_log(&*log, &*store, &[]).await?;
     match report.first_mismatch {
         None => {
@@ -181,13 +156,21 @@ pub(crate) async fn verify(args: DataArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
-    let (log, live) = open_storage(&NodeConfig::new(&args.data.data)).await?;
+    let config = args.config.load()?;
+    let log = Log::open(&config).await?.shared();
+    let live = Views::open(&config).await?.shared();
     let temporary = tempfile::tempdir().context("create a temporary directory")?;
-    let path = args
-        .into
-        .unwrap_or_else(|| temporary.path().join("rebuilt-views.db"));
-    let fresh = Arc::new(SqliteStore::open(&path).await?);
-    let log: Arc<dyn EventLog> = log;
+    let target = args.into.unwrap_or_else(|| {
+        temporary
+            .path()
+            .join("rebuilt-views.db")
+            .display()
+            .to_string()
+    });
+    let fresh = Views::open_target(&target).await?.shared();
+    if !fresh.checkpoints().await?.is_empty() {
+        bail!("`{target}` already holds views: rebuild into an empty database");
+    }
     let partitions: Vec<u32> = (0..log.partitions()).collect();
     let started = Instant::now();
     let mut projector = Projector::new(
@@ -207,10 +190,7 @@ pub(crate) async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let rebuilt = fresh.digest().await?;
     let current = live.digest().await?;
-    println!(
-        "rebuilt {folded} records in {seconds:.2} s into {}",
-        path.display()
-    );
+    println!("rebuilt {folded} records in {seconds:.2} s into {target}");
     println!("rebuilt digest {}", hex::encode(rebuilt));
     println!("live digest    {}", hex::encode(current));
     if rebuilt == current {
@@ -221,14 +201,47 @@ pub(crate) async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    let mut config = NodeConfig::new(&args.data.data);
-    config.partitions = args.partitions;
-    let (log, _) = open_storage(&config).await?;
+pub(crate) async fn migrate(args: ConfigArgs) -> anyhow::Result<()> {
+    let config = args.load()?;
+    prepare_log(&config).await?;
+    let views = Views::open(&config).await?;
+    let where_ = match views {
+        Views::Sqlite(_) => format!("SQLite in {}", config.data.display()),
+        Views::Postgres(_) => "PostgreSQL".to_owned(),
+    };
+    println!("views ready ({where_})");
+    Ok(())
+}
+
+/// Creates the log, or checks the one there.
+async fn prepare_log(config: &Config) -> anyhow::Result<()> {
+    match config.log.backend {
+        LogBackend::Embedded => {
+            let log = Log::open(config).await?.shared();
+            println!(
+                "embedded log ready in {} ({} partitions)",
+                config.data.display(),
+                log.partitions()
+            );
+        }
+        LogBackend::Kafka => prepare_kafka(config).await?,
+    }
+    Ok(())
+}
+
+#[cfg(feature = "kafka")]
+async fn prepare_kafka(config: &Config) -> anyhow::Result<()> {
+    let status = casewatch_log::kafka::ensure_topic(&crate::backends::kafka_config(config))
+        .await
+        .context("create or check the Kafka topic")?;
     println!(
-        "log and views ready in {} ({} partitions)",
-        args.data.data.display(),
-        log.partitions()
+        "Kafka topic `{}` {status:?} ({} partitions, unlimited retention)",
+        config.log.kafka.topic, config.log.partitions
     );
     Ok(())
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn prepare_kafka(_config: &Config) -> anyhow::Result<()> {
+    bail!("log.backend = \"kafka\", but this casewatch was built without the `kafka` feature")
 }

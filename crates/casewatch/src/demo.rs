@@ -155,7 +155,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut config = NodeConfig::new(&data_dir);
     config.partitions = 4;
     // A tick every simulated hour or so.
-    config.tick_every =
+    config.options.tick_every =
         Some(Duration::from_secs_f64(3600.0 / factor).max(Duration::from_millis(50)));
     let node = Node::start(
         config,

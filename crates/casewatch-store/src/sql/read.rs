@@ -1,0 +1,480 @@
+//! The reads, the row decoders and the digest.
+
+use std::str::FromStr;
+
+use casewatch_domain::Timestamp;
+use casewatch_domain::alert::{Alert, AlertChange, Cause};
+use casewatch_domain::case::Case;
+use casewatch_domain::stats::{Counters, StatKey};
+use chrono::NaiveDate;
+use sqlx::QueryBuilder;
+
+use super::{
+    Columns, Dialect, PushParam, SqlViews, cursor_bind, cursor_from, db, level_rank, offset_from,
+    partition_from, push_prefix,
+};
+use crate::codec::{
+    corrupt, day_text, enum_text, from_json, hash, parse_day, parse_enum, parse_timestamp,
+    timestamp_text,
+};
+use crate::digest::ViewDigest;
+use crate::{
+    AlertChangeRow, AlertFilter, CaseFilter, CaseRecord, CaseRow, Checkpoint, CommittedAlert, Hash,
+    Partition, Position, QuarantineRow, Result, StepRow,
+};
+
+const CHECKPOINT_COLUMNS: &str = "partition, next_offset, chain_hash";
+
+const CASE_COLUMNS: &str = "case_no, partition, light, promised_due, legal_due, used_seconds, \
+    paused, as_of, chain_head, state";
+
+const STEP_COLUMNS: &str = "partition, log_offset, case_no, seq, kind, recorded_at, disposition, \
+    hash, previous_hash";
+
+const TRANSITION_COLUMNS: &str = "t.cursor, t.at, t.previous_state, t.previous_level, t.cause, \
+    t.partition, t.log_offset, t.alert";
+
+const STAT_KEY_COLUMNS: &str = "day, region_code, dept_code, item_code";
+
+impl<DB: Dialect> SqlViews<DB> {
+    pub(crate) async fn checkpoint(&self, partition: Partition) -> Result<Option<Checkpoint>> {
+        let mut query = QueryBuilder::new(format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE partition = "
+        ));
+        query.push_param(i64::from(partition));
+        self.fetch(query)
+            .await?
+            .first()
+            .map(checkpoint_from_row)
+            .transpose()
+    }
+
+    pub(crate) async fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let query = QueryBuilder::new(format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY partition"
+        ));
+        self.fetch(query)
+            .await?
+            .iter()
+            .map(checkpoint_from_row)
+            .collect()
+    }
+
+    pub(crate) async fn load_cases(&self, partition: Partition) -> Result<Vec<CaseRow>> {
+        let mut query = QueryBuilder::new(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE partition = "
+        ));
+        query
+            .push_param(i64::from(partition))
+            .push(" ORDER BY case_no");
+        self.fetch(query).await?.iter().map(case_from_row).collect()
+    }
+
+    pub(crate) async fn case(&self, case_no: &str) -> Result<Option<CaseRecord>> {
+        let mut query =
+            QueryBuilder::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE case_no = "));
+        query.push_param(case_no);
+        self.fetch(query)
+            .await?
+            .first()
+            .map(case_from_row)
+            .transpose()
+    }
+
+    pub(crate) async fn list_cases(
+        &self,
+        filter: &CaseFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<CaseRecord>> {
+        let mut query = QueryBuilder::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE 1 = 1"));
+        if let Some(after) = after {
+            query.push(" AND case_no > ").push_param(after);
+        }
+        if let Some(prefix) = &filter.region_prefix {
+            push_prefix(&mut query, "region_code", prefix);
+        }
+        if let Some(dept) = &filter.dept_code {
+            query.push(" AND dept_code = ").push_param(dept.as_str());
+        }
+        if let Some(item) = &filter.item_code {
+            query.push(" AND item_code = ").push_param(item.as_str());
+        }
+        if let Some(status) = &filter.status {
+            query.push(" AND status = ").push_param(enum_text(status)?);
+        }
+        if let Some(light) = &filter.light {
+            query.push(" AND light = ").push_param(enum_text(light)?);
+        }
+        query
+            .push(" ORDER BY case_no LIMIT ")
+            .push_param(i64::from(limit));
+        self.fetch(query).await?.iter().map(case_from_row).collect()
+    }
+
+    pub(crate) async fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<CommittedAlert>> {
+        let mut query = QueryBuilder::new(format!(
+            "SELECT {TRANSITION_COLUMNS} FROM alerts a \
+             JOIN alert_transitions t ON t.cursor = a.cursor WHERE 1 = 1"
+        ));
+        if let Some(before) = before {
+            query
+                .push(" AND a.cursor < ")
+                .push_param(cursor_bind(before));
+        }
+        self.fetch_alerts(query, filter, "a", "a.cursor DESC", limit)
+            .await
+    }
+
+    pub(crate) async fn alert_changes_after(
+        &self,
+        cursor: u64,
+        filter: &AlertFilter,
+        limit: u32,
+    ) -> Result<Vec<CommittedAlert>> {
+        let mut query = QueryBuilder::new(format!(
+            "SELECT {TRANSITION_COLUMNS} FROM alert_transitions t \
+             JOIN alerts a ON a.alert_id = t.alert_id WHERE t.cursor > "
+        ));
+        query.push_param(cursor_bind(cursor));
+        self.fetch_alerts(query, filter, "t", "t.cursor", limit)
+            .await
+    }
+
+    /// Completes an alert query with the filter (state and level from `current`, as
+    /// [`push_alert_filter`] says), the order and the limit, and runs it.
+    async fn fetch_alerts(
+        &self,
+        mut query: QueryBuilder<'static, DB>,
+        filter: &AlertFilter,
+        current: &str,
+        order: &str,
+        limit: u32,
+    ) -> Result<Vec<CommittedAlert>> {
+        push_alert_filter(&mut query, filter, current)?;
+        query
+            .push(format!(" ORDER BY {order} LIMIT "))
+            .push_param(i64::from(limit));
+        self.fetch(query)
+            .await?
+            .iter()
+            .map(committed_from_row)
+            .collect()
+    }
+
+    pub(crate) async fn steps(&self, case_no: &str) -> Result<Vec<StepRow>> {
+        let mut query =
+            QueryBuilder::new(format!("SELECT {STEP_COLUMNS} FROM steps WHERE case_no = "));
+        query
+            .push_param(case_no)
+            .push(" ORDER BY partition, log_offset");
+        self.fetch(query).await?.iter().map(step_from_row).collect()
+    }
+
+    pub(crate) async fn statistics(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        region_prefix: Option<&str>,
+    ) -> Result<Vec<(StatKey, Counters)>> {
+        let mut query = QueryBuilder::new(format!(
+            "SELECT {STAT_KEY_COLUMNS}, {} FROM stats WHERE day >= ",
+            Counters::NAMES.join(", ")
+        ));
+        query
+            .push_param(day_text(from))
+            .push(" AND day <= ")
+            .push_param(day_text(to));
+        if let Some(prefix) = region_prefix {
+            push_prefix(&mut query, "region_code", prefix);
+        }
+        query.push(format!(" ORDER BY {STAT_KEY_COLUMNS}"));
+        let mut rows = Vec::new();
+        for row in self.fetch(query).await? {
+            let (key, counters) = stat_from_row(&row)?;
+            if !counters.is_zero() {
+                rows.push((key, counters));
+            }
+        }
+        Ok(rows)
+    }
+
+    pub(crate) async fn quarantine(&self) -> Result<Vec<QuarantineRow>> {
+        let query = QueryBuilder::new(
+            "SELECT partition, log_offset, reason, bytes FROM quarantine \
+             ORDER BY partition, log_offset",
+        );
+        self.fetch(query)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(QuarantineRow {
+                    position: position_from_row(row)?,
+                    reason: row.text("reason")?.to_owned(),
+                    bytes: row.bytes("bytes")?.to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    /// Feeds every section to a [`ViewDigest`] in its canonical order. Text orders are
+    /// bytewise on both databases: SQLite compares text with `BINARY`, and the PostgreSQL
+    /// schema declares every text column `COLLATE "C"`.
+    pub(crate) async fn digest(&self) -> Result<Hash> {
+        // One read transaction: one snapshot for every section.
+        let mut tx = self
+            .reader
+            .begin_with(DB::BEGIN_SNAPSHOT)
+            .await
+            .map_err(db)?;
+        let mut digest = ViewDigest::new();
+        DB::for_each_row(
+            &mut tx,
+            QueryBuilder::new("SELECT case_no, chain_head, state FROM cases ORDER BY case_no"),
+            &mut |row| {
+                let case: Case = from_json("case state", row.text("state")?)?;
+                digest.case(&case, &hash("case chain head", row.bytes("chain_head")?)?)
+            },
+        )
+        .await?;
+        DB::for_each_row(
+            &mut tx,
+            QueryBuilder::new(format!(
+                "SELECT {STEP_COLUMNS} FROM steps ORDER BY case_no, hash, previous_hash, kind, \
+                 seq IS NOT NULL, seq, recorded_at, disposition"
+            )),
+            &mut |row| digest.step(&step_from_row(row)?),
+        )
+        .await?;
+        DB::for_each_row(
+            &mut tx,
+            QueryBuilder::new("SELECT alert FROM alerts ORDER BY alert_id"),
+            &mut |row| digest.alert(&from_json::<Alert>("alert", row.text("alert")?)?),
+        )
+        .await?;
+        DB::for_each_row(
+            &mut tx,
+            QueryBuilder::new(format!(
+                "SELECT {TRANSITION_COLUMNS} FROM alert_transitions t ORDER BY t.alert_id, t.cursor"
+            )),
+            &mut |row| digest.transition(&committed_from_row(row)?.row.change),
+        )
+        .await?;
+        DB::for_each_row(
+            &mut tx,
+            QueryBuilder::new(
+                "SELECT alert_id, principal, reason FROM refusals \
+                 ORDER BY alert_id, principal, reason",
+            ),
+            &mut |row| {
+                digest.refusal(
+                    row.text("alert_id")?,
+                    row.text("principal")?,
+                    row.text("reason")?,
+                )
+            },
+        )
+        .await?;
+        DB::for_each_row(
+            &mut tx,
+            QueryBuilder::new("SELECT reason, bytes FROM quarantine ORDER BY bytes, reason"),
+            &mut |row| digest.quarantined(row.text("reason")?, row.bytes("bytes")?),
+        )
+        .await?;
+        DB::for_each_row(
+            &mut tx,
+            QueryBuilder::new(format!(
+                "SELECT {STAT_KEY_COLUMNS}, {} FROM stats ORDER BY {STAT_KEY_COLUMNS}",
+                Counters::NAMES.join(", ")
+            )),
+            &mut |row| {
+                let (key, counters) = stat_from_row(row)?;
+                digest.statistic(&key, &counters)
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(digest.finish())
+    }
+
+    /// Runs a query on a reader connection.
+    async fn fetch(&self, query: QueryBuilder<'static, DB>) -> Result<Vec<DB::Row>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        DB::fetch_all(&mut conn, query).await
+    }
+}
+
+/// Adds the filter's conditions. Identity columns (region, department, item, case, rule,
+/// category, raised time) come from the alert `a`; state and level from `current`: `a` for
+/// the alerts' current state, `t` for a change's state after it.
+fn push_alert_filter<DB: Dialect>(
+    query: &mut QueryBuilder<'_, DB>,
+    filter: &AlertFilter,
+    current: &str,
+) -> Result<()> {
+    if let Some(prefix) = &filter.region_prefix {
+        push_prefix(query, "a.region_code", prefix);
+    }
+    if let Some(dept) = &filter.dept_code {
+        query.push(" AND a.dept_code = ").push_param(dept.as_str());
+    }
+    if let Some(item) = &filter.item_code {
+        query.push(" AND a.item_code = ").push_param(item.as_str());
+    }
+    if let Some(case_no) = &filter.case_no {
+        query.push(" AND a.case_no = ").push_param(case_no.as_str());
+    }
+    push_any_of(query, "a.rule", &filter.rules)?;
+    push_any_of(query, "a.category", &filter.categories)?;
+    push_any_of(query, &format!("{current}.state"), &filter.states)?;
+    if let Some(level) = filter.min_level {
+        query
+            .push(format!(" AND {current}.level_rank >= "))
+            .push_param(level_rank(level));
+    }
+    if let Some(from) = &filter.raised_from {
+        query
+            .push(" AND a.raised_at >= ")
+            .push_param(timestamp_text(from));
+    }
+    if let Some(to) = &filter.raised_to {
+        query
+            .push(" AND a.raised_at < ")
+            .push_param(timestamp_text(to));
+    }
+    Ok(())
+}
+
+/// Adds `AND column IN (…)` unless `values` is empty (no restriction).
+fn push_any_of<DB: Dialect, T: serde::Serialize>(
+    query: &mut QueryBuilder<'_, DB>,
+    column: &str,
+    values: &[T],
+) -> Result<()> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    query.push(format!(" AND {column} IN ("));
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            query.push(", ");
+        }
+        query.push_param(enum_text(value)?);
+    }
+    query.push(")");
+    Ok(())
+}
+
+fn case_from_row(row: &impl Columns) -> Result<CaseRow> {
+    let case: Case = from_json("case state", row.text("state")?)?;
+    Ok(CaseRow {
+        case,
+        partition: partition_from(row.int("partition")?)?,
+        chain_head: hash("case chain head", row.bytes("chain_head")?)?,
+        light: parse_enum("case light", row.text("light")?)?,
+        promised_due: optional_timestamp(row, "promised_due")?,
+        legal_due: optional_timestamp(row, "legal_due")?,
+        used_seconds: row.int("used_seconds")?,
+        paused: row.flag("paused")?,
+        as_of: parse_timestamp("case as_of", row.text("as_of")?)?,
+    })
+}
+
+fn step_from_row(row: &impl Columns) -> Result<StepRow> {
+    Ok(StepRow {
+        case_no: row.text("case_no")?.to_owned(),
+        position: position_from_row(row)?,
+        seq: row
+            .optional_int("seq")?
+            .map(|seq| u32::try_from(seq).map_err(|_| corrupt("step seq", seq.to_string())))
+            .transpose()?,
+        kind: row.text("kind")?.to_owned(),
+        recorded_at: parse_timestamp("step recorded_at", row.text("recorded_at")?)?,
+        disposition: parse_enum("step disposition", row.text("disposition")?)?,
+        hash: hash("step hash", row.bytes("hash")?)?,
+        previous_hash: hash("step previous hash", row.bytes("previous_hash")?)?,
+    })
+}
+
+/// An alert change from the `TRANSITION_COLUMNS` of a row.
+fn committed_from_row(row: &impl Columns) -> Result<CommittedAlert> {
+    let alert: Alert = from_json("alert", row.text("alert")?)?;
+    let previous = match (
+        row.optional_text("previous_state")?,
+        row.optional_text("previous_level")?,
+    ) {
+        (Some(state), Some(level)) => Some((
+            parse_enum("alert previous state", state)?,
+            parse_enum("alert previous level", level)?,
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(corrupt(
+                "alert transition",
+                "previous state and level must be both present or both absent",
+            ));
+        }
+    };
+    let cause: Cause = from_json("alert cause", row.text("cause")?)?;
+    Ok(CommittedAlert {
+        cursor: cursor_from(row.int("cursor")?)?,
+        row: AlertChangeRow {
+            change: AlertChange {
+                alert,
+                previous,
+                cause,
+                at: parse_timestamp("alert change at", row.text("at")?)?,
+            },
+            position: position_from_row(row)?,
+        },
+    })
+}
+
+fn checkpoint_from_row(row: &impl Columns) -> Result<Checkpoint> {
+    Ok(Checkpoint {
+        partition: partition_from(row.int("partition")?)?,
+        next_offset: offset_from("checkpoint offset", row.int("next_offset")?)?,
+        chain_hash: hash("partition chain hash", row.bytes("chain_hash")?)?,
+    })
+}
+
+fn stat_from_row(row: &impl Columns) -> Result<(StatKey, Counters)> {
+    let key = StatKey {
+        day: parse_day(row.text("day")?)?,
+        region_code: parse_id("stats region code", row.text("region_code")?)?,
+        dept_code: parse_id("stats department code", row.text("dept_code")?)?,
+        item_code: parse_id("stats item code", row.text("item_code")?)?,
+    };
+    let values = Counters::NAMES
+        .iter()
+        .map(|name| row.int(name))
+        .collect::<Result<Vec<i64>>>()?;
+    Ok((key, Counters::from_values(&values)))
+}
+
+/// An identifier read back through its checked constructor.
+fn parse_id<T: FromStr>(what: &'static str, text: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|error: T::Err| corrupt(what, format!("`{text}`: {error}")))
+}
+
+fn optional_timestamp(row: &impl Columns, column: &'static str) -> Result<Option<Timestamp>> {
+    row.optional_text(column)?
+        .map(|text| parse_timestamp(column, text))
+        .transpose()
+}
+
+fn position_from_row(row: &impl Columns) -> Result<Position> {
+    Ok(Position {
+        partition: partition_from(row.int("partition")?)?,
+        offset: offset_from("log offset", row.int("log_offset")?)?,
+    })
+}

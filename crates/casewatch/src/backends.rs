@@ -1,0 +1,163 @@
+//! Opening the log and the views the configuration names.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use casewatch_log::EventLog;
+use casewatch_log::embedded::EmbeddedLog;
+use casewatch_store::ViewStore;
+use casewatch_store::postgres::{CommitFeed, PgStore};
+use casewatch_store::sqlite::SqliteStore;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, LogBackend, ViewsBackend};
+
+/// The log, as its backend.
+pub(crate) enum Log {
+    Embedded(Arc<EmbeddedLog>),
+    #[cfg(feature = "kafka")]
+    Kafka(Arc<casewatch_log::kafka::KafkaLog>),
+}
+
+impl Log {
+    /// Opens the configured log; an embedded one is created on first use, a Kafka topic
+    /// must exist (`casewatch migrate` creates it).
+    pub(crate) async fn open(config: &Config) -> anyhow::Result<Log> {
+        match config.log.backend {
+            LogBackend::Embedded => {
+                let dir = config.data.join("log");
+                std::fs::create_dir_all(&config.data).with_context(|| {
+                    format!("create the data directory `{}`", config.data.display())
+                })?;
+                let log = EmbeddedLog::open(&dir, config.log.partitions)
+                    .with_context(|| format!("open the embedded log in `{}`", dir.display()))?;
+                Ok(Log::Embedded(Arc::new(log)))
+            }
+            LogBackend::Kafka => open_kafka(config).await,
+        }
+    }
+
+    /// The log behind its interface.
+    pub(crate) fn shared(&self) -> Arc<dyn EventLog> {
+        match self {
+            Log::Embedded(log) => log.clone(),
+            #[cfg(feature = "kafka")]
+            Log::Kafka(log) => log.clone(),
+        }
+    }
+
+    /// The partitions this process's projector folds: a consumer group's share on Kafka,
+    /// every partition on the embedded log (one machine, one projector).
+    pub(crate) fn assignment(
+        &self,
+        config: &Config,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<(watch::Receiver<BTreeSet<u32>>, Box<dyn Send>)> {
+        match self {
+            Log::Embedded(log) => {
+                let _ = (config, shutdown);
+                let (keep, assignment) = watch::channel((0..log.partitions()).collect());
+                Ok((assignment, Box::new(keep)))
+            }
+            #[cfg(feature = "kafka")]
+            Log::Kafka(log) => {
+                let membership = log
+                    .join_group(&config.log.kafka.group, shutdown.clone())
+                    .context("join the projectors' consumer group")?;
+                Ok((membership.assignment(), Box::new(membership)))
+            }
+        }
+    }
+}
+
+#[cfg(feature = "kafka")]
+pub(crate) fn kafka_config(config: &Config) -> casewatch_log::kafka::KafkaConfig {
+    let kafka = &config.log.kafka;
+    casewatch_log::kafka::KafkaConfig {
+        brokers: kafka.brokers.clone(),
+        topic: kafka.topic.clone(),
+        partitions: config.log.partitions,
+        replication: kafka.replication,
+        client_id: format!("casewatch-{}", std::process::id()),
+        properties: kafka.properties.clone(),
+        append_timeout: kafka.append_timeout,
+        ..casewatch_log::kafka::KafkaConfig::default()
+    }
+}
+
+#[cfg(feature = "kafka")]
+async fn open_kafka(config: &Config) -> anyhow::Result<Log> {
+    let log = casewatch_log::kafka::KafkaLog::connect(kafka_config(config))
+        .await
+        .with_context(|| format!("connect to the Kafka log at `{}`", config.log.kafka.brokers))?;
+    Ok(Log::Kafka(Arc::new(log)))
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn open_kafka(_config: &Config) -> anyhow::Result<Log> {
+    bail!("log.backend = \"kafka\", but this casewatch was built without the `kafka` feature")
+}
+
+/// The views, as their backend.
+pub(crate) enum Views {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
+}
+
+impl Views {
+    /// Opens the configured views and brings their schema up to date.
+    pub(crate) async fn open(config: &Config) -> anyhow::Result<Views> {
+        match config.views.backend {
+            ViewsBackend::Sqlite => {
+                std::fs::create_dir_all(&config.data).with_context(|| {
+                    format!("create the data directory `{}`", config.data.display())
+                })?;
+                Self::open_target(&config.data.join("views.db").display().to_string()).await
+            }
+            ViewsBackend::Postgres => {
+                let Some(url) = &config.views.url else {
+                    bail!("views.url is required with the postgres views");
+                };
+                Self::open_target(url).await
+            }
+        }
+    }
+
+    /// Opens views by address: a `postgres://` URL, or else a SQLite file path.
+    pub(crate) async fn open_target(target: &str) -> anyhow::Result<Views> {
+        if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+            let store = PgStore::connect(target)
+                .await
+                .context("open the PostgreSQL views")?;
+            Ok(Views::Postgres(Arc::new(store)))
+        } else {
+            let store = SqliteStore::open(std::path::Path::new(target))
+                .await
+                .with_context(|| format!("open the SQLite views `{target}`"))?;
+            Ok(Views::Sqlite(Arc::new(store)))
+        }
+    }
+
+    /// The views behind their interface.
+    pub(crate) fn shared(&self) -> Arc<dyn ViewStore> {
+        match self {
+            Views::Sqlite(store) => store.clone(),
+            Views::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// Commit notices from other processes, where the backend sends them.
+    pub(crate) async fn commit_feed(&self) -> anyhow::Result<Option<CommitFeed>> {
+        match self {
+            Views::Sqlite(_) => Ok(None),
+            Views::Postgres(store) => Ok(Some(
+                store
+                    .commit_feed()
+                    .await
+                    .context("listen for commit notices")?,
+            )),
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The configuration of a Casewatch process. Three layers, each overriding the one before:
+//! a TOML file (`--config`, or `CASEWATCH_CONFIG`), `CASEWATCH_*` environment variables,
+//! and flags. With none of them, a process runs on the embedded backends in
+//! `./casewatch-data`, listening on loopback.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Deserializer};
+
+/// Everything a process can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Config {
+    /// Where the embedded log and the SQLite views live.
+    pub(crate) data: PathBuf,
+    pub(crate) log: LogConfig,
+    pub(crate) views: ViewsConfig,
+    pub(crate) server: ServerConfig,
+    pub(crate) projector: ProjectorConfig,
+    pub(crate) telemetry: casewatch_telemetry::TelemetryConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data: PathBuf::from("casewatch-data"),
+            log: LogConfig::default(),
+            views: ViewsConfig::default(),
+            server: ServerConfig::default(),
+            projector: ProjectorConfig::default(),
+            telemetry: casewatch_telemetry::TelemetryConfig::default(),
+        }
+    }
+}
+
+/// Which log backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogBackend {
+    /// A SQLite file in the data directory: one machine.
+    Embedded,
+    /// An Apache Kafka topic (or any Kafka-protocol broker).
+    Kafka,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct LogConfig {
+    pub(crate) backend: LogBackend,
+    /// Partitions of a new log; an existing log must have this many (Kafka) or keeps its
+    /// own (embedded).
+    pub(crate) partitions: u32,
+    pub(crate) kafka: KafkaSection,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            backend: LogBackend::Embedded,
+            partitions: 8,
+            kafka: KafkaSection::default(),
+        }
+    }
+}
+
+/// `[log.kafka]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct KafkaSection {
+    /// Bootstrap brokers, `host:port[,host:port…]`.
+    pub(crate) brokers: String,
+    pub(crate) topic: String,
+    /// Replicas of each partition when `casewatch migrate` creates the topic.
+    pub(crate) replication: i32,
+    /// The consumer group projectors share the partitions through.
+    pub(crate) group: String,
+    /// How long an append waits for the brokers before it fails as unavailable.
+    #[serde(deserialize_with = "duration")]
+    pub(crate) append_timeout: Duration,
+    /// Further librdkafka settings (`security.protocol`, `sasl.*`, …), applied last.
+    pub(crate) properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSection {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".to_owned(),
+            topic: "casewatch.records".to_owned(),
+            replication: 1,
+            group: "casewatch-projectors".to_owned(),
+            append_timeout: Duration::from_secs(10),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// Which view store backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ViewsBackend {
+    /// A SQLite file in the data directory.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+/// `[views]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ViewsConfig {
+    pub(crate) backend: ViewsBackend,
+    /// The PostgreSQL URL (`postgres://user@host:5432/db`).
+    pub(crate) url: Option<String>,
+}
+
+impl Default for ViewsConfig {
+    fn default() -> Self {
+        Self {
+            backend: ViewsBackend::Sqlite,
+            url: None,
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ServerConfig {
+    /// The gRPC listen address.
+    pub(crate) listen: SocketAddr,
+    /// Listen on a non-loopback address without TLS. Casewatch has no TLS yet, so a
+    /// deployment behind its own network boundary says so here, deliberately.
+    pub(crate) allow_insecure_public: bool,
+    /// How often the ingest role appends a clock tick to every partition; `0s` appends
+    /// none (another replica, or a rehearsal script, ticks instead).
+    #[serde(deserialize_with = "duration")]
+    pub(crate) tick_interval: Duration,
+    /// Read the time from this file instead of the wall clock: for rehearsals and
+    /// end-to-end tests that play a scripted timeline (see `FileClock`).
+    pub(crate) clock_file: Option<PathBuf>,
+    /// The longest a read waits for the views to reach a position it asked for.
+    #[serde(deserialize_with = "duration")]
+    pub(crate) max_consistency_wait: Duration,
+    /// Events in one append request, at most.
+    pub(crate) max_events_per_request: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let options = casewatch_server::ServerOptions::default();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            allow_insecure_public: false,
+            tick_interval: Duration::from_secs(5),
+            clock_file: None,
+            max_consistency_wait: options.max_consistency_wait,
+            max_events_per_request: options.max_events_per_request,
+        }
+    }
+}
+
+/// `[projector]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ProjectorConfig {
+    /// Records folded and committed per batch, at most.
+    pub(crate) batch_size: usize,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        Self { batch_size: 1000 }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// The flags (and their `CASEWATCH_*` variables) every role shares; each overrides the
+/// configuration file.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ConfigArgs {
+    /// A TOML configuration file.
+    #[arg(long, env = "CASEWATCH_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Where the embedded log and the SQLite views live [default: casewatch-data].
+    #[arg(long, env = "CASEWATCH_DATA")]
+    pub(crate) data: Option<PathBuf>,
+    /// The log backend [default: embedded].
+    #[arg(long, env = "CASEWATCH_LOG_BACKEND")]
+    pub(crate) log_backend: Option<LogBackend>,
+    /// Partitions of a new log [default: 8].
+    #[arg(long, env = "CASEWATCH_PARTITIONS",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) partitions: Option<u32>,
+    /// Kafka bootstrap brokers.
+    #[arg(long, env = "CASEWATCH_KAFKA_BROKERS")]
+    pub(crate) kafka_brokers: Option<String>,
+    /// The Kafka topic of the log [default: casewatch.records].
+    #[arg(long, env = "CASEWATCH_KAFKA_TOPIC")]
+    pub(crate) kafka_topic: Option<String>,
+    /// The projectors' consumer group [default: casewatch-projectors].
+    #[arg(long, env = "CASEWATCH_KAFKA_GROUP")]
+    pub(crate) kafka_group: Option<String>,
+    /// The view store backend [default: sqlite].
+    #[arg(long, env = "CASEWATCH_VIEWS_BACKEND")]
+    pub(crate) views_backend: Option<ViewsBackend>,
+    /// The PostgreSQL URL of the views.
+    #[arg(long, env = "CASEWATCH_VIEWS_URL")]
+    pub(crate) views_url: Option<String>,
+    /// The gRPC listen address [default: 127.0.0.1:50051].
+    #[arg(long, env = "CASEWATCH_LISTEN")]
+    pub(crate) listen: Option<SocketAddr>,
+    /// How often clock ticks are appended [default: 5s].
+    #[arg(long, env = "CASEWATCH_TICK_EVERY", value_parser = humantime::parse_duration)]
+    pub(crate) tick_every: Option<Duration>,
+    /// What to log, as `RUST_LOG` directives [default: info].
+    #[arg(long, env = "CASEWATCH_LOG")]
+    pub(crate) log: Option<String>,
+    /// Export traces over OTLP/gRPC to this collector.
+    #[arg(long, env = "CASEWATCH_OTLP_ENDPOINT")]
+    pub(crate) otlp_endpoint: Option<String>,
+}
+
+impl ConfigArgs {
+    /// The file's configuration (or the defaults) with the variables and flags over it,
+    /// checked.
+    pub(crate) fn load(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::read(path)?,
+            None => Config::default(),
+        };
+        self.apply(&mut config);
+        config.check()?;
+        Ok(config)
+    }
+
+    fn apply(&self, config: &mut Config) {
+        fn set<T: Clone>(target: &mut T, value: Option<&T>) {
+            if let Some(value) = value {
+                *target = value.clone();
+            }
+        }
+        set(&mut config.data, self.data.as_ref());
+        set(&mut config.log.backend, self.log_backend.as_ref());
+        set(&mut config.log.partitions, self.partitions.as_ref());
+        set(&mut config.log.kafka.brokers, self.kafka_brokers.as_ref());
+        set(&mut config.log.kafka.topic, self.kafka_topic.as_ref());
+        set(&mut config.log.kafka.group, self.kafka_group.as_ref());
+        set(&mut config.views.backend, self.views_backend.as_ref());
+        if self.views_url.is_some() {
+            config.views.url.clone_from(&self.views_url);
+        }
+        set(&mut config.server.listen, self.listen.as_ref());
+        set(&mut config.server.tick_interval, self.tick_every.as_ref());
+        if self.log.is_some() {
+            config.telemetry.log_filter.clone_from(&self.log);
+        }
+        if self.otlp_endpoint.is_some() {
+            config
+                .telemetry
+                .otlp_endpoint
+                .clone_from(&self.otlp_endpoint);
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file.
+    pub(crate) fn read(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("read the configuration `{}`", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("the configuration `{}` is not valid", path.display()))
+    }
+
+    /// Refuses settings that cannot work together, naming the setting.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        if !(1..=1024).contains(&self.log.partitions) {
+            bail!(
+                "log.partitions must be between 1 and 1024, not {}",
+                self.log.partitions
+            );
+        }
+        if self.views.backend == ViewsBackend::Postgres && self.views.url.is_none() {
+            bail!("views.url (or CASEWATCH_VIEWS_URL) is required with the postgres views");
+        }
+        if self.log.backend == LogBackend::Kafka && self.log.kafka.brokers.trim().is_empty() {
+            bail!("log.kafka.brokers (or CASEWATCH_KAFKA_BROKERS) is required with the kafka log");
+        }
+        if self.projector.batch_size == 0 {
+            bail!("projector.batch_size must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Refuses to listen beyond loopback without TLS unless the operator said so.
+    pub(crate) fn check_listen(&self) -> anyhow::Result<()> {
+        if !self.server.listen.ip().is_loopback() && !self.server.allow_insecure_public {
+            bail!(
+                "server.listen {} is not a loopback address and Casewatch has no TLS yet: set \
+                 server.allow_insecure_public = true to serve it in plain text behind your own \
+                 network boundary",
+                self.server.listen
+            );
+        }
+        Ok(())
+    }
+
+    /// Where `recorded_at` and clock ticks come from.
+    pub(crate) fn clock(&self) -> std::sync::Arc<dyn casewatch_server::Clock> {
+        match &self.server.clock_file {
+            Some(path) => std::sync::Arc::new(casewatch_server::FileClock::new(path)),
+            None => std::sync::Arc::new(casewatch_server::SystemClock),
+        }
+    }
+
+    /// How often to tick, if at all.
+    pub(crate) fn ticks(&self) -> Option<Duration> {
+        Some(self.server.tick_interval).filter(|every| !every.is_zero())
+    }
+
+    /// The services' limits.
+    pub(crate) fn server_options(&self) -> casewatch_server::ServerOptions {
+        casewatch_server::ServerOptions {
+            max_consistency_wait: self.server.max_consistency_wait,
+            max_events_per_request: self.server.max_events_per_request,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deployment_file_reads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/casewatch.toml");
+        let config = Config::read(&path).expect("deploy/casewatch.toml reads");
+        assert_eq!(config.log.backend, LogBackend::Kafka);
+        assert_eq!(config.views.backend, ViewsBackend::Postgres);
+    }
+
+    #[test]
+    fn flags_override_the_file_and_errors_name_the_setting() {
+        let file: Config = toml::from_str(
+            "[log]\nbackend = \"kafka\"\npartitions = 4\n[views]\nbackend = \"postgres\"\n",
+        )
+        .expect("parses");
+        assert_eq!(file.log.partitions, 4);
+        let error = file.check().expect_err("no url");
+        assert!(error.to_string().contains("views.url"), "{error}");
+
+        let args = ConfigArgs {
+            partitions: Some(12),
+            views_url: Some("postgres://localhost/casewatch".to_owned()),
+            ..ConfigArgs::default()
+        };
+        let mut config = file;
+        args.apply(&mut config);
+        config.check().expect("complete now");
+        assert_eq!(config.log.partitions, 12);
+        assert_eq!(config.log.kafka.topic, "casewatch.records");
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_durations_are_refused() {
+        let error = toml::from_str::<Config>("[server]\nlisten_on = \"x\"\n").expect_err("unknown");
+        assert!(error.to_string().contains("listen_on"), "{error}");
+        let error =
+            toml::from_str::<Config>("[server]\ntick_interval = \"often\"\n").expect_err("bad");
+        assert!(
+            error.to_string().contains("tick_interval") || error.to_string().contains("often"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_public_address_needs_consent() {
+        let mut config = Config::default();
+        config.server.listen = "0.0.0.0:50051".parse().expect("an address");
+        assert!(config.check_listen().is_err());
+        config.server.allow_insecure_public = true;
+        config.check_listen().expect("consented");
+    }
+}
