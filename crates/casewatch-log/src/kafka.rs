@@ -64,6 +64,10 @@ pub struct KafkaConfig {
     /// the records a read knows to exist) before the log answers unavailable.
     #[serde(deserialize_with = "human_duration")]
     pub request_timeout: Duration,
+    /// `retention.ms` of a topic `ensure_topic` creates: `-1` (the default) keeps records
+    /// for ever, as the record of truth must be kept. Set a finite value only for a broker
+    /// that misreads `-1`: tansu 0.6 deletes every record of such a topic when it restarts.
+    pub retention_ms: i64,
 }
 
 impl Default for KafkaConfig {
@@ -77,6 +81,7 @@ impl Default for KafkaConfig {
             properties: BTreeMap::new(),
             append_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
+            retention_ms: -1,
         }
     }
 }
@@ -186,12 +191,13 @@ pub async fn ensure_topic(config: &KafkaConfig) -> Result<TopicStatus> {
 
     let partitions = i32::try_from(config.partitions).unwrap_or(i32::MAX);
     let min_in_sync = (config.replication / 2 + 1).to_string();
+    let retention = config.retention_ms.to_string();
     let topic = NewTopic::new(
         &config.topic,
         partitions,
         TopicReplication::Fixed(config.replication),
     )
-    .set("retention.ms", "-1")
+    .set("retention.ms", &retention)
     .set("retention.bytes", "-1")
     .set("cleanup.policy", "delete")
     .set("min.insync.replicas", &min_in_sync);
@@ -261,7 +267,8 @@ pub struct KafkaLog {
 
 struct Inner {
     config: KafkaConfig,
-    producer: FutureProducer<LogContext>,
+    /// Replaced after a failed append (see [`KafkaLog::renew_producer`]).
+    producer: std::sync::RwLock<FutureProducer<LogContext>>,
     readers: Readers,
 }
 
@@ -286,10 +293,7 @@ impl KafkaLog {
     /// within `request_timeout`, or the topic is missing (`casewatch migrate` creates it).
     pub async fn connect(config: KafkaConfig) -> Result<KafkaLog> {
         config.check()?;
-        let producer: FutureProducer<LogContext> = config
-            .producer_config()
-            .create_with_context(LogContext::new("producer"))
-            .map_err(|e| unavailable("cannot create the Kafka producer", &e))?;
+        let producer = new_producer(&config)?;
         let found = {
             let producer = producer.clone();
             blocking(&config, move |config| {
@@ -316,7 +320,7 @@ impl KafkaLog {
             inner: Arc::new(Inner {
                 readers: Readers::new(&config),
                 config,
-                producer,
+                producer: std::sync::RwLock::new(producer),
             }),
         })
     }
@@ -342,10 +346,42 @@ impl KafkaLog {
         Membership::join(&self.inner.config, group_id, shutdown)
     }
 
+    /// The producer appends go through now.
+    fn producer(&self) -> FutureProducer<LogContext> {
+        self.inner
+            .producer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces `failed` with a fresh producer, unless another append already did. An
+    /// idempotent producer whose records timed out (brokers paused or restarted) can be
+    /// left with sequence numbers the brokers no longer accept; a new one gets a new
+    /// producer id and starts clean, so appends recover once the brokers are back.
+    fn renew_producer(&self, failed: &FutureProducer<LogContext>) {
+        let mut current = self
+            .inner
+            .producer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.client().native_ptr() != failed.client().native_ptr() {
+            return;
+        }
+        match new_producer(&self.inner.config) {
+            Ok(fresh) => {
+                debug!("the Kafka producer was renewed after a failed append");
+                *current = fresh;
+            }
+            Err(error) => warn!(%error, "the Kafka producer could not be renewed"),
+        }
+    }
+
     /// Sends one record to its partition; the returned future resolves when the brokers
     /// acknowledge it. Waits while librdkafka's queue is full, up to `deadline`.
     async fn enqueue(
         &self,
+        producer: &FutureProducer<LogContext>,
         record: &RoutedRecord,
         deadline: Instant,
     ) -> Result<rdkafka::producer::DeliveryFuture> {
@@ -370,7 +406,7 @@ impl KafkaLog {
             message = message.headers(headers);
         }
         loop {
-            match self.inner.producer.send_result(message) {
+            match producer.send_result(message) {
                 Ok(delivery) => return Ok(delivery),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                     if Instant::now() < deadline =>
@@ -384,6 +420,14 @@ impl KafkaLog {
             }
         }
     }
+}
+
+/// An idempotent producer with the log's settings.
+fn new_producer(config: &KafkaConfig) -> Result<FutureProducer<LogContext>> {
+    config
+        .producer_config()
+        .create_with_context(LogContext::new("producer"))
+        .map_err(|e| unavailable("cannot create the Kafka producer", &e))
 }
 
 /// A record whose partition is known.
@@ -418,9 +462,10 @@ impl EventLog for KafkaLog {
         }
 
         let deadline = Instant::now() + self.inner.config.append_timeout;
+        let producer = self.producer();
         let mut deliveries = Vec::with_capacity(routed.len());
         for record in &routed {
-            deliveries.push(self.enqueue(record, deadline).await?);
+            deliveries.push(self.enqueue(&producer, record, deadline).await?);
         }
 
         let mut appended = Vec::with_capacity(routed.len());
@@ -446,6 +491,7 @@ impl EventLog for KafkaLog {
         let failed = failures.len();
         let total = routed.len();
         warn!(failed, total, error = %failures[0], "a Kafka append failed");
+        self.renew_producer(&producer);
         Err(LogError::Unavailable(format!(
             "{failed} of {total} records were not acknowledged by Kafka ({}); the acknowledged ones stay on the log, the others may have landed too",
             failures[0]
@@ -468,7 +514,7 @@ impl EventLog for KafkaLog {
 
     async fn high_water(&self, partition: Partition) -> Result<Offset> {
         check_partition(partition, self.inner.config.partitions)?;
-        let producer = self.inner.producer.clone();
+        let producer = self.producer();
         blocking(&self.inner.config, move |config| {
             high_water(producer.client(), config, partition)
         })

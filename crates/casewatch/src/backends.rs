@@ -83,6 +83,7 @@ pub(crate) fn kafka_config(config: &Config) -> casewatch_log::kafka::KafkaConfig
         client_id: format!("casewatch-{}", std::process::id()),
         properties: kafka.properties.clone(),
         append_timeout: kafka.append_timeout,
+        retention_ms: kafka.retention_ms,
         ..casewatch_log::kafka::KafkaConfig::default()
     }
 }

@@ -85,6 +85,9 @@ pub(crate) struct KafkaSection {
     pub(crate) append_timeout: Duration,
     /// Further librdkafka settings (`security.protocol`, `sasl.*`, …), applied last.
     pub(crate) properties: BTreeMap<String, String>,
+    /// `retention.ms` of the topic `casewatch migrate` creates: -1, for ever. Only for a
+    /// broker that misreads -1 (tansu 0.6 empties such a topic when it restarts).
+    pub(crate) retention_ms: i64,
 }
 
 impl Default for KafkaSection {
@@ -96,6 +99,7 @@ impl Default for KafkaSection {
             group: "casewatch-projectors".to_owned(),
             append_timeout: Duration::from_secs(10),
             properties: BTreeMap::new(),
+            retention_ms: -1,
         }
     }
 }

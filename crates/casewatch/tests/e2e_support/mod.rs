@@ -287,6 +287,8 @@ brokers = "{brokers}"
 topic = "{topic}"
 group = "casewatch-e2e-{tag}"
 append_timeout = "4s"
+# tansu 0.6 empties a topic whose retention.ms is -1 when it restarts: 100 years instead.
+retention_ms = 3153600000000
 [log.kafka.properties]
 "session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "500"
