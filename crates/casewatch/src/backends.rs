@@ -54,21 +54,58 @@ impl Log {
         &self,
         config: &Config,
         shutdown: &CancellationToken,
-    ) -> anyhow::Result<(watch::Receiver<BTreeSet<u32>>, Box<dyn Send>)> {
+    ) -> anyhow::Result<Assignment> {
         match self {
             Log::Embedded(log) => {
                 let _ = (config, shutdown);
-                let (keep, assignment) = watch::channel((0..log.partitions()).collect());
-                Ok((assignment, Box::new(keep)))
+                let (fixed, partitions) = watch::channel((0..log.partitions()).collect());
+                Ok(Assignment {
+                    partitions,
+                    source: Source::Fixed(fixed),
+                })
             }
             #[cfg(feature = "kafka")]
             Log::Kafka(log) => {
                 let membership = log
                     .join_group(&config.log.kafka.group, shutdown.clone())
                     .context("join the projectors' consumer group")?;
-                Ok((membership.assignment(), Box::new(membership)))
+                Ok(Assignment {
+                    partitions: membership.assignment(),
+                    source: Source::Group(membership),
+                })
             }
         }
+    }
+}
+
+/// The partitions a projector folds, as they change.
+pub(crate) struct Assignment {
+    pub(crate) partitions: watch::Receiver<BTreeSet<u32>>,
+    source: Source,
+}
+
+/// What keeps an assignment current.
+enum Source {
+    /// Every partition, for good.
+    Fixed(watch::Sender<BTreeSet<u32>>),
+    /// A consumer group membership.
+    #[cfg(feature = "kafka")]
+    Group(casewatch_log::kafka::Membership),
+}
+
+impl Assignment {
+    /// Gives the partitions up: a group member leaves at once, so the others take its
+    /// share without waiting for its session to time out.
+    pub(crate) async fn leave(self) -> anyhow::Result<()> {
+        match self.source {
+            Source::Fixed(fixed) => drop(fixed),
+            #[cfg(feature = "kafka")]
+            Source::Group(membership) => membership
+                .leave()
+                .await
+                .context("leave the projectors' consumer group")?,
+        }
+        Ok(())
     }
 }
 

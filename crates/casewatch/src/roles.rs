@@ -93,7 +93,7 @@ pub(crate) async fn project(config: Config) -> anyhow::Result<()> {
     let log = Log::open(&config).await?;
     let views = Views::open(&config).await?;
     let mut tasks = Tasks::new(CancellationToken::new());
-    let (assignment, membership) = log.assignment(&config, &tasks.shutdown_token())?;
+    let assignment = log.assignment(&config, &tasks.shutdown_token())?;
     let shared = log.shared();
     let projector = Projector::new(
         shared.clone(),
@@ -112,7 +112,7 @@ pub(crate) async fn project(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tasks.spawn(
         "the projector",
-        projector.run_assigned(assignment, tasks.shutdown_token()),
+        projector.run_assigned(assignment.partitions.clone(), tasks.shutdown_token()),
     );
     tasks.spawn(
         "the health server",
@@ -121,8 +121,7 @@ pub(crate) async fn project(config: Config) -> anyhow::Result<()> {
     println!("casewatch projector running (health on {addr})");
     stop_on_signal(tasks.shutdown_token());
     tasks.stopped().await;
-    drop(membership);
-    Ok(())
+    assignment.leave().await
 }
 
 /// `MonitorService` and `AuditService`, with the alerts and progress of every projector

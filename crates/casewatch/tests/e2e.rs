@@ -187,7 +187,7 @@ async fn the_views_survive_a_postgres_restart_under_load() {
     };
     let broker = Broker::start().await;
     let mut cluster = Cluster::start(&broker, "pgrestart").await;
-    let _projectors = vec![cluster.project().await, cluster.project().await];
+    let _projectors = [cluster.project().await, cluster.project().await];
     let mut feed = cluster.subscribe().await;
     let load = calls(
         &simulated(SimConfig {
