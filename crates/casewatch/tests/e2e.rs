@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use casewatch_sim::SimConfig;
 use casewatch_tests::{alert_key, calls, expected_alerts, scenario, simulated};
-use e2e_support::{Broker, Cluster, embedded_digest};
+use e2e_support::{Broker, Cluster, TansuHarness, embedded_digest};
 use tokio_stream::StreamExt;
 
 /// The scripted scenario, then a simulated city whose load runs while one projector is
@@ -234,4 +234,24 @@ async fn the_views_survive_a_postgres_restart_under_load() {
         cluster.digest().await,
         cluster.rebuild_into_postgres().await
     );
+}
+
+/// The log's conformance suite, run against the real broker process as it runs against
+/// librdkafka's mock cluster in `make test`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "end-to-end: needs tansu; run `make test-e2e`"]
+async fn the_log_conformance_suite_passes_on_tansu() {
+    use casewatch_log::conformance::*;
+    let broker = Broker::start().await;
+    let harness = |case: &str| TansuHarness::new(&broker, case);
+    records_of_a_partition_keep_their_order(harness("order")).await;
+    a_key_always_lands_in_its_partition(harness("keys")).await;
+    offsets_are_dense_from_zero(harness("dense")).await;
+    records_survive_a_reopen(harness("reopen")).await;
+    readers_see_only_committed_records(harness("committed")).await;
+    concurrent_appenders_are_all_acknowledged_in_order(harness("concurrent")).await;
+    wait_for_wakes_on_arrival_and_times_out_otherwise(harness("wait")).await;
+    unknown_partitions_are_refused(harness("unknown")).await;
+    idempotency_keys_are_stored_once(harness("idempotency")).await;
+    read_returns_at_most_max_records(harness("max")).await;
 }

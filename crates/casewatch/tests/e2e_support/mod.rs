@@ -29,6 +29,9 @@ const PARTITIONS: u32 = 4;
 /// The source named in the test's clock ticks (part of the record bytes, so the same in
 /// every run compared).
 const TICK_SOURCE: &str = "e2e";
+/// `retention.ms` of the suite's topics: tansu 0.6 empties a topic whose retention is -1
+/// (for ever, to Kafka) when it restarts, so 100 years instead.
+const TANSU_RETENTION_MS: i64 = 3_153_600_000_000;
 /// How long the suite waits for anything, at most.
 const PATIENCE: Duration = Duration::from_secs(180);
 
@@ -164,6 +167,52 @@ impl Drop for Broker {
     }
 }
 
+/// The log conformance suite's harness on a tansu broker: a topic per case.
+pub(crate) struct TansuHarness {
+    config: KafkaConfig,
+    created: bool,
+}
+
+impl TansuHarness {
+    pub(crate) fn new(broker: &Broker, case: &str) -> Self {
+        Self {
+            config: KafkaConfig {
+                brokers: broker.address(),
+                topic: format!("conformance.{case}.{}", rand_suffix()),
+                retention_ms: TANSU_RETENTION_MS,
+                ..KafkaConfig::default()
+            },
+            created: false,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl casewatch_log::conformance::Harness for TansuHarness {
+    type Log = KafkaLog;
+
+    async fn open(&mut self, partitions: u32) -> KafkaLog {
+        self.config.partitions = partitions;
+        if !self.created {
+            casewatch_log::kafka::ensure_topic(&self.config)
+                .await
+                .expect("the topic is created");
+            self.created = true;
+        }
+        KafkaLog::connect(self.config.clone())
+            .await
+            .expect("the log connects")
+    }
+
+    fn deduplicates(&self) -> bool {
+        false
+    }
+
+    fn atomic_appends(&self) -> bool {
+        false
+    }
+}
+
 /// A `casewatch` child process.
 pub(crate) struct Role {
     child: Child,
@@ -287,8 +336,7 @@ brokers = "{brokers}"
 topic = "{topic}"
 group = "casewatch-e2e-{tag}"
 append_timeout = "4s"
-# tansu 0.6 empties a topic whose retention.ms is -1 when it restarts: 100 years instead.
-retention_ms = 3153600000000
+retention_ms = {TANSU_RETENTION_MS}
 [log.kafka.properties]
 "session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "500"
