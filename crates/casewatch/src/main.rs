@@ -17,57 +17,38 @@ mod roles;
 async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     match cli.command {
-        cli::Command::Serve(args) => {
-            let config = args.load()?;
-            let _telemetry = telemetry(&config, "casewatch")?;
-            roles::serve(config).await
-        }
-        cli::Command::Ingest(args) => {
-            let config = args.load()?;
-            let _telemetry = telemetry(&config, "casewatch-ingest")?;
-            roles::ingest(config).await
-        }
-        cli::Command::Project(args) => {
-            let config = args.load()?;
-            let _telemetry = telemetry(&config, "casewatch-project")?;
-            roles::project(config).await
-        }
-        cli::Command::Api(args) => {
-            let config = args.load()?;
-            let _telemetry = telemetry(&config, "casewatch-api")?;
-            roles::api(config).await
-        }
-        command => {
-            // The tools report on standard output; they log only what goes wrong.
-            let _telemetry = casewatch_telemetry::init(
-                &casewatch_telemetry::TelemetryConfig {
-                    log_filter: Some(
-                        std::env::var("CASEWATCH_LOG").unwrap_or_else(|_| "warn".to_owned()),
-                    ),
-                    ..Default::default()
-                },
-                "casewatch",
-            )?;
-            match command {
-                cli::Command::Demo(args) => demo::run(args).await,
-                cli::Command::Simulate(args) => commands::simulate(args).await,
-                cli::Command::Replay(args) => commands::replay(args).await,
-                cli::Command::Verify(args) => commands::verify(args).await,
-                cli::Command::Rebuild(args) => commands::rebuild(args).await,
-                cli::Command::Migrate(args) => commands::migrate(args).await,
-                cli::Command::Serve(_)
-                | cli::Command::Ingest(_)
-                | cli::Command::Project(_)
-                | cli::Command::Api(_) => unreachable!("the roles are matched above"),
-            }
-        }
+        cli::Command::Serve(args) => role(&args, "casewatch", roles::serve).await,
+        cli::Command::Ingest(args) => role(&args, "casewatch-ingest", roles::ingest).await,
+        cli::Command::Project(args) => role(&args, "casewatch-project", roles::project).await,
+        cli::Command::Api(args) => role(&args, "casewatch-api", roles::api).await,
+        cli::Command::Demo(args) => tool(demo::run(args)).await,
+        cli::Command::Simulate(args) => tool(commands::simulate(args)).await,
+        cli::Command::Replay(args) => tool(commands::replay(args)).await,
+        cli::Command::Verify(args) => tool(commands::verify(args)).await,
+        cli::Command::Rebuild(args) => tool(commands::rebuild(args)).await,
+        cli::Command::Migrate(args) => tool(commands::migrate(args)).await,
     }
 }
 
-/// Logging, and trace export when configured, for a role.
-fn telemetry(
-    config: &config::Config,
+/// Runs a role with its configuration, logging and trace export.
+async fn role<F: std::future::Future<Output = anyhow::Result<()>>>(
+    args: &config::ConfigArgs,
     service: &str,
-) -> anyhow::Result<casewatch_telemetry::TelemetryGuard> {
-    casewatch_telemetry::init(&config.telemetry, service)
+    run: impl FnOnce(config::Config) -> F,
+) -> anyhow::Result<()> {
+    let config = args.load()?;
+    let _telemetry = casewatch_telemetry::init(&config.telemetry, service)?;
+    run(config).await
+}
+
+/// Runs a tool: it reports on standard output and logs only what goes wrong.
+async fn tool(run: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let _telemetry = casewatch_telemetry::init(
+        &casewatch_telemetry::TelemetryConfig {
+            log_filter: Some(std::env::var("CASEWATCH_LOG").unwrap_or_else(|_| "warn".to_owned())),
+            ..Default::default()
+        },
+        "casewatch",
+    )?;
+    run.await
 }
