@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::Timestamp;
 use crate::alert::{Alert, AlertChange, AlertId, Level, LifecycleError};
 use crate::calendar::{Calendars, WorkingCalendar};
-use crate::clock::{Clock, Measure, PauseReason, Span, whole_units};
+use crate::clock::{Clock, Horizon, Measure, PauseReason, Span, whole_units};
 use crate::event::{
     CaseEvent, CaseType, Channel, Decision, Limit, LimitUnit, ProcedureKind, RatingLevel, Step,
 };
@@ -436,12 +436,26 @@ impl Case {
     /// nothing visible leaves the case exactly as it was: views written at any batch
     /// boundary, and cases reloaded after a restart, hold the same state.
     pub fn advance(&mut self, now: Timestamp, policy: &Policy) -> Effects {
+        self.advance_with_horizon(now, policy).0
+    }
+
+    /// Lets time pass to `now` like [`advance`](Self::advance), and also returns how long
+    /// the case can be left alone: the last instant up to which time alone cannot change
+    /// it again, `None` when it never will. Until a step or an action changes the case,
+    /// advancing it to any instant up to then has no effects and leaves it as it was, so
+    /// ticks up to then need not visit it.
+    pub fn advance_with_horizon(
+        &mut self,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> (Effects, Option<Timestamp>) {
         let ctx = self.context(policy);
         let mut effects = Effects::default();
         let at = self.evaluated_at.map_or(now, |seen| seen.max(now));
-        self.evaluate_time(&ctx, at, &mut effects);
+        let mut horizon = Horizon::new(at);
+        self.evaluate_time(&ctx, at, &mut effects, &mut horizon);
         self.update_light(&ctx, at, &mut effects);
-        effects
+        (effects, horizon.until(ctx.calendar))
     }
 
     /// Applies a person's action on one of the case's alerts.
@@ -498,7 +512,8 @@ impl Case {
         let at = self.advance_clock_to(event.occurred_at.min(recorded_at));
         self.check_step(ctx, event, recorded_at, at, effects);
         self.evolve(ctx, event, effects);
-        self.evaluate_time(ctx, at, effects);
+        // The horizon is only wanted from ticks.
+        self.evaluate_time(ctx, at, effects, &mut Horizon::new(at));
     }
 
     /// Changes the state for one applied step (DOMAIN.md's catalogue, "clock" column).

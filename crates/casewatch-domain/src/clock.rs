@@ -74,6 +74,57 @@ pub fn unit_seconds(unit: LimitUnit, calendar: &WorkingCalendar) -> i64 {
     }
 }
 
+/// How long a case can be left alone: gathered while its time rules are evaluated at
+/// `from`, each rule that has not fired yet says how much more time, in its measure, must
+/// pass before it would. Every measure grows no faster than its own clock (pauses and
+/// answers only slow it down), so no rule can fire before the earliest of those instants.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Horizon {
+    from: Timestamp,
+    /// The fewest seconds of each measure any waiting rule still needs.
+    working: Option<i64>,
+    calendar: Option<i64>,
+}
+
+impl Horizon {
+    /// Nothing waiting yet, as seen at `from`.
+    pub(crate) fn new(from: Timestamp) -> Self {
+        Self {
+            from,
+            working: None,
+            calendar: None,
+        }
+    }
+
+    /// A rule fires once more than `seconds` of `measure` pass after `from`.
+    pub(crate) fn after(&mut self, measure: Measure, seconds: i64) {
+        // A second less: elapsed times are whole seconds, truncated, so a measure taken
+        // from an earlier instant can run a second ahead of one taken from `from`.
+        let seconds = (seconds - 1).max(0);
+        let least = match measure {
+            Measure::Working => &mut self.working,
+            Measure::Calendar => &mut self.calendar,
+        };
+        *least = Some(least.map_or(seconds, |least| least.min(seconds)));
+    }
+
+    /// A rule fires once time passes `instant`.
+    pub(crate) fn past(&mut self, instant: Timestamp) {
+        self.after(Measure::Calendar, (instant - self.from).num_seconds());
+    }
+
+    /// The last instant up to which no waiting rule can fire; `None` when none waits.
+    pub(crate) fn until(&self, calendar: &WorkingCalendar) -> Option<Timestamp> {
+        let working = self
+            .working
+            .map(|seconds| Measure::Working.advance(calendar, self.from, seconds));
+        let around_the_clock = self
+            .calendar
+            .map(|seconds| Measure::Calendar.advance(calendar, self.from, seconds));
+        working.into_iter().chain(around_the_clock).min()
+    }
+}
+
 /// `seconds` in whole units, rounded up (a started day counts as a day).
 pub fn whole_units(seconds: i64, unit: LimitUnit, calendar: &WorkingCalendar) -> i64 {
     let unit = unit_seconds(unit, calendar);

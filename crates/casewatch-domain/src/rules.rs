@@ -4,7 +4,7 @@
 use crate::Timestamp;
 use crate::alert::{Alert, AlertState, Level, Quantity, QuantityUnit, RuleId};
 use crate::case::{Case, CaseStatus, Context, Effects};
-use crate::clock::{Measure, PauseReason, Span, whole_units};
+use crate::clock::{Horizon, Measure, PauseReason, Span, whole_units};
 use crate::event::{
     CaseEvent, CaseType, CompletionResult, Decision, LimitUnit, ProcedureKind, Step,
 };
@@ -714,33 +714,38 @@ impl Case {
         }
     }
 
-    /// Rules that fire on the passage of time, evaluated at the case's time `at`.
+    /// Rules that fire on the passage of time, evaluated at the case's time `at`; each rule
+    /// that could still fire later tells `horizon` how much time it needs.
     pub(crate) fn evaluate_time(
         &mut self,
         ctx: &Context<'_>,
         at: Timestamp,
         effects: &mut Effects,
+        horizon: &mut Horizon,
     ) {
         let calendar = ctx.calendar;
         let th = ctx.thresholds.clone();
         let day = calendar.day_seconds();
 
         if self.clock.started_at.is_some() {
-            self.evaluate_limits(ctx, at, effects);
+            self.evaluate_limits(ctx, at, effects, horizon);
         }
 
         // T6: a special procedure open past its approved length.
-        let overdue: Vec<(String, i64, crate::event::Limit)> = self
-            .procedures
-            .iter()
-            .filter(|procedure| procedure.kind != ProcedureKind::Extension)
-            .filter_map(|procedure| {
-                let span = Span::of(procedure.approved, calendar);
-                let end = procedure.ended_at.or(self.ended_at).unwrap_or(at).min(at);
-                let open = span.measure.elapsed(calendar, procedure.started_at, end);
-                (open > span.seconds).then(|| (procedure.proc_no.clone(), open, procedure.approved))
-            })
-            .collect();
+        let mut overdue: Vec<(String, i64, crate::event::Limit)> = Vec::new();
+        for procedure in &self.procedures {
+            if procedure.kind == ProcedureKind::Extension {
+                continue;
+            }
+            let span = Span::of(procedure.approved, calendar);
+            let end = procedure.ended_at.or(self.ended_at).unwrap_or(at).min(at);
+            let open = span.measure.elapsed(calendar, procedure.started_at, end);
+            if open > span.seconds {
+                overdue.push((procedure.proc_no.clone(), open, procedure.approved));
+            } else {
+                horizon.after(span.measure, span.seconds - open);
+            }
+        }
         for (proc_no, open, approved) in overdue {
             let finding = Finding::new(
                 in_unit(open, approved.unit(), ctx),
@@ -772,6 +777,8 @@ impl Case {
                 )
                 .at_step(missing);
                 self.raise(ctx, RuleId::C4, seq_subject(missing), finding, at, effects);
+            } else {
+                horizon.after(Measure::Working, grace - open);
             }
         }
 
@@ -795,9 +802,13 @@ impl Case {
                 what,
                 at,
                 effects,
+                horizon,
             );
-            if waited > i64::from(th.k1_answer_within_days) * day {
+            let answer_within = i64::from(th.k1_answer_within_days) * day;
+            if waited > answer_within {
                 self.escalate(ctx, RuleId::K1, &appeal_no, Level::Red, at, effects);
+            } else {
+                horizon.after(Measure::Working, answer_within - waited);
             }
         }
 
@@ -822,13 +833,15 @@ impl Case {
                 what,
                 at,
                 effects,
+                horizon,
             );
         }
 
-        self.escalate_late_feedback(ctx, at, effects);
+        self.escalate_late_feedback(ctx, at, effects, horizon);
     }
 
-    /// Raises `rule` about `subject` when it `waited` longer than `within_days`.
+    /// Raises `rule` about `subject` when it `waited` (working time) longer than
+    /// `within_days`.
     #[allow(clippy::too_many_arguments)]
     fn raise_unanswered(
         &mut self,
@@ -840,18 +853,27 @@ impl Case {
         what: String,
         at: Timestamp,
         effects: &mut Effects,
+        horizon: &mut Horizon,
     ) {
-        if waited > i64::from(within_days) * ctx.calendar.day_seconds() {
+        let within = i64::from(within_days) * ctx.calendar.day_seconds();
+        if waited > within {
             let finding =
                 Finding::new(working_days(waited, ctx), days_threshold(within_days), what);
             self.raise(ctx, rule, subject, finding, at, effects);
+        } else {
+            horizon.after(Measure::Working, within - waited);
         }
     }
 
     /// T1, T2, T3 and T5: the case against its promised and legal limits.
-    fn evaluate_limits(&mut self, ctx: &Context<'_>, at: Timestamp, effects: &mut Effects) {
+    fn evaluate_limits(
+        &mut self,
+        ctx: &Context<'_>,
+        at: Timestamp,
+        effects: &mut Effects,
+        horizon: &mut Horizon,
+    ) {
         let calendar = ctx.calendar;
-        let th = ctx.thresholds.clone();
         if let (Some(span), Some(limit)) = (self.promised_span(calendar), self.promised_limit) {
             let used = self.clock.used(span.measure, calendar, at);
             if used > span.seconds {
@@ -861,24 +883,10 @@ impl Case {
                     "used time beyond the promised limit",
                 );
                 self.raise(ctx, RuleId::T2, String::new(), finding, at, effects);
-            } else if self.status == CaseStatus::Accepted {
-                let unit = day_unit(span);
-                let limit_days = whole_units(span.seconds, unit, calendar);
-                let days_left = if limit_days <= i64::from(th.t1_short_limit_days) {
-                    th.t1_short_days_left
-                } else {
-                    th.t1_days_left
-                };
-                let window = Span::of_units(i64::from(days_left), unit, calendar).seconds;
-                let remaining = span.seconds - used;
-                // A limit no longer than the window would warn from the first minute.
-                if span.seconds > window && remaining > 0 && remaining <= window {
-                    let finding = Finding::new(
-                        in_unit(remaining, unit, ctx),
-                        Quantity::new(i64::from(days_left), quantity_unit(unit)),
-                        "promised limit about to run out",
-                    );
-                    self.raise(ctx, RuleId::T1, String::new(), finding, at, effects);
+            } else {
+                horizon.after(span.measure, span.seconds - used);
+                if self.status == CaseStatus::Accepted {
+                    self.warn_before_promised_limit(ctx, span, used, at, effects, horizon);
                 }
             }
         }
@@ -891,6 +899,8 @@ impl Case {
                     "used time beyond the legal limit",
                 );
                 self.raise(ctx, RuleId::T3, String::new(), finding, at, effects);
+            } else {
+                horizon.after(span.measure, span.seconds - used);
             }
         }
         if self.case_type == Some(CaseType::Immediate)
@@ -900,7 +910,11 @@ impl Case {
             let late_at = match self.ended_at {
                 Some(ended) if ended <= deadline => None,
                 Some(ended) => Some(ended),
-                None => (at > deadline).then_some(at),
+                None if at > deadline => Some(at),
+                None => {
+                    horizon.past(deadline);
+                    None
+                }
             };
             if let Some(late_at) = late_at {
                 // How far into later working days it ran; at least the first of them.
@@ -916,17 +930,64 @@ impl Case {
         }
     }
 
+    /// T1: the promised limit about to run out, `used` of `span` being used at `at`.
+    fn warn_before_promised_limit(
+        &mut self,
+        ctx: &Context<'_>,
+        span: Span,
+        used: i64,
+        at: Timestamp,
+        effects: &mut Effects,
+        horizon: &mut Horizon,
+    ) {
+        let calendar = ctx.calendar;
+        let th = &ctx.thresholds;
+        let unit = day_unit(span);
+        let limit_days = whole_units(span.seconds, unit, calendar);
+        let days_left = if limit_days <= i64::from(th.t1_short_limit_days) {
+            th.t1_short_days_left
+        } else {
+            th.t1_days_left
+        };
+        let window = Span::of_units(i64::from(days_left), unit, calendar).seconds;
+        let remaining = span.seconds - used;
+        // A limit no longer than the window would warn from the first minute.
+        if span.seconds > window && remaining > 0 && remaining <= window {
+            let finding = Finding::new(
+                in_unit(remaining, unit, ctx),
+                Quantity::new(i64::from(days_left), quantity_unit(unit)),
+                "promised limit about to run out",
+            );
+            self.raise(ctx, RuleId::T1, String::new(), finding, at, effects);
+        } else if span.seconds > window && remaining > window {
+            // It warns once at most `window` remains, not only once less does.
+            horizon.after(span.measure, remaining - window - 1);
+        }
+    }
+
     /// A notice's feedback due date passed without feedback: the alert goes up a level.
     /// A yellow card turning red is rule T3; any other step up is A1.
-    fn escalate_late_feedback(&mut self, ctx: &Context<'_>, at: Timestamp, effects: &mut Effects) {
+    fn escalate_late_feedback(
+        &mut self,
+        ctx: &Context<'_>,
+        at: Timestamp,
+        effects: &mut Effects,
+        horizon: &mut Horizon,
+    ) {
         let mut changes = Vec::new();
         for alert in &mut self.alerts {
-            let overdue = alert.state == AlertState::UnderNotice
-                && alert
-                    .notice
-                    .as_ref()
-                    .is_some_and(|notice| !notice.overdue_escalated && notice.feedback_due < at);
-            if !overdue {
+            let Some(due) = alert
+                .notice
+                .as_ref()
+                .filter(|notice| {
+                    alert.state == AlertState::UnderNotice && !notice.overdue_escalated
+                })
+                .map(|notice| notice.feedback_due)
+            else {
+                continue;
+            };
+            if due >= at {
+                horizon.past(due);
                 continue;
             }
             let rule = if alert.level == Level::Yellow {

@@ -611,3 +611,77 @@ proptest! {
         }
     }
 }
+
+/// Advances a copy of `case` to `at`; it must change nothing.
+fn assert_quiet_at(case: &Case, at: Timestamp, policy: &Policy) -> Result<(), TestCaseError> {
+    let mut copy = case.clone();
+    let effects = copy.advance(at, policy);
+    prop_assert!(effects.alerts.is_empty(), "{:?}", effects.alerts);
+    prop_assert!(effects.stats.is_empty(), "{:?}", effects.stats);
+    prop_assert_eq!(&copy, case);
+    Ok(())
+}
+
+proptest! {
+    /// The projector skips a case on ticks up to its horizon; a case that ticks visit only
+    /// past it ends as one that every tick visits.
+    #[test]
+    fn ticks_up_to_the_horizon_change_nothing(
+        events in case_events("HZ-HORIZON-1"),
+        ticks in prop::collection::vec(0i64..40_000, 1..12),
+    ) {
+        let policy = Policy::default();
+        let (cases, _) = fold(&events, &policy);
+        let mut visited = cases[&events[0].0.case_no].clone();
+        let mut all = visited.clone();
+        let start = events.last().map(|(_, recorded)| *recorded).expect("steps");
+        let mut horizon = None;
+        let mut ticks = ticks;
+        ticks.sort_unstable();
+        for offset in ticks {
+            let at = start + minutes(offset);
+            let effects = all.advance(at, &policy);
+            if horizon.is_some_and(|until| at <= until) {
+                prop_assert!(effects.alerts.is_empty(), "{:?}", effects.alerts);
+                prop_assert!(effects.stats.is_empty());
+            } else {
+                let (_, until) = visited.advance_with_horizon(at, &policy);
+                if let Some(until) = until {
+                    // Right up to the horizon, nothing happens.
+                    assert_quiet_at(&visited, until, &policy)?;
+                }
+                horizon = Some(until.unwrap_or(Timestamp::MAX_UTC));
+            }
+            prop_assert_eq!(&visited, &all);
+        }
+    }
+}
+
+#[test]
+fn a_notice_awaiting_feedback_is_due_back_at_its_feedback_date() {
+    use casewatch_domain::alert::{Level, RuleId};
+    use casewatch_domain::supervision::{Role, SupervisionAction};
+    let mut script = Script::default();
+    script
+        .step("2026-03-02 09:00", accepted(3, 20))
+        .tick("2026-03-05 10:00")
+        .act(
+            RuleId::T2,
+            Role::Monitor,
+            "2026-03-05 11:00",
+            SupervisionAction::IssueNotice {
+                content: "请说明超期原因".into(),
+                feedback_due: t("2026-03-06 17:30"),
+            },
+        );
+    let policy = Policy::default();
+    let mut case = script.case().clone();
+    let (effects, horizon) = case.advance_with_horizon(t("2026-03-05 12:00"), &policy);
+    assert!(effects.alerts.is_empty(), "{:?}", effects.alerts);
+    let horizon = horizon.expect("the notice is due back");
+    assert!(horizon <= t("2026-03-06 17:30"), "{horizon}");
+    assert_quiet_at(&case, horizon, &policy).expect("quiet up to the horizon");
+    let effects = case.advance(t("2026-03-06 17:31"), &policy);
+    assert_eq!(effects.alerts.len(), 1, "{:?}", effects.alerts);
+    assert_eq!(effects.alerts[0].alert.level, Level::Red);
+}

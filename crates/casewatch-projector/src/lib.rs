@@ -9,6 +9,7 @@
 //! the store.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -168,6 +169,64 @@ impl Backoff {
 struct CaseEntry {
     case: Case,
     chain_head: Hash,
+    /// Up to when ticks need not visit the case (its horizon when a tick last visited
+    /// it); `None` when unknown: it changed since, or was never visited.
+    quiet_until: Option<Timestamp>,
+}
+
+impl CaseEntry {
+    fn new(case: Case, chain_head: Hash) -> Self {
+        Self {
+            case,
+            chain_head,
+            quiet_until: None,
+        }
+    }
+
+    /// The instant after which ticks must visit the case; `None` when time cannot change
+    /// it.
+    fn due_after(&self) -> Option<Timestamp> {
+        self.case
+            .is_time_sensitive()
+            .then(|| self.quiet_until.unwrap_or(Timestamp::MIN_UTC))
+    }
+
+    /// Lets time pass to `at`, and notes until when ticks need not visit again.
+    fn advance(&mut self, at: Timestamp, policy: &Policy) -> Effects {
+        let (effects, horizon) = self.case.advance_with_horizon(at, policy);
+        self.quiet_until = Some(horizon.unwrap_or(Timestamp::MAX_UTC));
+        effects
+    }
+}
+
+/// Cases by the instant after which ticks must visit them ([`CaseEntry::due_after`]), so
+/// that a tick finds the few cases it can change without looking at the others.
+#[derive(Debug, Default)]
+struct Agenda(BTreeMap<Timestamp, BTreeSet<CaseNo>>);
+
+impl Agenda {
+    /// Files a case due after `next` rather than after `previous` (`None`: not filed).
+    fn refile(&mut self, case_no: &CaseNo, previous: Option<Timestamp>, next: Option<Timestamp>) {
+        if previous == next {
+            return;
+        }
+        if let Some(previous) = previous
+            && let Some(cases) = self.0.get_mut(&previous)
+        {
+            cases.remove(case_no);
+            if cases.is_empty() {
+                self.0.remove(&previous);
+            }
+        }
+        if let Some(next) = next {
+            self.0.entry(next).or_default().insert(case_no.clone());
+        }
+    }
+
+    /// The cases due after an instant in `range`.
+    fn due(&self, range: impl RangeBounds<Timestamp>) -> impl Iterator<Item = &CaseNo> {
+        self.0.range(range).flat_map(|(_, cases)| cases)
+    }
 }
 
 /// The state of one partition.
@@ -177,6 +236,17 @@ struct PartitionState {
     next_offset: u64,
     chain: Hash,
     cases: HashMap<CaseNo, CaseEntry>,
+    /// When ticks must visit the time-sensitive ones of `cases`.
+    agenda: Agenda,
+}
+
+impl PartitionState {
+    /// Puts a case into the partition's cache, in place of the one it had.
+    fn put(&mut self, case_no: CaseNo, entry: CaseEntry) {
+        let filed = self.cases.get(&case_no).and_then(CaseEntry::due_after);
+        self.agenda.refile(&case_no, filed, entry.due_after());
+        self.cases.insert(case_no, entry);
+    }
 }
 
 /// Folds a set of partitions of the log into the views.
@@ -259,30 +329,23 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
     /// A partition's state as the views hold it.
     async fn load(&self, partition: u32) -> Result<PartitionState> {
         let checkpoint = self.store.checkpoint(partition).await?;
-        let cases = self
-            .store
-            .load_cases(partition)
-            .await?
-            .into_iter()
-            .map(|row| {
-                (
-                    row.case.case_no.clone(),
-                    CaseEntry {
-                        case: row.case,
-                        chain_head: row.chain_head,
-                    },
-                )
-            })
-            .collect();
         let (next_offset, chain) =
             checkpoint.map_or((0, GENESIS), |cp| (cp.next_offset, cp.chain_hash));
-        self.progress.advance(partition, next_offset);
-        Ok(PartitionState {
+        let mut state = PartitionState {
             partition,
             next_offset,
             chain,
-            cases,
-        })
+            cases: HashMap::new(),
+            agenda: Agenda::default(),
+        };
+        for row in self.store.load_cases(partition).await? {
+            state.put(
+                row.case.case_no.clone(),
+                CaseEntry::new(row.case, row.chain_head),
+            );
+        }
+        self.progress.advance(partition, next_offset);
+        Ok(state)
     }
 
     /// Folds one batch of every partition that has records waiting; returns how many
@@ -460,7 +523,9 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
         let next_offset = batch.checkpoint.next_offset;
         let committed = self.store.apply(batch).instrument(span).await?;
         let state = &mut self.partitions[index];
-        state.cases.extend(cases);
+        for (case_no, entry) in cases {
+            state.put(case_no, entry);
+        }
         state.next_offset = next_offset;
         state.chain = chain;
         self.progress.advance(partition, next_offset);
@@ -485,6 +550,8 @@ fn fold_batch(state: &PartitionState, records: &[StoredRecord], policy: &Policy)
         state,
         policy,
         cases: HashMap::new(),
+        agenda: Agenda::default(),
+        copied_due: None,
         touched: BTreeSet::new(),
         chain: state.chain,
         batch: ViewBatch::new(
@@ -508,8 +575,12 @@ fn fold_batch(state: &PartitionState, records: &[StoredRecord], policy: &Policy)
 struct BatchFold<'a> {
     state: &'a PartitionState,
     policy: &'a Policy,
-    /// Copies of the cases this batch changed.
+    /// Copies of the cases this batch changed or its ticks visited.
     cases: HashMap<CaseNo, CaseEntry>,
+    /// When ticks must visit the copies.
+    agenda: Agenda,
+    /// The latest tick so far: the partition's cases due before it are copied.
+    copied_due: Option<Timestamp>,
     touched: BTreeSet<CaseNo>,
     chain: Hash,
     batch: ViewBatch,
@@ -521,9 +592,30 @@ impl BatchFold<'_> {
     fn case(&mut self, case_no: &CaseNo) -> Option<&mut CaseEntry> {
         if !self.cases.contains_key(case_no) {
             let entry = self.state.cases.get(case_no)?.clone();
-            self.cases.insert(case_no.clone(), entry);
+            self.add(case_no.clone(), entry);
         }
         self.cases.get_mut(case_no)
+    }
+
+    /// Adds a case to the batch's copies.
+    fn add(&mut self, case_no: CaseNo, entry: CaseEntry) {
+        self.agenda.refile(&case_no, None, entry.due_after());
+        self.cases.insert(case_no, entry);
+    }
+
+    /// The batch's copy of a case about to be changed by a record: when ticks must visit
+    /// it is unknown until the next one does; see [`refile`](Self::refile).
+    fn change(&mut self, case_no: &CaseNo) -> Option<(&mut CaseEntry, Option<Timestamp>)> {
+        let entry = self.case(case_no)?;
+        let filed = entry.due_after();
+        entry.quiet_until = None;
+        Some((entry, filed))
+    }
+
+    /// Files a copy changed since it was filed after `filed` where it now belongs.
+    fn refile(&mut self, case_no: &CaseNo, filed: Option<Timestamp>) {
+        let due_after = self.cases.get(case_no).and_then(CaseEntry::due_after);
+        self.agenda.refile(case_no, filed, due_after);
     }
 
     fn record(&mut self, record: &StoredRecord) {
@@ -544,20 +636,16 @@ impl BatchFold<'_> {
             }
             Ok((recorded_at, DecodedRecord::Case(event))) => {
                 if self.case(&event.case_no).is_none() {
-                    self.cases.insert(
-                        event.case_no.clone(),
-                        CaseEntry {
-                            case: Case::new(&event),
-                            chain_head: GENESIS,
-                        },
-                    );
+                    let entry = CaseEntry::new(Case::new(&event), GENESIS);
+                    self.add(event.case_no.clone(), entry);
                 }
                 let policy = self.policy;
-                let entry = self.cases.get_mut(&event.case_no).expect("inserted above");
+                let (entry, filed) = self.change(&event.case_no).expect("added above");
                 let previous_hash = entry.chain_head;
                 entry.chain_head = chain(&previous_hash, &record.bytes);
                 let hash = entry.chain_head;
                 let effects = entry.case.handle_step(&event, recorded_at, policy);
+                self.refile(&event.case_no, filed);
                 let disposition = effects
                     .steps
                     .iter()
@@ -590,7 +678,7 @@ impl BatchFold<'_> {
             Ok((recorded_at, DecodedRecord::Supervision(action))) => {
                 let case_no = action.alert_id.case_no.clone();
                 let policy = self.policy;
-                let Some(entry) = self.case(&case_no) else {
+                let Some((entry, filed)) = self.change(&case_no) else {
                     self.batch.refusals.push(RefusalRow {
                         position,
                         alert_id: action.alert_id.to_string(),
@@ -603,6 +691,7 @@ impl BatchFold<'_> {
                 entry.chain_head = chain(&previous_hash, &record.bytes);
                 let hash = entry.chain_head;
                 let outcome = entry.case.handle_supervision(&action, recorded_at, policy);
+                self.refile(&case_no, filed);
                 self.batch.steps.push(StepRow {
                     case_no: case_no.to_string(),
                     position,
@@ -628,36 +717,32 @@ impl BatchFold<'_> {
         }
     }
 
-    /// Time passes on the partition: every case time can still change is visited. A tick
-    /// that changes nothing visible leaves a case as it was, so only cases it changed join
-    /// the batch.
+    /// Time passes on the partition: every case time can change by now is visited (the
+    /// others are quiet until past `at`). A tick that changes nothing visible leaves a
+    /// case as it was, so only cases it changed are written; the copies of the others
+    /// carry their new horizon back to the cache.
     fn tick(&mut self, at: Timestamp, position: Position) {
         let policy = self.policy;
-        let copied: Vec<CaseNo> = self
-            .cases
-            .iter()
-            .filter(|(_, entry)| entry.case.is_time_sensitive())
-            .map(|(case_no, _)| case_no.clone())
-            .collect();
-        for case_no in copied {
+        let state = self.state;
+        if self.copied_due.is_none_or(|copied| copied < at) {
+            let from = self.copied_due.map_or(Bound::Unbounded, Bound::Included);
+            for case_no in state.agenda.due((from, Bound::Excluded(at))) {
+                if !self.cases.contains_key(case_no) {
+                    self.add(case_no.clone(), state.cases[case_no].clone());
+                }
+            }
+            self.copied_due = Some(at);
+        }
+        let due: Vec<CaseNo> = self.agenda.due(..at).cloned().collect();
+        for case_no in due {
             let entry = self
                 .cases
                 .get_mut(&case_no)
-                .expect("listed from the batch's cases");
-            let effects = entry.case.advance(at, policy);
+                .expect("filed from the batch's cases");
+            let filed = entry.due_after();
+            let effects = entry.advance(at, policy);
+            self.refile(&case_no, filed);
             self.absorb(&case_no, effects, position);
-        }
-        let state = self.state;
-        for (case_no, entry) in &state.cases {
-            if self.cases.contains_key(case_no) || !entry.case.is_time_sensitive() {
-                continue;
-            }
-            let mut copy = entry.clone();
-            let effects = copy.case.advance(at, policy);
-            if !effects.alerts.is_empty() || !effects.stats.is_empty() {
-                self.cases.insert(case_no.clone(), copy);
-                self.absorb(case_no, effects, position);
-            }
         }
     }
 

@@ -27,6 +27,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read connections: readers never block the writer in WAL mode.
 const READERS: u32 = 4;
+/// The writer's page cache, in KiB (as `PRAGMA cache_size` takes it: negative).
+const WRITER_CACHE_KIB: &str = "-65536";
 
 /// The views in one SQLite database.
 #[derive(Debug, Clone)]
@@ -47,12 +49,19 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(false)
             .busy_timeout(BUSY_TIMEOUT);
+        // A batch touches thousands of pages: with SQLite's default cache of 2 MiB they
+        // spill to the file before the commit, and the statement journals of its
+        // multi-row upserts go to temporary files.
+        let writer_options = options
+            .clone()
+            .pragma("cache_size", WRITER_CACHE_KIB)
+            .pragma("temp_store", "memory");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone())
+            .connect_with(writer_options)
             .await
             .map_err(db)?;
         MIGRATOR.run(&writer).await.map_err(migration)?;
