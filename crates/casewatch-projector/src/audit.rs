@@ -2,20 +2,28 @@
 //! instant, and re-run the rules over the past with other thresholds. All of it reads the
 //! log as it is; none of it writes or pushes anything.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::alert::Alert;
 use casewatch_domain::case::{Case, Policy};
 use casewatch_domain::ids::CaseNo;
-use casewatch_log::{EventLog, Partition, StoredRecord};
+use casewatch_log::{EventLog, Offset, Partition, StoredRecord};
 use casewatch_proto::{DecodedRecord, decode_record};
-use casewatch_store::{Hash, Position, StepRow, ViewStore};
+use casewatch_store::{Checkpoint, Hash, Position, StepHash, ViewStore};
+use futures::{StreamExt as _, TryStreamExt as _, stream};
+use tokio::sync::mpsc;
 
 use crate::{GENESIS, Result, chain};
 
 /// Records read from the log per call.
-const READ_BATCH: usize = 2000;
+const READ_BATCH: usize = 5_000;
+/// Archive rows read per call: as many as records, so that a page of each spans about the
+/// same offsets.
+const ARCHIVE_PAGE: u32 = READ_BATCH as u32;
+/// Partitions verified at once. Each recomputes its chains on a blocking thread while its
+/// next pages are read, so that two keep two cores busy.
+const CONCURRENT_PARTITIONS: usize = 2;
 
 /// Where a stored hash and the one recomputed from the log differ.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,37 +43,6 @@ pub struct Mismatch {
 pub struct VerifyReport {
     pub records_checked: u64,
     pub first_mismatch: Option<Mismatch>,
-}
-
-/// Reads a partition from `from` up to (not including) `until`, batch by batch.
-async fn for_each_record<L: EventLog + ?Sized>(
-    log: &L,
-    partition: Partition,
-    from: u64,
-    until: u64,
-    mut each: impl FnMut(&StoredRecord) -> bool,
-) -> Result<()> {
-    let mut next = from;
-    while next < until {
-        let records = log.read(partition, next, READ_BATCH).await?;
-        if records.is_empty() {
-            break;
-        }
-        for record in &records {
-            if record.position.offset >= until || !each(record) {
-                return Ok(());
-            }
-            next = record.position.offset + 1;
-        }
-    }
-    Ok(())
-}
-
-fn position(record: &StoredRecord) -> Position {
-    Position {
-        partition: record.position.partition,
-        offset: record.position.offset,
-    }
 }
 
 /// Verifies one case: recomputes its chain from the log records its archive names, and
@@ -136,91 +113,316 @@ where
     L: EventLog + ?Sized,
     S: ViewStore + ?Sized,
 {
-    let mut report = VerifyReport::default();
     let checkpoints = store.checkpoints().await?;
-    // The archive hashes by position, loaded per case as its records come up.
-    let mut archives: HashMap<CaseNo, BTreeMap<Position, StepRow>> = HashMap::new();
-    let mut heads: HashMap<CaseNo, Hash> = HashMap::new();
-    let mut mismatches: Vec<Mismatch> = Vec::new();
-    for checkpoint in checkpoints
-        .iter()
-        .filter(|checkpoint| partitions.is_empty() || partitions.contains(&checkpoint.partition))
-    {
-        let mut running = GENESIS;
-        let mut records: Vec<StoredRecord> = Vec::new();
-        for_each_record(
-            log,
-            checkpoint.partition,
-            0,
-            checkpoint.next_offset,
-            |record| {
-                records.push(record.clone());
-                true
-            },
-        )
+    let verified: Vec<VerifyReport> =
+        stream::iter(checkpoints.into_iter().filter(|checkpoint| {
+            partitions.is_empty() || partitions.contains(&checkpoint.partition)
+        }))
+        .map(|checkpoint| verify_partition(log, store, checkpoint))
+        .buffer_unordered(CONCURRENT_PARTITIONS)
+        .try_collect()
         .await?;
-        let mut partition_mismatch = None;
-        for record in &records {
-            report.records_checked += 1;
-            running = chain(&running, &record.bytes);
-            // The key names the case even when the bytes no longer decode.
-            let Ok(case_no) = CaseNo::parse(record.key.as_str()) else {
-                continue;
+    Ok(VerifyReport {
+        records_checked: verified.iter().map(|report| report.records_checked).sum(),
+        first_mismatch: verified
+            .into_iter()
+            .filter_map(|report| report.first_mismatch)
+            .min_by_key(|mismatch| mismatch.position),
+    })
+}
+
+/// Verifies one partition up to its checkpoint in one pass over its records, merged with
+/// the archive in offset order. The log and the archive are each read a page ahead while
+/// the chains of the page before are recomputed on a blocking thread.
+async fn verify_partition<L, S>(log: &L, store: &S, checkpoint: Checkpoint) -> Result<VerifyReport>
+where
+    L: EventLog + ?Sized,
+    S: ViewStore + ?Sized,
+{
+    let partition = checkpoint.partition;
+    let until = checkpoint.next_offset;
+    let (records_tx, mut records) = mpsc::channel::<Vec<StoredRecord>>(1);
+    let (steps_tx, mut steps) = mpsc::channel::<Vec<StepHash>>(1);
+    let read_archive = read_ahead(
+        |from| async move { Ok(store.step_hashes(partition, from, ARCHIVE_PAGE).await?) },
+        |step: &StepHash| step.position.offset,
+        until,
+        steps_tx,
+    );
+    let recompute = async move {
+        let mut audit = PartitionAudit::new(partition);
+        let mut archive_read = false;
+        while let Some(page) = records.recv().await {
+            // Pages are never empty.
+            let last = page.last().map_or(0, |record| record.position.offset);
+            while !archive_read
+                && audit
+                    .steps
+                    .back()
+                    .is_none_or(|step| step.position.offset < last)
+            {
+                match steps.recv().await {
+                    Some(rows) => audit.steps.extend(rows),
+                    None => archive_read = true,
+                }
+            }
+            audit = tokio::task::spawn_blocking(move || {
+                audit.check(page);
+                audit
+            })
+            .await
+            // The blocking pool cancels no task it started; a panic goes on unwinding here.
+            .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
+        }
+        Ok(audit)
+    };
+    let ((), (), audit) = tokio::try_join!(
+        read_records(log, partition, until, records_tx),
+        read_archive,
+        recompute
+    )?;
+    audit.finish(store, checkpoint).await
+}
+
+/// Reads the records of `partition` up to (not including) `until` into `pages`, a page
+/// ahead.
+async fn read_records<L: EventLog + ?Sized>(
+    log: &L,
+    partition: Partition,
+    until: Offset,
+    pages: mpsc::Sender<Vec<StoredRecord>>,
+) -> Result<()> {
+    read_ahead(
+        |from| async move { Ok(log.read(partition, from, READ_BATCH).await?) },
+        |record: &StoredRecord| record.position.offset,
+        until,
+        pages,
+    )
+    .await
+}
+
+/// Reads pages in offset order from offset 0 up to (not including) `until` and hands them
+/// on, reading the next page while the one before waits to be taken. Stops early when the
+/// pages run out or nobody takes them any more.
+async fn read_ahead<T, F, Fut>(
+    mut read: F,
+    offset: fn(&T) -> Offset,
+    until: Offset,
+    pages: mpsc::Sender<Vec<T>>,
+) -> Result<()>
+where
+    F: FnMut(Offset) -> Fut,
+    Fut: Future<Output = Result<Vec<T>>>,
+{
+    let mut from = 0;
+    while from < until {
+        let mut page = read(from).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        from = offset(last) + 1;
+        page.retain(|item| offset(item) < until);
+        if page.is_empty() || pages.send(page).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One partition's chains, recomputed record by record and compared with the archive.
+struct PartitionAudit {
+    partition: Partition,
+    records_checked: u64,
+    /// The partition's running chain.
+    running: Hash,
+    /// Each case's chain, by the key its records were appended under: the key names the
+    /// case even when the bytes no longer decode.
+    cases: HashMap<String, CaseChain>,
+    /// Archive rows read and not yet met by their record, in offset order.
+    steps: VecDeque<StepHash>,
+    first_mismatch: Option<Mismatch>,
+}
+
+impl PartitionAudit {
+    fn new(partition: Partition) -> Self {
+        Self {
+            partition,
+            records_checked: 0,
+            running: GENESIS,
+            cases: HashMap::new(),
+            steps: VecDeque::new(),
+            first_mismatch: None,
+        }
+    }
+
+    /// Recomputes the chains over the next records of the partition; `steps` holds the
+    /// archive rows up to the last of them.
+    fn check(&mut self, records: Vec<StoredRecord>) {
+        for record in records {
+            self.records_checked += 1;
+            self.running = chain(&self.running, &record.bytes);
+            let offset = record.position.offset;
+            // Rows of records missing from the log belong to no record.
+            while self
+                .steps
+                .front()
+                .is_some_and(|step| step.position.offset < offset)
+            {
+                self.steps.pop_front();
+            }
+            let archived = self
+                .steps
+                .front()
+                .filter(|step| step.position.offset == offset && step.case_no == record.key)
+                .map(|step| step.hash);
+            let broken = match self.cases.get_mut(&record.key) {
+                Some(case) => case.link(offset, &record.bytes, archived),
+                None => {
+                    if CaseNo::parse(record.key.as_str()).is_err() {
+                        continue;
+                    }
+                    let mut case = CaseChain::new();
+                    let broken = case.link(offset, &record.bytes, archived);
+                    self.cases.insert(record.key.clone(), case);
+                    broken
+                }
             };
-            if !archives.contains_key(&case_no) {
-                let steps = store.steps(case_no.as_str()).await?;
-                archives.insert(
-                    case_no.clone(),
-                    steps
-                        .into_iter()
-                        .map(|step| (step.position, step))
-                        .collect(),
-                );
-            }
-            // An action on a case the views never had (refused) belongs to no case chain;
-            // the partition's chain still covers it.
-            if archives[&case_no].is_empty() {
-                continue;
-            }
-            let head = heads.entry(case_no.clone()).or_insert(GENESIS);
-            *head = chain(head, &record.bytes);
-            let stored = archives[&case_no].get(&position(record));
-            match stored {
-                Some(step) if step.hash == *head => {}
-                Some(step) => mismatches.push(Mismatch {
-                    position: position(record),
-                    case_no: case_no.to_string(),
-                    expected: step.hash,
-                    actual: *head,
-                    reason: "the record's bytes differ from those the views hashed".to_owned(),
-                }),
-                None => mismatches.push(Mismatch {
-                    position: position(record),
-                    case_no: case_no.to_string(),
-                    expected: GENESIS,
-                    actual: *head,
-                    reason: "the views have no archive entry for this record".to_owned(),
-                }),
+            if let Some(broken) = broken {
+                self.report(broken.mismatch(self.partition, record.key));
             }
         }
-        if running != checkpoint.chain_hash {
-            partition_mismatch = Some(Mismatch {
+    }
+
+    /// Keeps `mismatch` if it comes before the first one found so far.
+    fn report(&mut self, mismatch: Mismatch) {
+        if self
+            .first_mismatch
+            .as_ref()
+            .is_none_or(|first| mismatch.position < first.position)
+        {
+            self.first_mismatch = Some(mismatch);
+        }
+    }
+
+    /// Settles the cases the partition's archive never named (their records are
+    /// mismatches only if the archive holds the case at all), then compares the running
+    /// chain with the checkpoint's.
+    async fn finish<S: ViewStore + ?Sized>(
+        mut self,
+        store: &S,
+        checkpoint: Checkpoint,
+    ) -> Result<VerifyReport> {
+        let mut unsettled: Vec<(Broken, String)> = std::mem::take(&mut self.cases)
+            .into_iter()
+            .filter_map(|(case_no, case)| Some((case.unarchived?, case_no)))
+            .collect();
+        unsettled.sort_unstable_by_key(|(broken, _)| broken.offset);
+        for (broken, case_no) in unsettled {
+            if self
+                .first_mismatch
+                .as_ref()
+                .is_some_and(|first| first.position.offset <= broken.offset)
+            {
+                break;
+            }
+            if !store.steps(&case_no).await?.is_empty() {
+                self.report(broken.mismatch(self.partition, case_no));
+                break;
+            }
+        }
+        // A broken case chain comes before the end of the partition, where its running
+        // chain is compared.
+        if self.first_mismatch.is_none() && self.running != checkpoint.chain_hash {
+            self.first_mismatch = Some(Mismatch {
                 position: Position {
                     partition: checkpoint.partition,
                     offset: checkpoint.next_offset.saturating_sub(1),
                 },
                 case_no: String::new(),
                 expected: checkpoint.chain_hash,
-                actual: running,
+                actual: self.running,
                 reason: "the partition's running chain differs from its checkpoint".to_owned(),
             });
         }
-        mismatches.extend(partition_mismatch);
+        Ok(VerifyReport {
+            records_checked: self.records_checked,
+            first_mismatch: self.first_mismatch,
+        })
     }
-    report.first_mismatch = mismatches
-        .into_iter()
-        .min_by_key(|mismatch| mismatch.position);
-    Ok(report)
+}
+
+/// A case's chain as recomputed so far.
+struct CaseChain {
+    head: Hash,
+    /// Whether the archive was found to hold the case. Until then the chain is recomputed
+    /// all the same, in case it turns out to.
+    archived: bool,
+    /// The first of the case's records the archive lacks, while the case is not known to
+    /// be archived: a mismatch once it is. A case the views never had (one whose only
+    /// records are refused actions, say) belongs to no case chain.
+    unarchived: Option<Broken>,
+}
+
+impl CaseChain {
+    fn new() -> Self {
+        Self {
+            head: GENESIS,
+            archived: false,
+            unarchived: None,
+        }
+    }
+
+    /// Adds the record at `offset` to the chain and compares the new head with the hash
+    /// the archive holds for the record, if it holds one for this case.
+    fn link(&mut self, offset: Offset, bytes: &[u8], archived: Option<Hash>) -> Option<Broken> {
+        self.head = chain(&self.head, bytes);
+        let Some(expected) = archived else {
+            let broken = Broken {
+                offset,
+                expected: GENESIS,
+                actual: self.head,
+                reason: "the views have no archive entry for this record",
+            };
+            if self.archived {
+                return Some(broken);
+            }
+            self.unarchived.get_or_insert(broken);
+            return None;
+        };
+        self.archived = true;
+        // Records of the case the archive lacks, before this one, come first.
+        self.unarchived.take().or_else(|| {
+            (self.head != expected).then_some(Broken {
+                offset,
+                expected,
+                actual: self.head,
+                reason: "the record's bytes differ from those the views hashed",
+            })
+        })
+    }
+}
+
+/// A link of a case chain that does not hold.
+struct Broken {
+    offset: Offset,
+    expected: Hash,
+    actual: Hash,
+    reason: &'static str,
+}
+
+impl Broken {
+    fn mismatch(self, partition: Partition, case_no: String) -> Mismatch {
+        Mismatch {
+            position: Position {
+                partition,
+                offset: self.offset,
+            },
+            case_no,
+            expected: self.expected,
+            actual: self.actual,
+            reason: self.reason.to_owned(),
+        }
+    }
 }
 
 /// A case as it was at `at`: its recorded steps and actions up to then, folded afresh,
@@ -278,36 +480,279 @@ pub async fn fold_all<L: EventLog + ?Sized>(log: &L, policy: &Policy) -> Result<
     let mut alerts = Vec::new();
     for partition in 0..log.partitions() {
         let until = log.high_water(partition).await?;
-        let mut cases: HashMap<CaseNo, Case> = HashMap::new();
-        let mut records = Vec::new();
-        for_each_record(log, partition, 0, until, |record| {
-            records.push(record.bytes.clone());
-            true
-        })
-        .await?;
-        for bytes in records {
-            match decode_record(&bytes) {
-                Ok((recorded_at, DecodedRecord::Case(event))) => {
-                    cases
-                        .entry(event.case_no.clone())
-                        .or_insert_with(|| Case::new(&event))
-                        .handle_step(&event, recorded_at, policy);
+        let (pages_tx, mut pages) = mpsc::channel::<Vec<StoredRecord>>(1);
+        let fold = async move {
+            let mut cases: HashMap<CaseNo, Case> = HashMap::new();
+            while let Some(page) = pages.recv().await {
+                for record in page {
+                    fold_record(&mut cases, &record.bytes, policy);
                 }
-                Ok((recorded_at, DecodedRecord::Supervision(action))) => {
-                    if let Some(case) = cases.get_mut(&action.alert_id.case_no) {
-                        let _ = case.handle_supervision(&action, recorded_at, policy);
-                    }
-                }
-                Ok((_, DecodedRecord::Tick(tick))) => {
-                    for case in cases.values_mut().filter(|case| case.is_time_sensitive()) {
-                        case.advance(tick.at, policy);
-                    }
-                }
-                Err(_) => {}
             }
-        }
+            Ok(cases)
+        };
+        let ((), cases) = tokio::try_join!(read_records(log, partition, until, pages_tx), fold)?;
         alerts.extend(cases.into_values().flat_map(|case| case.alerts));
     }
     alerts.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(alerts)
+}
+
+/// Folds one record of a partition into its cases, as the projector would.
+fn fold_record(cases: &mut HashMap<CaseNo, Case>, bytes: &[u8], policy: &Policy) {
+    match decode_record(bytes) {
+        Ok((recorded_at, DecodedRecord::Case(event))) => {
+            cases
+                .entry(event.case_no.clone())
+                .or_insert_with(|| Case::new(&event))
+                .handle_step(&event, recorded_at, policy);
+        }
+        Ok((recorded_at, DecodedRecord::Supervision(action))) => {
+            if let Some(case) = cases.get_mut(&action.alert_id.case_no) {
+                let _ = case.handle_supervision(&action, recorded_at, policy);
+            }
+        }
+        Ok((_, DecodedRecord::Tick(tick))) => {
+            for case in cases.values_mut().filter(|case| case.is_time_sensitive()) {
+                case.advance(tick.at, policy);
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use casewatch_domain::case::Disposition;
+    use casewatch_log::embedded::EmbeddedLog;
+    use casewatch_log::{Destination, NewRecord};
+    use casewatch_store::sqlite::SqliteStore;
+    use casewatch_store::{StepRow, ViewBatch};
+
+    use super::*;
+
+    /// A record of a one-partition log: the case it is keyed under (`None` for a tick) and
+    /// whether the views archived it under that case.
+    struct Entry {
+        key: Option<&'static str>,
+        archived: bool,
+    }
+
+    const TICK: Entry = Entry {
+        key: None,
+        archived: false,
+    };
+
+    const fn archived(case_no: &'static str) -> Entry {
+        Entry {
+            key: Some(case_no),
+            archived: true,
+        }
+    }
+
+    const fn refused(case_no: &'static str) -> Entry {
+        Entry {
+            key: Some(case_no),
+            archived: false,
+        }
+    }
+
+    /// Appends `entries` to a fresh log, builds the views the projector would have built
+    /// over it, lets `tamper` change them, and verifies.
+    async fn verify(entries: &[Entry], tamper: impl FnOnce(&mut ViewBatch)) -> VerifyReport {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let log = EmbeddedLog::open(dir.path(), 1).expect("the log opens");
+        let records = entries
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| NewRecord {
+                destination: entry.key.map_or(Destination::Partition(0), |key| {
+                    Destination::Key(key.to_owned())
+                }),
+                bytes: format!("record {index}").into_bytes(),
+                idempotency_key: None,
+                headers: Vec::new(),
+            })
+            .collect();
+        log.append(records).await.expect("the records append");
+
+        let mut running = GENESIS;
+        let mut heads: HashMap<&str, Hash> = HashMap::new();
+        let mut steps = Vec::new();
+        for (offset, entry) in (0..).zip(entries) {
+            let bytes = format!("record {offset}").into_bytes();
+            running = chain(&running, &bytes);
+            let Some(case_no) = entry.key.filter(|_| entry.archived) else {
+                continue;
+            };
+            let head = heads.entry(case_no).or_insert(GENESIS);
+            let previous_hash = *head;
+            *head = chain(head, &bytes);
+            steps.push(StepRow {
+                case_no: case_no.to_owned(),
+                position: Position {
+                    partition: 0,
+                    offset,
+                },
+                seq: None,
+                kind: "supervision".to_owned(),
+                recorded_at: Timestamp::default(),
+                disposition: Disposition::Applied,
+                hash: *head,
+                previous_hash,
+            });
+        }
+        let mut batch = ViewBatch::new(
+            0,
+            0,
+            Checkpoint {
+                partition: 0,
+                next_offset: entries.len() as u64,
+                chain_hash: running,
+            },
+        );
+        batch.steps = steps;
+        tamper(&mut batch);
+        let store = SqliteStore::open_in_memory()
+            .await
+            .expect("an in-memory store");
+        store.apply(batch).await.expect("the views apply");
+        verify_log(&log, &store, &[])
+            .await
+            .expect("verification runs")
+    }
+
+    fn position(offset: Offset) -> Position {
+        Position {
+            partition: 0,
+            offset,
+        }
+    }
+
+    #[tokio::test]
+    async fn chains_that_match_the_log_hold() {
+        let entries = [
+            archived("HZ-1"),
+            TICK,
+            archived("HZ-2"),
+            refused("HZ-9"),
+            archived("HZ-1"),
+        ];
+        let report = verify(&entries, |_| {}).await;
+        assert_eq!(
+            report,
+            VerifyReport {
+                records_checked: 5,
+                first_mismatch: None,
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_changed_hash_is_named_with_its_case() {
+        let entries = [
+            archived("HZ-1"),
+            archived("HZ-2"),
+            archived("HZ-1"),
+            archived("HZ-2"),
+        ];
+        let report = verify(&entries, |batch| {
+            batch.steps[3].hash = [3; 32];
+            batch.steps[2].hash = [2; 32];
+        })
+        .await;
+        let mismatch = report.first_mismatch.expect("a mismatch");
+        assert_eq!(mismatch.position, position(2));
+        assert_eq!(mismatch.case_no, "HZ-1");
+        assert_eq!(mismatch.expected, [2; 32]);
+        assert_eq!(
+            mismatch.reason,
+            "the record's bytes differ from those the views hashed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_record_of_an_archived_case_missing_from_the_archive_is_named() {
+        let entries = [archived("HZ-1"), archived("HZ-1"), archived("HZ-1")];
+        let report = verify(&entries, |batch| {
+            batch.steps.remove(1);
+        })
+        .await;
+        let mismatch = report.first_mismatch.expect("a mismatch");
+        assert_eq!(mismatch.position, position(1));
+        assert_eq!(
+            mismatch.reason,
+            "the views have no archive entry for this record"
+        );
+    }
+
+    #[tokio::test]
+    async fn records_ahead_of_a_case_s_archive_count_once_it_is_archived() {
+        // The case's first record is not archived under it, its later one is; the case
+        // named only by another record's archive row is found by its name.
+        let entries = [refused("HZ-5"), refused("HZ-1"), archived("HZ-1")];
+        let report = verify(&entries, |_| {}).await;
+        assert_eq!(
+            report.first_mismatch.map(|mismatch| mismatch.position),
+            Some(position(1))
+        );
+        let report = verify(&entries, |batch| batch.steps[0].case_no = "HZ-5".to_owned()).await;
+        let mismatch = report.first_mismatch.expect("a mismatch");
+        assert_eq!(
+            (mismatch.position, mismatch.case_no.as_str()),
+            (position(0), "HZ-5")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broken_running_chain_is_named_at_the_checkpoint_unless_a_case_broke_first() {
+        let entries = [archived("HZ-1"), TICK, archived("HZ-1")];
+        let report = verify(&entries, |batch| batch.checkpoint.chain_hash = [9; 32]).await;
+        let mismatch = report.first_mismatch.expect("a mismatch");
+        assert_eq!(mismatch.position, position(2));
+        assert_eq!(mismatch.case_no, "");
+        assert_eq!(
+            mismatch.reason,
+            "the partition's running chain differs from its checkpoint"
+        );
+        let report = verify(&entries, |batch| {
+            batch.checkpoint.chain_hash = [9; 32];
+            batch.steps[1].hash = [1; 32];
+        })
+        .await;
+        assert_eq!(report.first_mismatch.expect("a mismatch").case_no, "HZ-1");
+    }
+
+    #[tokio::test]
+    async fn the_log_and_the_archive_merge_across_pages() {
+        // Pages of records and of archive rows end at different offsets.
+        let cases = ["HZ-1", "HZ-2", "HZ-3", "HZ-4", "HZ-5", "HZ-6", "HZ-7"];
+        let entries: Vec<Entry> = (0..READ_BATCH * 3 + 17)
+            .map(|index| match index % 3 {
+                0 => TICK,
+                _ => archived(cases[index % cases.len()]),
+            })
+            .collect();
+        let report = verify(&entries, |_| {}).await;
+        assert_eq!(
+            report,
+            VerifyReport {
+                records_checked: entries.len() as u64,
+                first_mismatch: None,
+            }
+        );
+        let tampered = READ_BATCH * 2 + 1;
+        let report = verify(&entries, |batch| {
+            let step = batch
+                .steps
+                .iter_mut()
+                .find(|step| step.position.offset == tampered as u64)
+                .expect("the record is archived");
+            step.hash = [7; 32];
+        })
+        .await;
+        assert_eq!(
+            report.first_mismatch.map(|mismatch| mismatch.position),
+            Some(position(tampered as u64))
+        );
+    }
 }

@@ -26,7 +26,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{
     AlertChangeRow, AlertFilter, CaseFilter, CaseRow, Checkpoint, CommittedAlert, Hash, Partition,
-    Position, QuarantineRow, RefusalRow, StepRow, StoreError, ViewBatch, ViewStore,
+    Position, QuarantineRow, RefusalRow, StepHash, StepRow, StoreError, ViewBatch, ViewStore,
 };
 
 /// Hands out fresh, empty stores of one backend.
@@ -68,6 +68,7 @@ macro_rules! view_store_conformance {
             digest_ignores_batch_splits_and_partition_order,
             digest_changes_with_content,
             held_steps_become_applied,
+            step_hashes_page_through_a_partition_in_offset_order,
             quarantined_records_are_kept,
             concurrent_partitions_skip_no_alert,
         );
@@ -734,6 +735,63 @@ pub async fn held_steps_become_applied<H: Harness>(harness: &mut H) {
             .windows(2)
             .all(|pair| pair[0].position < pair[1].position),
         "the archive is in log order"
+    );
+}
+
+/// A partition's archive reads back as hashes in offset order, whole or page by page,
+/// from any offset on.
+pub async fn step_hashes_page_through_a_partition_in_offset_order<H: Harness>(harness: &mut H) {
+    let store = harness.fresh().await;
+    let log = Log::sample();
+    let batches = log.interleaved(3);
+    apply_all(&store, batches.clone()).await;
+    let views = Views::of(&batches);
+    for partition in log.partitions() {
+        let expected: Vec<StepHash> = views
+            .archive
+            .values()
+            .filter(|step| step.position.partition == partition)
+            .map(|step| StepHash {
+                position: step.position,
+                case_no: step.case_no.clone(),
+                hash: step.hash,
+            })
+            .collect();
+        assert!(expected.len() > 3, "partition {partition}");
+        let read = |from, limit| {
+            let store = &store;
+            async move {
+                store
+                    .step_hashes(partition, from, limit)
+                    .await
+                    .expect("step hashes read")
+            }
+        };
+        assert_eq!(read(0, 1000).await, expected, "partition {partition}");
+        let mut paged = Vec::new();
+        let mut from = 0;
+        loop {
+            let page = read(from, 2).await;
+            assert!(page.len() <= 2);
+            let Some(last) = page.last() else {
+                break;
+            };
+            from = last.position.offset + 1;
+            paged.extend(page);
+        }
+        assert_eq!(paged, expected, "partition {partition} in pages of 2");
+        assert_eq!(
+            read(expected[2].position.offset, 1000).await,
+            expected[2..],
+            "partition {partition} from its third archived record"
+        );
+    }
+    assert!(
+        store
+            .step_hashes(99, 0, 1000)
+            .await
+            .expect("step hashes read")
+            .is_empty()
     );
 }
 

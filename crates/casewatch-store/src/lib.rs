@@ -78,6 +78,16 @@ pub struct StepRow {
     pub previous_hash: Hash,
 }
 
+/// A record's place in the step archive, without the rest of its row: what verifying the
+/// hash chains in log order needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepHash {
+    pub position: Position,
+    pub case_no: String,
+    /// The case's chain hash after this record.
+    pub hash: Hash,
+}
+
 /// An alert change with the position of the record that caused it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertChangeRow {
@@ -303,6 +313,16 @@ pub trait ViewStore: Send + Sync + 'static {
 
     /// The archive of one case, in log order.
     async fn steps(&self, case_no: &str) -> Result<Vec<StepRow>>;
+
+    /// The archive of one partition from offset `from` on, in offset order, at most
+    /// `limit` rows, each with only its case and hash: pages for verifying a partition's
+    /// case chains in one pass over the log.
+    async fn step_hashes(
+        &self,
+        partition: Partition,
+        from: Offset,
+        limit: u32,
+    ) -> Result<Vec<StepHash>>;
 
     /// Summed counters per key for days `from..=to` inside `region_prefix`, in key order;
     /// keys whose counters are all zero are left out.

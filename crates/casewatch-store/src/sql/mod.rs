@@ -191,6 +191,15 @@ macro_rules! view_store {
                 self.views.steps(case_no).await
             }
 
+            async fn step_hashes(
+                &self,
+                partition: $crate::Partition,
+                from: $crate::Offset,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::StepHash>> {
+                self.views.step_hashes(partition, from, limit).await
+            }
+
             async fn statistics(
                 &self,
                 from: ::chrono::NaiveDate,

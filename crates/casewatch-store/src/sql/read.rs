@@ -10,8 +10,8 @@ use chrono::NaiveDate;
 use sqlx::QueryBuilder;
 
 use super::{
-    Columns, Dialect, PushParam, SqlViews, cursor_bind, cursor_from, db, level_rank, offset_from,
-    partition_from, push_prefix,
+    Columns, Dialect, PushParam, SqlViews, cursor_bind, cursor_from, db, level_rank, offset_bind,
+    offset_from, partition_from, push_prefix,
 };
 use crate::codec::{
     corrupt, day_text, enum_text, from_json, hash, parse_day, parse_enum, parse_timestamp,
@@ -20,7 +20,7 @@ use crate::codec::{
 use crate::digest::ViewDigest;
 use crate::{
     AlertChangeRow, AlertFilter, CaseFilter, CaseRecord, CaseRow, Checkpoint, CommittedAlert, Hash,
-    Partition, Position, QuarantineRow, Result, StepRow,
+    Offset, Partition, Position, QuarantineRow, Result, StepHash, StepRow,
 };
 
 const CHECKPOINT_COLUMNS: &str = "partition, next_offset, chain_hash";
@@ -174,6 +174,46 @@ impl<DB: Dialect> SqlViews<DB> {
             .push_param(case_no)
             .push(" ORDER BY partition, log_offset");
         self.fetch(query).await?.iter().map(step_from_row).collect()
+    }
+
+    /// Reads the page as one row, its columns aggregated: a row per step would cost the
+    /// SQLite driver a hand-off between threads and an allocation per column, several times
+    /// what reading the step itself costs. The aggregates take the rows in the order the
+    /// subquery yields them, which its `LIMIT` makes offset order, and both databases feed
+    /// the rows of a query to all its aggregates in one pass; an `ORDER BY` inside each
+    /// aggregate would sort the page three more times, for more than the rest of the read
+    /// costs. The subquery is served by the archive's primary key, `(partition,
+    /// log_offset)`.
+    pub(crate) async fn step_hashes(
+        &self,
+        partition: Partition,
+        from: Offset,
+        limit: u32,
+    ) -> Result<Vec<StepHash>> {
+        let mut query = QueryBuilder::new(
+            "SELECT count(*) AS steps, \
+             string_agg(CAST(log_offset AS TEXT), ' ') AS offsets, \
+             string_agg(case_no, ' ') AS case_nos, \
+             string_agg(hash, ",
+        );
+        // The hashes' separator: empty, and bytes, so that both databases concatenate
+        // the hashes as bytes.
+        query
+            .push_param(Vec::new())
+            .push(
+                ") AS hashes \
+                 FROM (SELECT log_offset, case_no, hash FROM steps WHERE partition = ",
+            )
+            .push_param(i64::from(partition))
+            .push(" AND log_offset >= ")
+            .push_param(offset_bind(from)?)
+            .push(" ORDER BY log_offset LIMIT ")
+            .push_param(i64::from(limit))
+            .push(") page");
+        match self.fetch(query).await?.first() {
+            Some(row) => step_hash_page(partition, row),
+            None => Ok(Vec::new()),
+        }
     }
 
     pub(crate) async fn statistics(
@@ -399,6 +439,54 @@ fn step_from_row(row: &impl Columns) -> Result<StepRow> {
         hash: hash("step hash", row.bytes("hash")?)?,
         previous_hash: hash("step previous hash", row.bytes("previous_hash")?)?,
     })
+}
+
+/// The archive rows of a page aggregated by `step_hashes`: offsets and case numbers
+/// separated by spaces (case numbers hold no whitespace), hashes back to back. Offsets that
+/// do not rise would mean the rows were aggregated out of order.
+fn step_hash_page(partition: Partition, row: &impl Columns) -> Result<Vec<StepHash>> {
+    let steps = row.int("steps")?;
+    if steps == 0 {
+        return Ok(Vec::new());
+    }
+    let offsets: Vec<&str> = row.text("offsets")?.split(' ').collect();
+    let case_nos: Vec<&str> = row.text("case_nos")?.split(' ').collect();
+    let hashes = row.bytes("hashes")?;
+    let count = offsets.len();
+    if i64::try_from(count).ok() != Some(steps)
+        || case_nos.len() != count
+        || hashes.len() != count * 32
+    {
+        return Err(corrupt(
+            "step hash page",
+            format!("{steps} steps do not split"),
+        ));
+    }
+    let mut page: Vec<StepHash> = Vec::with_capacity(count);
+    for ((offset, case_no), hash_bytes) in offsets
+        .into_iter()
+        .zip(case_nos)
+        .zip(hashes.chunks_exact(32))
+    {
+        let offset: Offset = offset
+            .parse()
+            .map_err(|_| corrupt("log offset", offset.to_owned()))?;
+        if page
+            .last()
+            .is_some_and(|last| last.position.offset >= offset)
+        {
+            return Err(corrupt(
+                "step hash page",
+                format!("offset {offset} out of order"),
+            ));
+        }
+        page.push(StepHash {
+            position: Position { partition, offset },
+            case_no: case_no.to_owned(),
+            hash: hash("step hash", hash_bytes)?,
+        });
+    }
+    Ok(page)
 }
 
 /// An alert change from the `TRANSITION_COLUMNS` of a row.
