@@ -32,5 +32,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_transport(false)
         .compile_fds(fds)?;
+
+    // The server side of `IngestService` again, taking each event as the bytes the sender
+    // encoded (`crate::received`), so that the log stores what was received.
+    let append = |name: &str, route: &str| {
+        tonic_prost_build::manual::Method::builder()
+            .name(name)
+            .route_name(route)
+            .input_type("crate::received::AppendRequest")
+            .output_type("crate::pb::AppendResponse")
+            .codec_path("tonic_prost::ProstCodec")
+    };
+    let ingest = tonic_prost_build::manual::Service::builder()
+        .name("IngestService")
+        .package("casewatch.v1")
+        .method(append("append", "Append").build())
+        .method(
+            append("append_stream", "AppendStream")
+                .client_streaming()
+                .server_streaming()
+                .build(),
+        )
+        .build();
+    tonic_prost_build::manual::Builder::new()
+        .build_client(false)
+        .build_transport(false)
+        .compile(&[ingest]);
     Ok(())
 }

@@ -19,6 +19,7 @@ use casewatch_server::{ManualClock, append_ticks};
 use casewatch_store::ViewStore;
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_tests::{Input, alert_key, expected_alerts, local, scenario};
+use prost::Message;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
@@ -247,6 +248,64 @@ async fn a_bad_event_does_not_fail_its_neighbours_and_a_resend_is_a_duplicate() 
         }
         other => panic!("unexpected outcomes {other:?}"),
     }
+    harness.node.stop().await;
+}
+
+#[tokio::test]
+async fn the_log_keeps_the_bytes_received_and_an_undecodable_event_fails_alone() {
+    let harness = Harness::start().await;
+    let step = scenario()
+        .into_iter()
+        .find_map(|input| match input {
+            Input::Step { event, .. } => Some(*event),
+            Input::Tick(_) => None,
+        })
+        .expect("the scenario has a step");
+    // A newer sender's event: field 99 is unknown to this build.
+    let mut sent = step.encode_to_vec();
+    sent.extend_from_slice(&[0x9a, 0x06, 3, b'n', b'e', b'w']);
+    let request = casewatch_proto::received::AppendRequest {
+        events: vec![vec![0x0a, 0xff], sent.clone()],
+        request_id: "raw".into(),
+    };
+    harness.clock.set(local("2026-03-02 09:30"));
+    let mut grpc = tonic::client::Grpc::new(harness.channel.clone());
+    grpc.ready().await.expect("the channel is ready");
+    let response: pb::AppendResponse = grpc
+        .unary(
+            tonic::Request::new(request),
+            tonic::codegen::http::uri::PathAndQuery::from_static(
+                "/casewatch.v1.IngestService/Append",
+            ),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect("append answers")
+        .into_inner();
+    match &response.results[0].outcome {
+        Some(pb::append_result::Outcome::Error(error)) => {
+            assert_eq!(
+                error.code,
+                i32::from(pb::event_error::Code::InvalidArgument)
+            );
+            assert!(error.message.contains("event 0"), "{}", error.message);
+        }
+        other => panic!("expected the undecodable event refused, got {other:?}"),
+    }
+    let Some(pb::append_result::Outcome::Appended(appended)) = &response.results[1].outcome else {
+        panic!("expected the event appended, got {response:?}");
+    };
+    let position = appended.position.expect("a position");
+    let record = harness
+        .node
+        .state
+        .log
+        .read(position.partition, position.offset, 1)
+        .await
+        .expect("the log reads")
+        .remove(0);
+    let envelope = pb::Record::decode(record.bytes.as_slice()).expect("an envelope");
+    assert_eq!(envelope.payload, sent, "the payload is the bytes received");
     harness.node.stop().await;
 }
 

@@ -293,6 +293,10 @@ impl EventLog for EmbeddedLog {
         }
         // SQLite counts in i64; a larger `max` means "everything", as does i64::MAX.
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        // Sized for the records committed so far, so that a large read does not grow its
+        // vector step by step; more may have committed since.
+        let committed = self.high_water(partition).await?.saturating_sub(from);
+        let capacity = usize::try_from(committed).map_or(max, |committed| committed.min(max));
         let Ok(from) = i64::try_from(from) else {
             // No offset reaches i64::MAX, so there is nothing from there on.
             return Ok(Vec::new());
@@ -312,7 +316,11 @@ impl EventLog for EmbeddedLog {
                         headers: Vec::new(),
                     })
                 })?;
-                rows.collect()
+                let mut records = Vec::with_capacity(capacity);
+                for record in rows {
+                    records.push(record?);
+                }
+                Ok(records)
             })
             .await
     }
@@ -396,8 +404,8 @@ impl Statements {
 }
 
 const SELECT_IDEMPOTENCY: &str = r#"SELECT "partition", "offset" FROM idempotency WHERE key = ?1"#;
-const INSERT_IDEMPOTENCY: &str =
-    r#"INSERT INTO idempotency (key, "partition", "offset") VALUES (?1, ?2, ?3)"#;
+const CLAIM_IDEMPOTENCY: &str =
+    r#"INSERT OR IGNORE INTO idempotency (key, "partition", "offset") VALUES (?1, ?2, ?3)"#;
 
 fn table(partition: Partition) -> String {
     format!("partition_{partition}")
@@ -412,6 +420,10 @@ fn configure_writer(conn: &Connection, busy_timeout: Duration, partitions: u32) 
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // The writer searches the idempotency keys for every record: keep their upper levels
+        // in memory (64 MiB rather than SQLite's 2 MiB).
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
         Ok(mode)
     };
     let mode = configure().map_err(|e| unavailable("cannot configure the log", &e))?;
@@ -465,8 +477,10 @@ fn create_or_check(conn: &Connection, partitions: u32) -> Result<()> {
                         table(partition)
                     ))?;
                 }
+                // Without a rowid the keys are the table: one B-tree to search and grow, not
+                // a table and an index (logs made before keep working with either).
                 conn.execute_batch(
-                    r#"CREATE TABLE idempotency (key TEXT PRIMARY KEY, "partition" INTEGER NOT NULL, "offset" INTEGER NOT NULL)"#,
+                    r#"CREATE TABLE idempotency (key TEXT PRIMARY KEY, "partition" INTEGER NOT NULL, "offset" INTEGER NOT NULL) WITHOUT ROWID"#,
                 )?;
                 Ok(Ok(()))
             }
@@ -636,19 +650,26 @@ impl Writer {
         let mut appended = Vec::with_capacity(records.len());
         let mut stored = 0;
         for record in records {
+            let partition = record.partition as usize;
+            let offset = next[partition];
             if let Some(key) = &record.idempotency_key {
-                // Finds keys committed earlier and keys written earlier in this transaction.
-                let held = self
+                // Claims the key for the offset the record is about to take; a key already
+                // held (committed earlier, or written earlier in this transaction) is left
+                // alone, and the record is a re-send. One index search for a new key.
+                let claimed = self
                     .conn
-                    .prepare_cached(SELECT_IDEMPOTENCY)?
-                    .query_row([key], |row| {
-                        Ok(Position {
-                            partition: row.get(0)?,
-                            offset: row.get(1)?,
-                        })
-                    })
-                    .optional()?;
-                if let Some(position) = held {
+                    .prepare_cached(CLAIM_IDEMPOTENCY)?
+                    .execute(params![key, record.partition, offset])?;
+                if claimed == 0 {
+                    let position =
+                        self.conn
+                            .prepare_cached(SELECT_IDEMPOTENCY)?
+                            .query_row([key], |row| {
+                                Ok(Position {
+                                    partition: row.get(0)?,
+                                    offset: row.get(1)?,
+                                })
+                            })?;
                     appended.push(Appended {
                         position,
                         duplicate: true,
@@ -656,16 +677,9 @@ impl Writer {
                     continue;
                 }
             }
-            let partition = record.partition as usize;
-            let offset = next[partition];
             self.conn
                 .prepare_cached(&self.statements.insert[partition])?
                 .execute(params![offset, record.key, record.bytes])?;
-            if let Some(key) = &record.idempotency_key {
-                self.conn
-                    .prepare_cached(INSERT_IDEMPOTENCY)?
-                    .execute(params![key, record.partition, offset])?;
-            }
             next[partition] = offset + 1;
             stored += 1;
             appended.push(Appended {

@@ -22,6 +22,25 @@ pub mod pb {
     tonic::include_proto!("casewatch.v1");
 }
 
+/// `IngestService` as the server receives it: the same contract on the wire, with each
+/// event kept as the bytes its sender encoded.
+pub mod received {
+    /// `casewatch.v1.AppendRequest` with each event undecoded. An embedded message and a
+    /// `bytes` field are encoded alike, so this reads exactly what `pb::AppendRequest`
+    /// writes; the server decodes each event once, checks it, and appends the bytes it
+    /// received (fields unknown to this build included) to the log.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AppendRequest {
+        /// Each `casewatch.v1.CaseEvent`, encoded.
+        #[prost(bytes = "vec", repeated, tag = "1")]
+        pub events: Vec<Vec<u8>>,
+        #[prost(string, tag = "2")]
+        pub request_id: String,
+    }
+
+    include!(concat!(env!("OUT_DIR"), "/casewatch.v1.IngestService.rs"));
+}
+
 /// The encoded `FileDescriptorSet` of `casewatch.v1` and its imports, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/casewatch_descriptor.bin"));

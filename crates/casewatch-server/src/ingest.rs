@@ -4,11 +4,12 @@
 
 use std::pin::Pin;
 
+use casewatch_domain::Timestamp;
 use casewatch_domain::event::CaseEvent;
-use casewatch_log::{Destination, LogError, NewRecord};
+use casewatch_log::{Appended, Destination, Headers, LogError, NewRecord};
 use casewatch_proto::pb::append_result::Outcome;
 use casewatch_proto::pb::event_error::Code;
-use casewatch_proto::{encode_record, pb};
+use casewatch_proto::{encode_record, pb, received};
 use futures::{Stream, StreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
@@ -42,11 +43,36 @@ fn refused(
     }
 }
 
-/// Appends one request's events; the response has one result per event, in order.
-pub(crate) async fn append(
-    state: &IngestState,
-    request: pb::AppendRequest,
-) -> Result<pb::AppendResponse, Status> {
+/// The log record of a case event as ingest appends it: the event's bytes inside the record
+/// envelope, in the partition of its case, idempotent by `case_no/event_id`.
+pub fn case_event_record(
+    case_no: &str,
+    event_id: &str,
+    payload: &[u8],
+    recorded_at: Timestamp,
+    headers: Headers,
+) -> NewRecord {
+    NewRecord {
+        destination: Destination::Key(case_no.to_owned()),
+        bytes: encode_record(pb::RecordKind::CaseEvent, recorded_at, payload),
+        idempotency_key: Some(format!("{case_no}/{event_id}")),
+        headers,
+    }
+}
+
+/// One request's events, checked at the edge: the records of the valid ones, and the
+/// results known before the log is asked (the refusals).
+struct Checked {
+    request_id: String,
+    results: Vec<Option<pb::AppendResult>>,
+    /// For each record, in order: its event's index in `results`, and the event's id.
+    waiting: Vec<(usize, String)>,
+    records: Vec<NewRecord>,
+}
+
+/// Converts and checks one request's events; refuses the request as a whole only when it
+/// carries too many.
+fn check(state: &IngestState, request: received::AppendRequest) -> Result<Checked, Status> {
     let count = request.events.len();
     if count > state.options.max_events_per_request {
         return Err(Status::resource_exhausted(format!(
@@ -58,26 +84,42 @@ pub(crate) async fn append(
     // The caller's trace travels beside each record, so the projector's batch span links
     // to the push that caused it.
     let trace = casewatch_telemetry::inject_current();
-    let mut results: Vec<Option<pb::AppendResult>> = Vec::with_capacity(count);
-    let mut records = Vec::with_capacity(count);
-    let mut waiting = Vec::with_capacity(count);
-    for event in request.events {
+    let mut checked = Checked {
+        request_id: request.request_id,
+        results: Vec::with_capacity(count),
+        waiting: Vec::with_capacity(count),
+        records: Vec::with_capacity(count),
+    };
+    for (index, payload) in request.events.into_iter().enumerate() {
+        let event = match pb::CaseEvent::decode(payload.as_slice()) {
+            Ok(event) => event,
+            Err(error) => {
+                debug!(index, %error, "undecodable event refused");
+                checked.results.push(Some(refused(
+                    String::new(),
+                    Code::InvalidArgument,
+                    "",
+                    format!("event {index} is not a decodable casewatch.v1.CaseEvent: {error}"),
+                )));
+                continue;
+            }
+        };
         let event_id = event.event_id.clone();
-        let payload = event.encode_to_vec();
         match CaseEvent::try_from(event) {
             Ok(event) => {
-                waiting.push((results.len(), event_id));
-                results.push(None);
-                records.push(NewRecord {
-                    destination: Destination::Key(event.case_no.to_string()),
-                    bytes: encode_record(pb::RecordKind::CaseEvent, recorded_at, &payload),
-                    idempotency_key: Some(format!("{}/{}", event.case_no, event.event_id)),
-                    headers: trace.clone(),
-                });
+                checked.waiting.push((checked.results.len(), event_id));
+                checked.results.push(None);
+                checked.records.push(case_event_record(
+                    event.case_no.as_str(),
+                    event.event_id.as_str(),
+                    &payload,
+                    recorded_at,
+                    trace.clone(),
+                ));
             }
             Err(error) => {
                 debug!(%event_id, %error, "event refused");
-                results.push(Some(refused(
+                checked.results.push(Some(refused(
                     event_id,
                     Code::InvalidArgument,
                     error.field(),
@@ -86,11 +128,27 @@ pub(crate) async fn append(
             }
         }
     }
-    if !records.is_empty() {
-        match state.log.append(records).await {
+    Ok(checked)
+}
+
+/// Why the log did not take a group of records.
+enum Failure {
+    /// For now: each event is answered `UNAVAILABLE` and may be sent again.
+    Unavailable(String),
+    /// The whole request fails.
+    Status(Status),
+}
+
+impl Checked {
+    /// The response, once the log has answered for this request's records.
+    fn answer(
+        mut self,
+        outcome: Result<&[Appended], &Failure>,
+    ) -> Result<pb::AppendResponse, Status> {
+        match outcome {
             Ok(appended) => {
-                for ((index, event_id), appended) in waiting.into_iter().zip(appended) {
-                    results[index] = Some(pb::AppendResult {
+                for ((index, event_id), appended) in self.waiting.into_iter().zip(appended) {
+                    self.results[index] = Some(pb::AppendResult {
                         event_id,
                         outcome: Some(Outcome::Appended(pb::Appended {
                             position: Some(pb::LogPosition {
@@ -102,32 +160,97 @@ pub(crate) async fn append(
                     });
                 }
             }
-            Err(error @ (LogError::Unavailable(_) | LogError::Closed)) => {
-                warn!(%error, events = waiting.len(), "append failed");
-                for (index, event_id) in waiting {
-                    results[index] =
-                        Some(refused(event_id, Code::Unavailable, "", error.to_string()));
+            Err(Failure::Unavailable(reason)) => {
+                for (index, event_id) in self.waiting {
+                    self.results[index] = Some(refused(event_id, Code::Unavailable, "", reason));
                 }
             }
-            Err(error) => return Err(log_status(error)),
+            Err(Failure::Status(status)) => return Err(status.clone()),
+        }
+        Ok(pb::AppendResponse {
+            request_id: self.request_id,
+            results: self
+                .results
+                .into_iter()
+                .map(|result| result.expect("every event has a result by now"))
+                .collect(),
+        })
+    }
+}
+
+/// Appends one request's events; the response has one result per event, in order.
+pub(crate) async fn append(
+    state: &IngestState,
+    request: received::AppendRequest,
+) -> Result<pb::AppendResponse, Status> {
+    append_together(state, vec![Ok(request)])
+        .await
+        .pop()
+        .expect("one answer per request")
+}
+
+/// Appends the events of several requests with one call to the log (one group commit for
+/// all of them, in the order given) and answers each request. A request that failed to
+/// arrive, or is refused whole, is answered with its error and ends the list there.
+async fn append_together(
+    state: &IngestState,
+    requests: Vec<Result<received::AppendRequest, Status>>,
+) -> Vec<Result<pb::AppendResponse, Status>> {
+    let mut checked = Vec::with_capacity(requests.len());
+    let mut refusal = None;
+    for request in requests {
+        match request.and_then(|request| check(state, request)) {
+            Ok(request) => checked.push(request),
+            Err(status) => {
+                refusal = Some(status);
+                break;
+            }
         }
     }
-    Ok(pb::AppendResponse {
-        request_id: request.request_id,
-        results: results
-            .into_iter()
-            .map(|result| result.expect("every event has a result by now"))
-            .collect(),
-    })
+    let records: Vec<NewRecord> = checked
+        .iter_mut()
+        .flat_map(|request| std::mem::take(&mut request.records))
+        .collect();
+    let outcome = if records.is_empty() {
+        Ok(Vec::new())
+    } else {
+        let count = records.len();
+        state
+            .log
+            .append(records)
+            .await
+            .map_err(|error| match error {
+                LogError::Unavailable(_) | LogError::Closed => {
+                    warn!(%error, events = count, "append failed");
+                    Failure::Unavailable(error.to_string())
+                }
+                error => Failure::Status(log_status(error)),
+            })
+    };
+    let mut answers = Vec::with_capacity(checked.len() + 1);
+    let mut from = 0;
+    for request in checked {
+        let until = from + request.waiting.len();
+        answers.push(request.answer(match &outcome {
+            Ok(appended) => Ok(&appended[from..until]),
+            Err(failure) => Err(failure),
+        }));
+        from = until;
+    }
+    answers.extend(refusal.map(Err));
+    answers
 }
+
+/// Requests of one `AppendStream` appended together, at most.
+const STREAM_COALESCE: usize = 16;
 
 type AppendStream = Pin<Box<dyn Stream<Item = Result<pb::AppendResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
-impl pb::ingest_service_server::IngestService for Ingest {
+impl received::ingest_service_server::IngestService for Ingest {
     async fn append(
         &self,
-        request: Request<pb::AppendRequest>,
+        request: Request<received::AppendRequest>,
     ) -> Result<Response<pb::AppendResponse>, Status> {
         append(&self.state, request.into_inner())
             .await
@@ -138,21 +261,21 @@ impl pb::ingest_service_server::IngestService for Ingest {
 
     async fn append_stream(
         &self,
-        request: Request<Streaming<pb::AppendRequest>>,
+        request: Request<Streaming<received::AppendRequest>>,
     ) -> Result<Response<Self::AppendStreamStream>, Status> {
         let state = self.state.clone();
         let requests = request.into_inner();
-        // One request at a time, in order: the responses answer the requests in order, and
+        // The requests that have arrived while the previous ones were being appended (up
+        // to `STREAM_COALESCE`) are appended together, in order, with one call to the log, so
+        // that one stream fills a group commit. The responses answer the requests in order;
         // a slow log slows the sender down instead of filling memory.
-        let responses = requests.then(move |request| {
-            let state = state.clone();
-            async move {
-                match request {
-                    Ok(request) => append(&state, request).await,
-                    Err(status) => Err(status),
-                }
-            }
-        });
+        let responses = requests
+            .ready_chunks(STREAM_COALESCE)
+            .then(move |requests| {
+                let state = state.clone();
+                async move { futures::stream::iter(append_together(&state, requests).await) }
+            })
+            .flatten();
         Ok(Response::new(Box::pin(responses)))
     }
 }

@@ -28,6 +28,7 @@ mod ticker;
 mod views;
 
 pub use clock::{AcceleratedClock, Clock, FileClock, ManualClock, SystemClock};
+pub use ingest::case_event_record;
 pub use relay::CommitRelay;
 pub use tasks::Tasks;
 pub use ticker::{append_ticks, run_ticker};
@@ -193,11 +194,15 @@ pub async fn router(services: Services) -> Result<tonic::transport::server::Rout
         .add_service(health_service)
         .add_service(reflection)
         .add_optional_service(services.ingest.map(|state| {
-            pb::ingest_service_server::IngestServiceServer::new(ingest::Ingest::new(state))
+            casewatch_proto::received::ingest_service_server::IngestServiceServer::new(
+                ingest::Ingest::new(state),
+            )
         }));
     if serves_ingest {
         health_reporter
-            .set_serving::<pb::ingest_service_server::IngestServiceServer<ingest::Ingest>>()
+            .set_serving::<casewatch_proto::received::ingest_service_server::IngestServiceServer<
+                ingest::Ingest,
+            >>()
             .await;
     }
     if let Some(state) = services.views {

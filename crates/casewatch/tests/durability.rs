@@ -97,6 +97,11 @@ async fn every_acknowledged_step_survives_a_kill() {
         .collect();
     let mut answered = 0;
     while let Some(Ok(response)) = responses.next().await {
+        assert_eq!(
+            response.request_id,
+            answered.to_string(),
+            "the answers come in the order of the requests"
+        );
         answered += 1;
         for result in response.results {
             if let Some(pb::append_result::Outcome::Appended(appended)) = result.outcome {
