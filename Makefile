@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help run demo serve test test-e2e lint fmt ci
+.PHONY: help run demo serve test test-e2e bench bench-quick lint fmt ci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,6 +20,15 @@ test: ## run every test suite of the workspace
 
 test-e2e: ## the roles as processes on Kafka (a tansu broker) and PostgreSQL; needs both
 	CASEWATCH_REQUIRE_POSTGRES=1 $(CARGO) test -p casewatch --test e2e --locked -- --ignored --test-threads=1
+
+bench-quick: ## the benchmark's smoke run (under a minute); JSON lines in target/bench/quick.jsonl
+	@mkdir -p target/bench
+	$(CARGO) run --release -p casewatch -- bench --quick | tee target/bench/quick.txt
+	@grep '^{' target/bench/quick.txt > target/bench/quick.jsonl
+
+bench: bench-quick ## the quick run, then the full benchmark (BENCHMARKS.md); JSON lines in target/bench/full.jsonl
+	$(CARGO) run --release -p casewatch -- bench | tee target/bench/full.txt
+	@grep '^{' target/bench/full.txt > target/bench/full.jsonl
 
 lint: ## clippy with warnings as errors, and the formatting check
 	$(CARGO) fmt --all -- --check

@@ -44,6 +44,9 @@ pub(crate) enum Command {
     /// Create the log (a Kafka topic: partitions, unlimited retention) and the views'
     /// schema, or check and bring them up to date.
     Migrate(ConfigArgs),
+    /// Measure Casewatch against its references on this machine: ingest, projection,
+    /// alert latency, verification and memory (see BENCHMARKS.md).
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +132,51 @@ pub(crate) struct RebuildArgs {
     /// database; a temporary SQLite file when absent.
     #[arg(long)]
     pub(crate) into: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// A smaller run (under a minute) with the same scenarios: a smoke test of the
+    /// instrument, not numbers to publish.
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Only these scenarios (comma-separated); every scenario when absent.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub(crate) scenario: Vec<crate::bench::Scenario>,
+    /// Seed of the simulated workload.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Events in the workload (default: 1,000,000; 100,000 with `--quick`).
+    #[arg(long)]
+    pub(crate) events: Option<usize>,
+    /// Concurrent `AppendStream` clients of the stream ingest scenario.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) clients: usize,
+    /// Events per append request.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) batch: usize,
+    /// The offered load of the unary scenario, in calls (one event each) per second.
+    #[arg(long, default_value_t = 5000)]
+    pub(crate) unary_rate: u32,
+    /// PostgreSQL for the views and the raw-insert reference (a fresh schema is created
+    /// and dropped); the scenarios that need it say they were skipped when it does not
+    /// answer.
+    #[arg(
+        long,
+        env = "CASEWATCH_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub(crate) postgres: String,
+    /// A Kafka broker (`host:port`): the ingest and alert scenarios also run on a Kafka log
+    /// there (topics named `casewatch-bench-…` are created).
+    #[arg(long, env = "CASEWATCH_BENCH_KAFKA")]
+    pub(crate) kafka: Option<String>,
+    /// Where the scenarios keep their data; a fresh temporary directory when absent.
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Print only the JSON lines.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use clap::Parser;
 
 mod backends;
+mod bench;
 mod cli;
 mod client;
 mod commands;
@@ -27,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Verify(args) => tool(commands::verify(args)).await,
         cli::Command::Rebuild(args) => tool(commands::rebuild(args)).await,
         cli::Command::Migrate(args) => tool(commands::migrate(args)).await,
+        cli::Command::Bench(args) => tool(bench::run(args)).await,
     }
 }
 

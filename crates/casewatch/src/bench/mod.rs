@@ -1,0 +1,267 @@
+//! `casewatch bench`: measures Casewatch on this machine, scenario by scenario, each beside
+//! a reference measured in the same run (the storage it sits on, or what an operator would
+//! build instead), so that the ratios stand even on a noisy machine. BENCHMARKS.md lists the
+//! scenarios, the targets and the latest numbers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use casewatch_log::embedded::EmbeddedLog;
+use casewatch_log::{EventLog, NewRecord};
+use casewatch_store::postgres::{PgStore, testing::TestSchema};
+use futures::StreamExt;
+
+use crate::cli::BenchArgs;
+
+mod alert;
+mod ingest;
+mod project;
+mod report;
+mod workload;
+
+use report::Report;
+use workload::Workload;
+
+/// The scenarios, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub(crate) enum Scenario {
+    /// Concurrent `AppendStream` clients over loopback gRPC, against the log alone and a
+    /// raw PostgreSQL insert.
+    StreamIngest,
+    /// `Append` calls at a fixed offered load: latency.
+    UnaryIngest,
+    /// A pre-filled log folded into fresh SQLite and PostgreSQL views.
+    Projector,
+    /// From the ingest call whose event makes a rule fire to the alert at a subscriber.
+    PushAlert,
+    /// Read the whole log and recompute every hash chain.
+    Verify,
+    /// Memory per open case, and under a tenfold overload of stream ingest.
+    Memory,
+}
+
+/// Partitions of the logs the scenarios create.
+const PARTITIONS: u32 = 8;
+
+/// What the scenarios share: the settings, the workload and a scratch directory.
+struct Bench {
+    args: BenchArgs,
+    workload: Workload,
+    dir: PathBuf,
+    /// The PostgreSQL URL, if it answers.
+    postgres: Option<String>,
+    /// The log of the projector scenario and its SQLite views, for the verify scenario.
+    projected: Option<Projected>,
+}
+
+/// A pre-filled log and the views folded from it.
+struct Projected {
+    log: Arc<EmbeddedLog>,
+    views: PathBuf,
+    records: u64,
+}
+
+impl Bench {
+    fn quick(&self) -> bool {
+        self.args.quick
+    }
+
+    /// A fresh directory for one part of a scenario.
+    fn scratch(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let dir = self.dir.join(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("clear `{}`", dir.display()))?;
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("create `{}`", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// A fresh embedded log.
+    fn embedded_log(&self, name: &str) -> anyhow::Result<Arc<EmbeddedLog>> {
+        let dir = self.scratch(name)?;
+        Ok(Arc::new(EmbeddedLog::open(&dir, PARTITIONS)?))
+    }
+
+    /// A fresh Kafka topic on the broker named by `--kafka`, and a log over it.
+    #[cfg(feature = "kafka")]
+    async fn kafka_log(&self, broker: &str, name: &str) -> anyhow::Result<Arc<dyn EventLog>> {
+        use casewatch_log::kafka::{KafkaConfig, KafkaLog, ensure_topic};
+        let config = KafkaConfig {
+            brokers: broker.to_owned(),
+            topic: format!("casewatch-bench-{name}-{}", std::process::id()),
+            partitions: PARTITIONS,
+            ..KafkaConfig::default()
+        };
+        ensure_topic(&config)
+            .await
+            .context("create the benchmark's Kafka topic")?;
+        Ok(Arc::new(KafkaLog::connect(config).await?))
+    }
+
+    #[cfg(not(feature = "kafka"))]
+    async fn kafka_log(&self, _broker: &str, _name: &str) -> anyhow::Result<Arc<dyn EventLog>> {
+        anyhow::bail!("this casewatch was built without the `kafka` feature")
+    }
+
+    /// Fresh views in a throwaway PostgreSQL schema, if PostgreSQL answers.
+    async fn postgres_views(&self) -> anyhow::Result<Option<(PgStore, TestSchema)>> {
+        let Some(url) = &self.postgres else {
+            return Ok(None);
+        };
+        let schema = TestSchema::create(url).await?;
+        let store = PgStore::connect(&schema.url).await?;
+        Ok(Some((store, schema)))
+    }
+}
+
+/// Runs the scenarios asked for.
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let events = args
+        .events
+        .unwrap_or(if args.quick { 100_000 } else { 1_000_000 });
+    let temporary = tempfile::tempdir().context("create a temporary directory")?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temporary.path().to_owned());
+    let mut scenarios = args.scenario.clone();
+    if scenarios.is_empty() {
+        scenarios = vec![
+            Scenario::StreamIngest,
+            Scenario::UnaryIngest,
+            Scenario::Projector,
+            Scenario::PushAlert,
+            Scenario::Verify,
+            Scenario::Memory,
+        ];
+    }
+    scenarios.sort();
+    scenarios.dedup();
+
+    let started = Instant::now();
+    let workload = Workload::generate(args.seed, events);
+    let mut report = machine();
+    report.value("events", "workload events", workload.steps.len());
+    let (smallest, mean, largest) = workload.event_sizes();
+    report.value(
+        "event_bytes",
+        "event size (bytes)",
+        format!("min {smallest}  mean {mean}  max {largest}"),
+    );
+    report.value(
+        "workload_seconds",
+        "workload generated in (s)",
+        (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+    );
+    let postgres = reachable(&args.postgres).await;
+    match &postgres {
+        Some(url) => report.value("postgres", "PostgreSQL", url.clone()),
+        None => report.skipped(
+            "postgres",
+            &format!("PostgreSQL not reachable at {}", args.postgres),
+        ),
+    }
+    report.print(args.json);
+
+    let mut bench = Bench {
+        args,
+        workload,
+        dir,
+        postgres,
+        projected: None,
+    };
+    for scenario in scenarios {
+        let reports = match scenario {
+            Scenario::StreamIngest => ingest::stream(&bench).await?,
+            Scenario::UnaryIngest => ingest::unary(&bench).await?,
+            Scenario::Projector => project::catch_up(&mut bench).await?,
+            Scenario::PushAlert => alert::push_to_alert(&bench).await?,
+            Scenario::Verify => project::verify(&mut bench).await?,
+            Scenario::Memory => {
+                let mut reports = project::open_cases(&bench).await?;
+                reports.push(ingest::overload(&bench).await?);
+                reports
+            }
+        };
+        for report in reports {
+            report.print(bench.args.json);
+        }
+    }
+    Ok(())
+}
+
+/// The machine the numbers come from.
+fn machine() -> Report {
+    let mut report = Report::new("machine", "-");
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    report.value("cpu", "CPU", model);
+    report.value(
+        "cores",
+        "cores",
+        std::thread::available_parallelism().map_or(0, usize::from),
+    );
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    if let Some(total) = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+    {
+        report.value("memory_gib", "memory (GiB)", total / (1024 * 1024));
+    }
+    report.value("version", "casewatch", env!("CARGO_PKG_VERSION"));
+    report
+}
+
+/// `url` if a PostgreSQL server answers there within five seconds.
+async fn reachable(url: &str) -> Option<String> {
+    use sqlx::Connection;
+    let connect = sqlx::PgConnection::connect(url);
+    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Some(url.to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Appends `batches` to `log` with `concurrency` appends in flight; returns the records
+/// appended and how long it took.
+async fn append_all(
+    log: Arc<dyn EventLog>,
+    batches: impl Iterator<Item = Vec<NewRecord>>,
+    concurrency: usize,
+) -> anyhow::Result<(u64, Duration)> {
+    let started = Instant::now();
+    let mut appended = 0;
+    let mut appends = futures::stream::iter(batches.map(|batch| {
+        let log = log.clone();
+        async move { log.append(batch).await }
+    }))
+    .buffer_unordered(concurrency.max(1));
+    while let Some(result) = appends.next().await {
+        appended += result?.len() as u64;
+    }
+    Ok((appended, started.elapsed()))
+}
+
+/// The size of a directory's files, in bytes.
+fn disk_usage(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => disk_usage(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
