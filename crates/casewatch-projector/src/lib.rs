@@ -348,14 +348,11 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
         Ok(state)
     }
 
-    /// Folds one batch of every partition that has records waiting; returns how many
-    /// records were folded.
+    /// Folds one batch of every partition that has records waiting, and commits them
+    /// together; returns how many records were folded.
     pub async fn step(&mut self) -> Result<usize> {
-        let mut folded = 0;
-        for index in 0..self.partitions.len() {
-            folded += self.step_partition(index).await?;
-        }
-        Ok(folded)
+        let every: Vec<usize> = (0..self.partitions.len()).collect();
+        self.fold_round(&every).await
     }
 
     /// Folds until every partition has reached the log's high-water mark as it was when
@@ -373,9 +370,7 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
             if behind.is_empty() {
                 return Ok(folded);
             }
-            for index in behind {
-                folded += self.step_partition(index).await? as u64;
-            }
+            folded += self.fold_round(&behind).await? as u64;
         }
     }
 
@@ -498,37 +493,54 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
             .collect()
     }
 
-    async fn step_partition(&mut self, index: usize) -> Result<usize> {
-        let (partition, from) = {
+    /// Reads one batch of each partition at `indexes` (at once), folds those that have
+    /// records and commits them in one transaction: one flush to disk for the round, so a
+    /// record waits for one commit, not for one per partition ahead of it. Returns how many
+    /// records were folded. Nothing of the round is kept unless the commit succeeds.
+    async fn fold_round(&mut self, indexes: &[usize]) -> Result<usize> {
+        let reads = indexes.iter().map(|&index| {
             let state = &self.partitions[index];
-            (state.partition, state.next_offset)
-        };
-        let records = self
-            .log
-            .read(partition, from, self.options.batch_size)
-            .await?;
-        if records.is_empty() {
+            self.log
+                .read(state.partition, state.next_offset, self.options.batch_size)
+        });
+        let reads: Vec<(usize, Vec<StoredRecord>)> = indexes
+            .iter()
+            .copied()
+            .zip(futures::future::try_join_all(reads).await?)
+            .filter(|(_, records)| !records.is_empty())
+            .collect();
+        if reads.is_empty() {
             return Ok(0);
         }
-        let count = records.len();
-        let span = info_span!("batch", partition, from, records = count);
+        let count = reads.iter().map(|(_, records)| records.len()).sum();
+        let span = info_span!("batch", partitions = reads.len(), records = count);
         casewatch_telemetry::link_to_all(
             &span,
-            records.iter().map(|record| record.headers.as_slice()),
+            reads
+                .iter()
+                .flat_map(|(_, records)| records.iter().map(|record| record.headers.as_slice())),
         );
-        let (batch, cases, chain) = {
+        let mut batches = Vec::with_capacity(reads.len());
+        let mut folded = Vec::with_capacity(reads.len());
+        {
             let _entered = span.enter();
-            fold_batch(&self.partitions[index], &records, &self.policy)
-        };
-        let next_offset = batch.checkpoint.next_offset;
-        let committed = self.store.apply(batch).instrument(span).await?;
-        let state = &mut self.partitions[index];
-        for (case_no, entry) in cases {
-            state.put(case_no, entry);
+            for (index, records) in &reads {
+                let (batch, cases, chain) =
+                    fold_batch(&self.partitions[*index], records, &self.policy);
+                folded.push((*index, batch.checkpoint.next_offset, cases, chain));
+                batches.push(batch);
+            }
         }
-        state.next_offset = next_offset;
-        state.chain = chain;
-        self.progress.advance(partition, next_offset);
+        let committed = self.store.apply_all(batches).instrument(span).await?;
+        for (index, next_offset, cases, chain) in folded {
+            let state = &mut self.partitions[index];
+            for (case_no, entry) in cases {
+                state.put(case_no, entry);
+            }
+            state.next_offset = next_offset;
+            state.chain = chain;
+            self.progress.advance(state.partition, next_offset);
+        }
         if let Some(alerts) = &self.alerts {
             for alert in committed {
                 // No subscriber is not an error: the views hold every change.

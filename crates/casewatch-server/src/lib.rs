@@ -14,6 +14,7 @@ use casewatch_projector::Progress;
 use casewatch_proto::pb;
 use casewatch_store::{CommittedAlert, StoreError, ViewStore};
 use tokio::sync::broadcast;
+use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
@@ -234,7 +235,14 @@ pub async fn serve(
     services: Services,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Small messages (an acknowledgement, a pushed alert) go out at once: with Nagle's
+    // algorithm each would wait for the peer's delayed acknowledgement, about 40 ms.
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        accepted.and_then(|stream| {
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        })
+    });
     router(services)
         .await?
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())

@@ -59,6 +59,7 @@ macro_rules! view_store_conformance {
             empty_store_has_no_checkpoints_and_a_stable_digest,
             applied_batches_read_back,
             stale_batches_are_fenced_and_change_nothing,
+            batches_of_partitions_apply_together_or_not_at_all,
             cursors_grow_across_batches_and_resume_exactly,
             alert_changes_follow_filters,
             list_alerts_shows_current_state_newest_first,
@@ -126,7 +127,7 @@ pub async fn applied_batches_read_back<H: Harness>(harness: &mut H) {
     let store = harness.fresh().await;
     let log = Log::sample();
     let batches = log.interleaved(3);
-    apply_all(&store, batches.clone()).await;
+    apply_each(&store, batches.clone()).await;
 
     let views = Views::of(&batches);
     for (case_no, row) in &views.cases {
@@ -179,7 +180,7 @@ pub async fn stale_batches_are_fenced_and_change_nothing<H: Harness>(harness: &m
     let log = Log::sample();
     let batches = log.batches(0, 2);
     assert!(batches.len() >= 4, "the sample needs four batches");
-    apply_all(&store, batches[..2].to_vec()).await;
+    apply_each(&store, batches[..2].to_vec()).await;
     let before = digest(&store).await;
     let checkpoint = store.checkpoint(0).await.expect("checkpoint reads");
     let changes = store
@@ -240,7 +241,7 @@ pub async fn stale_batches_are_fenced_and_change_nothing<H: Harness>(harness: &m
 pub async fn cursors_grow_across_batches_and_resume_exactly<H: Harness>(harness: &mut H) {
     let store = harness.fresh().await;
     let log = Log::sample();
-    let committed = apply_all(&store, log.interleaved(2)).await;
+    let committed = apply_each(&store, log.interleaved(2)).await;
     assert!(committed.len() >= 6, "the sample raises several alerts");
     assert!(
         committed
@@ -301,7 +302,7 @@ pub async fn cursors_grow_across_batches_and_resume_exactly<H: Harness>(harness:
 /// state and level being those after the change.
 pub async fn alert_changes_follow_filters<H: Harness>(harness: &mut H) {
     let store = harness.fresh().await;
-    let committed = apply_all(&store, Log::sample().interleaved(4)).await;
+    let committed = apply_each(&store, Log::sample().interleaved(4)).await;
     for (name, filter, must_match) in sample_filters() {
         let expected: Vec<CommittedAlert> = committed
             .iter()
@@ -341,7 +342,7 @@ pub async fn alert_changes_follow_filters<H: Harness>(harness: &mut H) {
 /// state, and pages backwards by cursor.
 pub async fn list_alerts_shows_current_state_newest_first<H: Harness>(harness: &mut H) {
     let store = harness.fresh().await;
-    let committed = apply_all(&store, Log::sample().interleaved(1)).await;
+    let committed = apply_each(&store, Log::sample().interleaved(1)).await;
     let mut latest: BTreeMap<String, CommittedAlert> = BTreeMap::new();
     for change in &committed {
         latest.insert(change.row.change.alert.id.to_string(), change.clone());
@@ -386,7 +387,7 @@ pub async fn list_alerts_shows_current_state_newest_first<H: Harness>(harness: &
 pub async fn list_cases_filters_and_pages<H: Harness>(harness: &mut H) {
     let store = harness.fresh().await;
     let batches = Log::sample().interleaved(2);
-    apply_all(&store, batches.clone()).await;
+    apply_each(&store, batches.clone()).await;
     let cases: Vec<CaseRow> = Views::of(&batches).cases.into_values().collect();
     let filters = [
         ("all", CaseFilter::default(), false),
@@ -511,7 +512,7 @@ pub async fn list_cases_filters_and_pages<H: Harness>(harness: &mut H) {
 pub async fn statistics_add_up<H: Harness>(harness: &mut H) {
     let store = harness.fresh().await;
     let batches = Log::sample().interleaved(1);
-    apply_all(&store, batches.clone()).await;
+    apply_each(&store, batches.clone()).await;
     let mut totals: BTreeMap<StatKey, Counters> = BTreeMap::new();
     for batch in &batches {
         for (key, counters) in &batch.stats {
@@ -588,12 +589,12 @@ pub async fn zero_statistics_do_not_count<H: Harness>(harness: &mut H) {
     };
     let first = |stats| stats_batch(0, 0, 1, stats);
     let second = |stats| stats_batch(0, 1, 2, stats);
-    apply_all(
+    apply_each(
         &plain,
         vec![first(vec![(key("330106"), accepted)]), second(Vec::new())],
     )
     .await;
-    apply_all(
+    apply_each(
         &noisy,
         vec![
             first(vec![
@@ -632,7 +633,7 @@ pub async fn digest_ignores_batch_splits_and_partition_order<H: Harness>(harness
         },
     ] {
         let store = harness.fresh().await;
-        apply_all(&store, batches).await;
+        apply_each(&store, batches).await;
         digests.push(digest(&store).await);
     }
     assert!(
@@ -641,13 +642,66 @@ pub async fn digest_ignores_batch_splits_and_partition_order<H: Harness>(harness
     );
 }
 
+/// Batches of several partitions applied in one call give the views they give one by one,
+/// with the alert changes in the order of the batches; when one of them is fenced, none
+/// of them lands.
+pub async fn batches_of_partitions_apply_together_or_not_at_all<H: Harness>(harness: &mut H) {
+    let log = Log::sample();
+    let partitions = log.partitions();
+    assert!(partitions.len() >= 2, "the sample needs two partitions");
+    let one_by_one = harness.fresh().await;
+    let expected = apply_each(&one_by_one, log.interleaved(3)).await;
+
+    let together = harness.fresh().await;
+    let mut queues: Vec<_> = partitions
+        .iter()
+        .map(|partition| log.batches(*partition, 3).into_iter())
+        .collect();
+    let mut committed = Vec::new();
+    loop {
+        let round: Vec<ViewBatch> = queues.iter_mut().filter_map(Iterator::next).collect();
+        if round.is_empty() {
+            break;
+        }
+        committed.extend(together.apply_all(round).await.expect("the round applies"));
+    }
+    assert_eq!(digest(&together).await, digest(&one_by_one).await);
+    let changes = |alerts: Vec<CommittedAlert>| -> Vec<(u64, AlertChangeRow)> {
+        alerts
+            .into_iter()
+            .map(|alert| (alert.cursor, alert.row))
+            .collect()
+    };
+    assert_eq!(changes(committed), changes(expected));
+
+    let fenced = harness.fresh().await;
+    let mut round: Vec<ViewBatch> = partitions
+        .iter()
+        .map(|partition| log.batches(*partition, 3)[0].clone())
+        .collect();
+    round[1] = log.batches(partitions[1], 3)[1].clone();
+    match fenced.apply_all(round).await {
+        Err(StoreError::Fenced { partition, .. }) => assert_eq!(partition, partitions[1]),
+        other => panic!("a round with a stale batch must be fenced, got {other:?}"),
+    }
+    assert!(
+        fenced
+            .checkpoints()
+            .await
+            .expect("checkpoints read")
+            .is_empty(),
+        "no batch of a fenced round lands"
+    );
+    assert_eq!(digest(&fenced).await, digest(&harness.fresh().await).await);
+}
+
 /// Different content gives a different digest.
 pub async fn digest_changes_with_content<H: Harness>(harness: &mut H) {
     let log = Log::sample();
     let full = log.sequential(1);
     let reference = {
         let store = harness.fresh().await;
-        apply_all(&store, full.clone()).await;
+        apply_each(&store, full.clone()).await;
         digest(&store).await
     };
     let mut variants: Vec<(&str, Vec<ViewBatch>)> = Vec::new();
@@ -687,7 +741,7 @@ pub async fn digest_changes_with_content<H: Harness>(harness: &mut H) {
 
     for (name, batches) in variants {
         let store = harness.fresh().await;
-        apply_all(&store, batches).await;
+        apply_each(&store, batches).await;
         assert_ne!(digest(&store).await, reference, "{name}");
     }
 }
@@ -707,7 +761,7 @@ pub async fn held_steps_become_applied<H: Harness>(harness: &mut H) {
                 .any(|step| step.disposition == Disposition::Held)
         })
         .expect("the sample holds a step");
-    apply_all(&store, batches[..=held_at].to_vec()).await;
+    apply_each(&store, batches[..=held_at].to_vec()).await;
     let held = batches[held_at]
         .steps
         .iter()
@@ -717,7 +771,7 @@ pub async fn held_steps_become_applied<H: Harness>(harness: &mut H) {
     let archive = store.steps(&held.case_no).await.expect("steps read");
     assert!(archive.contains(&held), "held row archived: {archive:?}");
 
-    apply_all(&store, batches[held_at + 1..].to_vec()).await;
+    apply_each(&store, batches[held_at + 1..].to_vec()).await;
     let archive = store.steps(&held.case_no).await.expect("steps read");
     let now = archive
         .iter()
@@ -744,7 +798,7 @@ pub async fn step_hashes_page_through_a_partition_in_offset_order<H: Harness>(ha
     let store = harness.fresh().await;
     let log = Log::sample();
     let batches = log.interleaved(3);
-    apply_all(&store, batches.clone()).await;
+    apply_each(&store, batches.clone()).await;
     let views = Views::of(&batches);
     for partition in log.partitions() {
         let expected: Vec<StepHash> = views
@@ -799,7 +853,7 @@ pub async fn step_hashes_page_through_a_partition_in_offset_order<H: Harness>(ha
 pub async fn quarantined_records_are_kept<H: Harness>(harness: &mut H) {
     let store = harness.fresh().await;
     let batches = Log::sample().interleaved(2);
-    apply_all(&store, batches.clone()).await;
+    apply_each(&store, batches.clone()).await;
     let mut expected: Vec<QuarantineRow> = batches
         .iter()
         .flat_map(|batch| batch.quarantine.iter().cloned())
@@ -891,7 +945,7 @@ pub fn sample_partitions() -> Vec<Partition> {
 }
 
 /// Applies batches in order, returning their committed alert changes.
-async fn apply_all<S: ViewStore>(store: &S, batches: Vec<ViewBatch>) -> Vec<CommittedAlert> {
+async fn apply_each<S: ViewStore>(store: &S, batches: Vec<ViewBatch>) -> Vec<CommittedAlert> {
     let mut committed = Vec::new();
     for batch in batches {
         let partition = batch.partition;

@@ -271,7 +271,15 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait ViewStore: Send + Sync + 'static {
     /// Applies one batch in one transaction, checkpoint included, fenced by
     /// `batch.from_offset`. Returns the batch's alert changes with their cursors.
-    async fn apply(&self, batch: ViewBatch) -> Result<Vec<CommittedAlert>>;
+    async fn apply(&self, batch: ViewBatch) -> Result<Vec<CommittedAlert>> {
+        self.apply_all(vec![batch]).await
+    }
+
+    /// Applies batches of different partitions in one transaction (one commit, one flush
+    /// to disk for all of them), each fenced by its `from_offset`: all of them or, when one
+    /// is fenced or anything fails, none. Returns their alert changes with their cursors,
+    /// in the order of the batches.
+    async fn apply_all(&self, batches: Vec<ViewBatch>) -> Result<Vec<CommittedAlert>>;
 
     /// The checkpoint of a partition, if it was ever folded.
     async fn checkpoint(&self, partition: Partition) -> Result<Option<Checkpoint>>;

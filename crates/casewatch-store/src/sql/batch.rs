@@ -21,49 +21,58 @@ use crate::{
 };
 
 impl<DB: Dialect> SqlViews<DB> {
-    /// Applies one batch in one transaction; see [`ViewStore::apply`](crate::ViewStore::apply).
-    pub(crate) async fn apply(&self, batch: ViewBatch) -> Result<Vec<CommittedAlert>> {
-        let started = Instant::now();
-        debug_assert_eq!(
-            batch.partition, batch.checkpoint.partition,
-            "a batch carries its own partition's checkpoint"
-        );
-        // Everything is encoded before the transaction takes any lock.
-        let rows = EncodedBatch::new(&batch)?;
-        let mut tx = self.writer.begin_with(DB::BEGIN_BATCH).await.map_err(db)?;
-        if let Err(error) = fence::<DB>(&mut tx, &batch).await {
-            tx.rollback().await.map_err(db)?;
-            return Err(error);
+    /// Applies batches in one transaction; see
+    /// [`ViewStore::apply_all`](crate::ViewStore::apply_all).
+    pub(crate) async fn apply_all(&self, batches: Vec<ViewBatch>) -> Result<Vec<CommittedAlert>> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
         }
-        let first_cursor = rows.write::<DB>(&mut tx).await?;
-        let alerts = u64::try_from(batch.alerts.len()).unwrap_or(u64::MAX);
-        let notice = CommitNotice {
-            partition: batch.partition,
-            next_offset: batch.checkpoint.next_offset,
-            last_cursor: (alerts > 0).then(|| first_cursor + alerts - 1),
-        };
-        if let Some(statement) = DB::commit_notice(&notice) {
-            DB::execute(&mut tx, statement).await?;
+        let started = Instant::now();
+        for batch in &batches {
+            debug_assert_eq!(
+                batch.partition, batch.checkpoint.partition,
+                "a batch carries its own partition's checkpoint"
+            );
+        }
+        // Everything is encoded before the transaction takes any lock, and the rows of
+        // every batch go together: a statement per table for the round, not per batch.
+        let rows = EncodedBatch::new(&batches)?;
+        let mut tx = self.writer.begin_with(DB::BEGIN_BATCH).await.map_err(db)?;
+        for batch in &batches {
+            if let Err(error) = fence::<DB>(&mut tx, batch).await {
+                tx.rollback().await.map_err(db)?;
+                return Err(error);
+            }
+        }
+        let alerts = rows.write_rows::<DB>(&mut tx).await?;
+        let first_cursor = alerts.write::<DB>(&mut tx).await?;
+        let mut next_cursor = first_cursor;
+        for batch in &batches {
+            let alerts = u64::try_from(batch.alerts.len()).unwrap_or(u64::MAX);
+            let notice = CommitNotice {
+                partition: batch.partition,
+                next_offset: batch.checkpoint.next_offset,
+                last_cursor: (alerts > 0).then(|| next_cursor + alerts - 1),
+            };
+            next_cursor += alerts;
+            if let Some(statement) = DB::commit_notice(&notice) {
+                DB::execute(&mut tx, statement).await?;
+            }
         }
         tx.commit().await.map_err(db)?;
 
-        let committed: Vec<CommittedAlert> = batch
-            .alerts
+        debug!(
+            partitions = batches.len(),
+            steps = batches.iter().map(|batch| batch.steps.len()).sum::<usize>(),
+            elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "batches applied"
+        );
+        Ok(batches
             .into_iter()
+            .flat_map(|batch| batch.alerts)
             .zip(first_cursor..)
             .map(|(row, cursor)| CommittedAlert { cursor, row })
-            .collect();
-        debug!(
-            partition = batch.partition,
-            from_offset = batch.from_offset,
-            next_offset = batch.checkpoint.next_offset,
-            cases = batch.cases.len(),
-            steps = batch.steps.len(),
-            alerts = committed.len(),
-            elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            "batch applied"
-        );
-        Ok(committed)
+            .collect())
     }
 }
 
@@ -143,36 +152,40 @@ struct Rows {
 }
 
 impl EncodedBatch {
-    fn new(batch: &ViewBatch) -> Result<Self> {
-        let cases: BTreeMap<&str, &CaseRow> = batch
-            .cases
+    /// The rows of `batches`, of different partitions, to be written together.
+    fn new(batches: &[ViewBatch]) -> Result<Self> {
+        let cases: BTreeMap<&str, &CaseRow> = batches
             .iter()
+            .flat_map(|batch| &batch.cases)
             .map(|row| (row.case.case_no.as_str(), row))
             .collect();
-        let steps: BTreeMap<Position, &StepRow> =
-            batch.steps.iter().map(|row| (row.position, row)).collect();
-        let pending_added: BTreeMap<(&str, u32), Position> = batch
-            .pending_added
+        let steps: BTreeMap<Position, &StepRow> = batches
             .iter()
-            .map(|(case_no, seq, position)| ((case_no.as_str(), *seq), *position))
-            .collect();
-        let pending_removed: BTreeSet<(&str, u32)> = batch
-            .pending_removed
-            .iter()
-            .map(|(case_no, seq)| (case_no.as_str(), *seq))
-            .collect();
-        let refusals: BTreeMap<Position, _> = batch
-            .refusals
-            .iter()
+            .flat_map(|batch| &batch.steps)
             .map(|row| (row.position, row))
             .collect();
-        let quarantine: BTreeMap<Position, _> = batch
-            .quarantine
+        let pending_added: BTreeMap<(&str, u32), Position> = batches
             .iter()
+            .flat_map(|batch| &batch.pending_added)
+            .map(|(case_no, seq, position)| ((case_no.as_str(), *seq), *position))
+            .collect();
+        let pending_removed: BTreeSet<(&str, u32)> = batches
+            .iter()
+            .flat_map(|batch| &batch.pending_removed)
+            .map(|(case_no, seq)| (case_no.as_str(), *seq))
+            .collect();
+        let refusals: BTreeMap<Position, _> = batches
+            .iter()
+            .flat_map(|batch| &batch.refusals)
+            .map(|row| (row.position, row))
+            .collect();
+        let quarantine: BTreeMap<Position, _> = batches
+            .iter()
+            .flat_map(|batch| &batch.quarantine)
             .map(|row| (row.position, row))
             .collect();
         let mut stats: BTreeMap<&StatKey, Counters> = BTreeMap::new();
-        for (key, counters) in &batch.stats {
+        for (key, counters) in batches.iter().flat_map(|batch| &batch.stats) {
             *stats.entry(key).or_default() += counters;
         }
 
@@ -268,9 +281,10 @@ impl EncodedBatch {
             },
         ];
 
-        let mut transitions = Vec::with_capacity(batch.alerts.len());
+        let mut transitions = Vec::new();
         let mut latest = BTreeMap::new();
-        for (index, row) in batch.alerts.iter().enumerate() {
+        let changes = batches.iter().flat_map(|batch| &batch.alerts);
+        for (index, row) in changes.enumerate() {
             let (transition, alert) = alert_params(row)?;
             transitions.push(transition);
             latest.insert(row.change.alert.id.to_string(), (index, alert));
@@ -282,14 +296,35 @@ impl EncodedBatch {
         })
     }
 
-    /// Writes the rows after the fence; returns the first alert cursor of the batch
-    /// (meaningless when the batch has no alert changes).
-    async fn write<DB: Dialect>(self, conn: &mut DB::Connection) -> Result<u64> {
+    /// Writes the rows after the fences, but for the alert changes: those are returned, to
+    /// be written last (they take the cursor counter, whose row stays locked until the
+    /// commit).
+    async fn write_rows<DB: Dialect>(self, conn: &mut DB::Connection) -> Result<AlertRows> {
         for table in self.tables {
             for statement in table.statements::<DB>() {
                 DB::execute(conn, statement).await?;
             }
         }
+        Ok(AlertRows {
+            transitions: self.transitions,
+            alerts: self.alerts,
+        })
+    }
+}
+
+/// A batch's alert changes, encoded, waiting for their cursors.
+struct AlertRows {
+    /// Alert changes in order, without their cursor.
+    transitions: Vec<Vec<Param>>,
+    /// Each changed alert's state after its last change in the batch, without the cursor,
+    /// with the index in `transitions` of that change.
+    alerts: Vec<(usize, Vec<Param>)>,
+}
+
+impl AlertRows {
+    /// Takes cursors for the alert changes and writes them; returns the first cursor
+    /// (meaningless when there are no changes).
+    async fn write<DB: Dialect>(self, conn: &mut DB::Connection) -> Result<u64> {
         if self.transitions.is_empty() {
             return Ok(0);
         }

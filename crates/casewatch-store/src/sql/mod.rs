@@ -131,11 +131,11 @@ macro_rules! view_store {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::ViewStore for $store {
-            async fn apply(
+            async fn apply_all(
                 &self,
-                batch: $crate::ViewBatch,
+                batches: Vec<$crate::ViewBatch>,
             ) -> $crate::Result<Vec<$crate::CommittedAlert>> {
-                self.views.apply(batch).await
+                self.views.apply_all(batches).await
             }
 
             async fn checkpoint(

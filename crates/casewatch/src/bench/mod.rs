@@ -3,7 +3,7 @@
 //! build instead), so that the ratios stand even on a noisy machine. BENCHMARKS.md lists the
 //! scenarios, the targets and the latest numbers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -250,18 +250,4 @@ async fn append_all(
         appended += result?.len() as u64;
     }
     Ok((appended, started.elapsed()))
-}
-
-/// The size of a directory's files, in bytes.
-fn disk_usage(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => disk_usage(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
