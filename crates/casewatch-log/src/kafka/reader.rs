@@ -135,7 +135,11 @@ impl PartitionReader {
             .set("enable.partition.eof", "false")
             // What a reader fetches ahead of its caller (librdkafka's default is 64 MiB,
             // and a reader stays assigned after its last read).
-            .set("queued.max.messages.kbytes", "8192");
+            .set("queued.max.messages.kbytes", "8192")
+            // A fetch the broker holds until data arrives ends after this long even if none
+            // does (librdkafka waits 500 ms): a projector reading a quiet partition beside
+            // a busy one should not wait that long for the busy one's records.
+            .set("fetch.wait.max.ms", "10");
         config.finish(&mut client_config);
         let consumer = client_config
             .create_with_context(LogContext::new("reader"))
