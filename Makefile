@@ -1,6 +1,9 @@
 # Casewatch — `make help` lists the targets.
 .DEFAULT_GOAL := help
 CARGO ?= cargo
+# A pipeline fails when any command in it fails (`bench | tee`).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
 
 .PHONY: help run demo serve test test-e2e bench bench-quick lint fmt ci
 

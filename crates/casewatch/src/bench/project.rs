@@ -20,11 +20,13 @@ use super::{Bench, PARTITIONS, Projected, append_all};
 /// Records per projector batch, as `casewatch rebuild` folds.
 const BATCH: usize = 5000;
 
-/// Folds the whole of `log` into `store`; returns the records folded and how long it took.
-async fn fold(log: Arc<EmbeddedLog>, store: Arc<dyn ViewStore>) -> anyhow::Result<(u64, Duration)> {
+/// A projector folding every partition of `log` into `store` as a rebuild does.
+async fn rebuilding(
+    log: Arc<EmbeddedLog>,
+    store: Arc<dyn ViewStore>,
+) -> anyhow::Result<Projector<EmbeddedLog, dyn ViewStore>> {
     let partitions: Vec<u32> = (0..log.partitions()).collect();
-    let started = Instant::now();
-    let mut projector = Projector::new(
+    Ok(Projector::new(
         log,
         store,
         Arc::new(Policy::default()),
@@ -36,8 +38,13 @@ async fn fold(log: Arc<EmbeddedLog>, store: Arc<dyn ViewStore>) -> anyhow::Resul
         None,
         Progress::new(PARTITIONS),
     )
-    .await?;
-    let folded = projector.run_until_caught_up().await?;
+    .await?)
+}
+
+/// Folds the whole of `log` into `store`; returns the records folded and how long it took.
+async fn fold(log: Arc<EmbeddedLog>, store: Arc<dyn ViewStore>) -> anyhow::Result<(u64, Duration)> {
+    let started = Instant::now();
+    let folded = rebuilding(log, store).await?.run_until_caught_up().await?;
     Ok((folded, started.elapsed()))
 }
 
@@ -223,21 +230,8 @@ pub(super) async fn open_cases(bench: &Bench) -> anyhow::Result<Vec<Report>> {
     let views = bench.scratch("open-cases-views")?.join("views.db");
     let store = Arc::new(SqliteStore::open(&views).await?);
     let before = rss_bytes().context("this platform does not report RSS")?;
-    let partitions: Vec<u32> = (0..PARTITIONS).collect();
     let started = Instant::now();
-    let mut projector = Projector::new(
-        log.clone(),
-        store.clone(),
-        Arc::new(Policy::default()),
-        &partitions,
-        ProjectorOptions {
-            batch_size: BATCH,
-            mode: Mode::Rebuild,
-        },
-        None,
-        Progress::new(PARTITIONS),
-    )
-    .await?;
+    let mut projector = rebuilding(log.clone(), store.clone()).await?;
     let mut folded = projector.run_until_caught_up().await?;
     let mut elapsed = started.elapsed();
     let middle = rss_bytes().context("this platform does not report RSS")?;
