@@ -14,6 +14,11 @@ mod config;
 mod demo;
 mod roles;
 
+/// mimalloc rather than the system allocator: the fold and the ingest path allocate and
+/// free many small strings and vectors per event (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
