@@ -131,17 +131,13 @@ async fn fence<DB: Dialect>(conn: &mut DB::Connection, batch: &ViewBatch) -> Res
     })
 }
 
-/// A batch's rows as bind parameters, encoded before the transaction starts. A key that
-/// appears twice in a batch (a case, an archive position, a held step…) is written once,
-/// with its last row: one statement cannot upsert a row twice on PostgreSQL.
+/// The rows of a round of batches as bind parameters, encoded before the transaction
+/// starts. A key that appears twice (a case, an archive position, a held step…) is written
+/// once, with its last row: one statement cannot upsert a row twice on PostgreSQL.
 struct EncodedBatch {
     /// Cases, the archive, the pending set, refusals, quarantine and statistics.
     tables: Vec<Rows>,
-    /// Alert changes in order, without their cursor.
-    transitions: Vec<Vec<Param>>,
-    /// Each changed alert's state after its last change in the batch, without the cursor,
-    /// with the index in `transitions` of that change.
-    alerts: Vec<(usize, Vec<Param>)>,
+    alerts: AlertRows,
 }
 
 /// Rows for one multi-row statement: `head VALUES (…), (…) tail`.
@@ -291,8 +287,10 @@ impl EncodedBatch {
         }
         Ok(EncodedBatch {
             tables,
-            transitions,
-            alerts: latest.into_values().collect(),
+            alerts: AlertRows {
+                transitions,
+                alerts: latest.into_values().collect(),
+            },
         })
     }
 
@@ -305,18 +303,15 @@ impl EncodedBatch {
                 DB::execute(conn, statement).await?;
             }
         }
-        Ok(AlertRows {
-            transitions: self.transitions,
-            alerts: self.alerts,
-        })
+        Ok(self.alerts)
     }
 }
 
-/// A batch's alert changes, encoded, waiting for their cursors.
+/// A round's alert changes, encoded, waiting for their cursors.
 struct AlertRows {
     /// Alert changes in order, without their cursor.
     transitions: Vec<Vec<Param>>,
-    /// Each changed alert's state after its last change in the batch, without the cursor,
+    /// Each changed alert's state after its last change in the round, without the cursor,
     /// with the index in `transitions` of that change.
     alerts: Vec<(usize, Vec<Param>)>,
 }

@@ -138,7 +138,6 @@ fn raises_alert(steps: &[Step], policy: &Policy) -> anyhow::Result<bool> {
 }
 
 /// Probes sent and not yet answered by an alert, and the latencies of those answered.
-#[derive(Default)]
 struct Waiting {
     sent: HashMap<String, Instant>,
     latencies: Option<Latencies>,
