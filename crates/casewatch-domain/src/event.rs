@@ -512,6 +512,28 @@ impl CaseEvent {
             .map_err(|error| error.within(self.step.name()))
     }
 
+    /// Checks the step's time against the moment Casewatch received it: a step cannot have
+    /// happened later than that, beyond `skew` for a source whose clock runs a little
+    /// ahead. (A step reported late is a supervision finding, C2, not an input error.)
+    pub fn check_received(
+        &self,
+        received_at: Timestamp,
+        skew: chrono::TimeDelta,
+    ) -> Result<(), ValidationError> {
+        match received_at.checked_add_signed(skew) {
+            Some(latest) if self.occurred_at > latest => Err(ValidationError::new(
+                "occurred_at",
+                format!(
+                    "`{}` is in the future: received at `{}`, allowing {} s of clock skew",
+                    self.occurred_at.to_rfc3339(),
+                    received_at.to_rfc3339(),
+                    skew.num_seconds()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn validate_step(&self) -> Result<(), ValidationError> {
         match &self.step {
             Step::Submitted {
