@@ -394,7 +394,7 @@ pub async fn list_cases_filters_and_pages<H: Harness>(harness: &mut H) {
         (
             "region 3302",
             CaseFilter {
-                region_prefix: Some("3302".into()),
+                region_prefixes: Some(vec!["3302".into()]),
                 ..CaseFilter::default()
             },
             true,
@@ -402,15 +402,31 @@ pub async fn list_cases_filters_and_pages<H: Harness>(harness: &mut H) {
         (
             "region 330106",
             CaseFilter {
-                region_prefix: Some("330106".into()),
+                region_prefixes: Some(vec!["330106".into()]),
                 ..CaseFilter::default()
             },
             true,
         ),
         (
+            "regions 3302 and 330106",
+            CaseFilter {
+                region_prefixes: Some(vec!["3302".into(), "330106".into()]),
+                ..CaseFilter::default()
+            },
+            true,
+        ),
+        (
+            "no region",
+            CaseFilter {
+                region_prefixes: Some(Vec::new()),
+                ..CaseFilter::default()
+            },
+            false,
+        ),
+        (
             "region wildcard",
             CaseFilter {
-                region_prefix: Some("33_1".into()),
+                region_prefixes: Some(vec!["33_1".into()]),
                 ..CaseFilter::default()
             },
             false,
@@ -450,7 +466,7 @@ pub async fn list_cases_filters_and_pages<H: Harness>(harness: &mut H) {
         (
             "accepted in 3301",
             CaseFilter {
-                region_prefix: Some("3301".into()),
+                region_prefixes: Some(vec!["3301".into()]),
                 status: Some(CaseStatus::Accepted),
                 ..CaseFilter::default()
             },
@@ -482,7 +498,7 @@ pub async fn list_cases_filters_and_pages<H: Harness>(harness: &mut H) {
         store
             .list_cases(
                 &CaseFilter {
-                    region_prefix: Some("33_1".into()),
+                    region_prefixes: Some(vec!["33_1".into()]),
                     ..CaseFilter::default()
                 },
                 None,
@@ -554,17 +570,25 @@ pub async fn statistics_add_up<H: Harness>(harness: &mut H) {
     assert!(!ningbo.is_empty() && ningbo.len() < totals.len());
     assert_eq!(
         store
-            .statistics(first, last, Some("3302"))
+            .statistics(first, last, Some(&["3302".to_owned()]))
             .await
             .expect("statistics read"),
         ningbo
     );
     assert!(
         store
-            .statistics(first, last, Some("33%"))
+            .statistics(first, last, Some(&["33%".to_owned()]))
             .await
             .expect("statistics read")
             .is_empty()
+    );
+    assert!(
+        store
+            .statistics(first, last, Some(&[]))
+            .await
+            .expect("statistics read")
+            .is_empty(),
+        "no region, no statistics"
     );
 }
 
@@ -976,22 +1000,28 @@ fn sample_filters() -> Vec<(&'static str, AlertFilter, bool)> {
         ("all", AlertFilter::default(), false),
         (
             "region 3302",
-            of(|f| f.region_prefix = Some("3302".into())),
+            of(|f| f.region_prefixes = Some(vec!["3302".into()])),
             true,
         ),
         (
             "region 330106",
-            of(|f| f.region_prefix = Some("330106".into())),
+            of(|f| f.region_prefixes = Some(vec!["330106".into()])),
             true,
         ),
         (
+            "regions 3302 and 330106",
+            of(|f| f.region_prefixes = Some(vec!["3302".into(), "330106".into()])),
+            true,
+        ),
+        ("no region", of(|f| f.region_prefixes = Some(Vec::new())), false),
+        (
             "region with %",
-            of(|f| f.region_prefix = Some("33%".into())),
+            of(|f| f.region_prefixes = Some(vec!["33%".into()])),
             false,
         ),
         (
             "region with _",
-            of(|f| f.region_prefix = Some("3_0".into())),
+            of(|f| f.region_prefixes = Some(vec!["3_0".into()])),
             false,
         ),
         (
@@ -1039,7 +1069,7 @@ fn sample_filters() -> Vec<(&'static str, AlertFilter, bool)> {
         (
             "time cards in 3301",
             of(|f| {
-                f.region_prefix = Some("3301".into());
+                f.region_prefixes = Some(vec!["3301".into()]);
                 f.categories = vec![Category::Time];
                 f.min_level = Some(Level::Yellow);
             }),
@@ -1051,10 +1081,11 @@ fn sample_filters() -> Vec<(&'static str, AlertFilter, bool)> {
 /// The reference meaning of a case filter.
 fn case_matches(filter: &CaseFilter, row: &CaseRow) -> bool {
     let case = &row.case;
-    filter
-        .region_prefix
-        .as_ref()
-        .is_none_or(|prefix| case.region_code.as_str().starts_with(prefix.as_str()))
+    filter.region_prefixes.as_ref().is_none_or(|prefixes| {
+        prefixes
+            .iter()
+            .any(|prefix| case.region_code.as_str().starts_with(prefix.as_str()))
+    })
         && filter
             .dept_code
             .as_ref()

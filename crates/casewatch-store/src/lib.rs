@@ -169,8 +169,10 @@ pub enum CommitEvent {
 /// Which cases to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaseFilter {
-    /// Significant digits of a region: `3301` covers every code starting with them.
-    pub region_prefix: Option<String>,
+    /// Region prefixes (significant digits: `3301` covers every code starting with them);
+    /// a case inside any of them passes, and an empty list passes none. `None`: every
+    /// region.
+    pub region_prefixes: Option<Vec<String>>,
     pub dept_code: Option<String>,
     pub item_code: Option<String>,
     pub status: Option<CaseStatus>,
@@ -180,7 +182,8 @@ pub struct CaseFilter {
 /// Which alerts to list or stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertFilter {
-    pub region_prefix: Option<String>,
+    /// As [`CaseFilter::region_prefixes`].
+    pub region_prefixes: Option<Vec<String>>,
     pub dept_code: Option<String>,
     pub item_code: Option<String>,
     pub case_no: Option<String>,
@@ -198,9 +201,11 @@ impl AlertFilter {
     /// Whether an alert, as it is after a change, passes the filter. This is the filter's
     /// meaning; backends implement it in their queries, and live feeds apply it directly.
     pub fn matches(&self, alert: &casewatch_domain::alert::Alert) -> bool {
-        self.region_prefix
-            .as_ref()
-            .is_none_or(|prefix| alert.region_code.as_str().starts_with(prefix.as_str()))
+        self.region_prefixes.as_ref().is_none_or(|prefixes| {
+            prefixes
+                .iter()
+                .any(|prefix| alert.region_code.as_str().starts_with(prefix.as_str()))
+        })
             && self
                 .dept_code
                 .as_ref()
@@ -332,13 +337,14 @@ pub trait ViewStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StepHash>>;
 
-    /// Summed counters per key for days `from..=to` inside `region_prefix`, in key order;
-    /// keys whose counters are all zero are left out.
+    /// Summed counters per key for days `from..=to` inside any of `region_prefixes` (as
+    /// [`CaseFilter::region_prefixes`]), in key order; keys whose counters are all zero are
+    /// left out.
     async fn statistics(
         &self,
         from: NaiveDate,
         to: NaiveDate,
-        region_prefix: Option<&str>,
+        region_prefixes: Option<&[String]>,
     ) -> Result<Vec<(StatKey, Counters)>>;
 
     /// The records the projector quarantined.

@@ -204,14 +204,14 @@ macro_rules! view_store {
                 &self,
                 from: ::chrono::NaiveDate,
                 to: ::chrono::NaiveDate,
-                region_prefix: Option<&str>,
+                region_prefixes: Option<&[String]>,
             ) -> $crate::Result<
                 Vec<(
                     ::casewatch_domain::stats::StatKey,
                     ::casewatch_domain::stats::Counters,
                 )>,
             > {
-                self.views.statistics(from, to, region_prefix).await
+                self.views.statistics(from, to, region_prefixes).await
             }
 
             async fn quarantine(&self) -> $crate::Result<Vec<$crate::QuarantineRow>> {
@@ -353,16 +353,28 @@ fn power_of_two_below(n: usize) -> usize {
     1 << (usize::BITS - 1 - n.max(1).leading_zeros())
 }
 
-/// Adds `AND column LIKE 'prefix%'` with the prefix's wildcards escaped.
-fn push_prefix<DB: Dialect>(query: &mut QueryBuilder<'_, DB>, column: &str, prefix: &str) {
-    let escaped = prefix
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    query
-        .push(format!(" AND {column} LIKE "))
-        .push_param(format!("{escaped}%"))
-        .push(" ESCAPE '\\'");
+/// Adds `AND (column LIKE 'prefix%' OR …)` with the prefixes' wildcards escaped; no
+/// prefixes at all match nothing.
+fn push_prefixes<DB: Dialect>(query: &mut QueryBuilder<'_, DB>, column: &str, prefixes: &[String]) {
+    if prefixes.is_empty() {
+        query.push(" AND 1 = 0");
+        return;
+    }
+    query.push(" AND (");
+    for (index, prefix) in prefixes.iter().enumerate() {
+        let escaped = prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        if index > 0 {
+            query.push(" OR ");
+        }
+        query
+            .push(format!("{column} LIKE "))
+            .push_param(format!("{escaped}%"))
+            .push(" ESCAPE '\\'");
+    }
+    query.push(")");
 }
 
 /// The order of levels, for `min_level`.

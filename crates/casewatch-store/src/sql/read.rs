@@ -11,7 +11,7 @@ use sqlx::QueryBuilder;
 
 use super::{
     Columns, Dialect, PushParam, SqlViews, cursor_bind, cursor_from, db, level_rank, offset_bind,
-    offset_from, partition_from, push_prefix,
+    offset_from, partition_from, push_prefixes,
 };
 use crate::codec::{
     corrupt, day_text, enum_text, from_json, hash, parse_day, parse_enum, parse_timestamp,
@@ -91,8 +91,8 @@ impl<DB: Dialect> SqlViews<DB> {
         if let Some(after) = after {
             query.push(" AND case_no > ").push_param(after);
         }
-        if let Some(prefix) = &filter.region_prefix {
-            push_prefix(&mut query, "region_code", prefix);
+        if let Some(prefixes) = &filter.region_prefixes {
+            push_prefixes(&mut query, "region_code", prefixes);
         }
         if let Some(dept) = &filter.dept_code {
             query.push(" AND dept_code = ").push_param(dept.as_str());
@@ -220,7 +220,7 @@ impl<DB: Dialect> SqlViews<DB> {
         &self,
         from: NaiveDate,
         to: NaiveDate,
-        region_prefix: Option<&str>,
+        region_prefixes: Option<&[String]>,
     ) -> Result<Vec<(StatKey, Counters)>> {
         let mut query = QueryBuilder::new(format!(
             "SELECT {STAT_KEY_COLUMNS}, {} FROM stats WHERE day >= ",
@@ -230,8 +230,8 @@ impl<DB: Dialect> SqlViews<DB> {
             .push_param(day_text(from))
             .push(" AND day <= ")
             .push_param(day_text(to));
-        if let Some(prefix) = region_prefix {
-            push_prefix(&mut query, "region_code", prefix);
+        if let Some(prefixes) = region_prefixes {
+            push_prefixes(&mut query, "region_code", prefixes);
         }
         query.push(format!(" ORDER BY {STAT_KEY_COLUMNS}"));
         let mut rows = Vec::new();
@@ -357,8 +357,8 @@ fn push_alert_filter<DB: Dialect>(
     filter: &AlertFilter,
     current: &str,
 ) -> Result<()> {
-    if let Some(prefix) = &filter.region_prefix {
-        push_prefix(query, "a.region_code", prefix);
+    if let Some(prefixes) = &filter.region_prefixes {
+        push_prefixes(query, "a.region_code", prefixes);
     }
     if let Some(dept) = &filter.dept_code {
         query.push(" AND a.dept_code = ").push_param(dept.as_str());
