@@ -7,10 +7,11 @@ use casewatch_domain::Timestamp;
 use casewatch_domain::alert::{Level, RuleId};
 use casewatch_domain::ids::DeptCode;
 use casewatch_proto::convert::timestamp_to_pb;
-use casewatch_proto::pb;
 use casewatch_proto::pb::case_event::{
     Accepted, Appealed, Completed, Decided, FeeCharged, Reviewed, Step, Submitted,
 };
+use casewatch_proto::{encode_record, pb};
+use prost::Message;
 
 /// A local time in China Standard Time, written `2026-03-02 09:00`.
 pub fn local(text: &str) -> Timestamp {
@@ -286,6 +287,25 @@ pub fn scenario() -> Vec<Input> {
         Input::Tick(at) => (*at, 1),
     });
     inputs
+}
+
+/// The record bytes of one input, as an ingest node appends them (a step) or its ticker
+/// (a tick).
+pub fn record_bytes(input: &Input) -> Vec<u8> {
+    match input {
+        Input::Step { event, recorded_at } => encode_record(
+            pb::RecordKind::CaseEvent,
+            *recorded_at,
+            &event.encode_to_vec(),
+        ),
+        Input::Tick(at) => {
+            let tick = pb::ClockTick {
+                at: Some(timestamp_to_pb(*at)),
+                source: "scenario".into(),
+            };
+            encode_record(pb::RecordKind::ClockTick, *at, &tick.encode_to_vec())
+        }
+    }
 }
 
 /// An alert as the scenario names it: case, rule and level.

@@ -6,27 +6,8 @@ use std::collections::BTreeMap;
 
 use casewatch_domain::case::{Case, CaseStatus, Light, Policy};
 use casewatch_domain::stats::Counters;
-use casewatch_proto::{DecodedRecord, decode_record, encode_record, pb};
-use casewatch_tests::{CLEAN_CASES, EXPECTED_ALERTS, ExpectedAlert, Input, scenario};
-use prost::Message;
-
-/// The record bytes of one input, as an ingest node would append them.
-fn record(input: &Input) -> Vec<u8> {
-    match input {
-        Input::Step { event, recorded_at } => encode_record(
-            pb::RecordKind::CaseEvent,
-            *recorded_at,
-            &event.encode_to_vec(),
-        ),
-        Input::Tick(at) => {
-            let tick = pb::ClockTick {
-                at: Some(casewatch_proto::convert::timestamp_to_pb(*at)),
-                source: "scenario".into(),
-            };
-            encode_record(pb::RecordKind::ClockTick, *at, &tick.encode_to_vec())
-        }
-    }
-}
+use casewatch_proto::{DecodedRecord, decode_record};
+use casewatch_tests::{CLEAN_CASES, EXPECTED_ALERTS, ExpectedAlert, Input, record_bytes, scenario};
 
 struct Views {
     cases: BTreeMap<String, Case>,
@@ -40,7 +21,7 @@ fn fold(inputs: &[Input]) -> Views {
         totals: Counters::default(),
     };
     for input in inputs {
-        let (recorded_at, decoded) = decode_record(&record(input)).expect("a valid record");
+        let (recorded_at, decoded) = decode_record(&record_bytes(input)).expect("a valid record");
         let effects = match decoded {
             DecodedRecord::Case(event) => {
                 let case = views

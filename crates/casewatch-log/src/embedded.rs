@@ -6,6 +6,12 @@
 //! connections serve reads from tokio's blocking pool; WAL lets them read committed data
 //! while the writer writes, and never shows them a transaction that has not committed.
 //!
+//! When the storage fails (the disk full, an I/O error, the file system read-only, the
+//! size limit of [`EmbeddedOptions::max_bytes`] reached), the group's transaction is rolled
+//! back whole and every appender in it is answered [`LogError::Unavailable`]: no record of
+//! it is stored and no offset taken. The writer goes on with the next group, so the log
+//! takes appends again as soon as the storage can.
+//!
 //! Only one process may open a log at a time: a second one would keep its own offset
 //! counters and its appends would fail against the first one's records.
 
@@ -16,9 +22,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, DatabaseName, ErrorCode, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
-use tracing::{debug, error, trace, warn};
+use tracing::{debug, error, info, trace, warn};
 
 use crate::{
     Appended, EventLog, LogError, NewRecord, Offset, Partition, Position, Result, StoredRecord,
@@ -44,6 +50,13 @@ pub struct EmbeddedOptions {
     /// How long a connection waits for a lock held by another connection (a checkpoint, or
     /// an external tool reading the file) before the operation fails.
     pub busy_timeout: Duration,
+    /// The most the log may grow to, in bytes, so that a flood of appends cannot fill a
+    /// disk it shares with the views: an append that would grow it further fails with
+    /// [`LogError::Unavailable`] and stores nothing. `None` lets it grow until the disk is
+    /// full. It counts the log's pages, those still in the write-ahead log included; on
+    /// disk the `-wal` file beside it takes up to about 64 MiB more. A log reopened with a
+    /// larger limit takes appends again.
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for EmbeddedOptions {
@@ -53,6 +66,7 @@ impl Default for EmbeddedOptions {
             queue_depth: 1024,
             max_group_records: 10_000,
             busy_timeout: Duration::from_secs(5),
+            max_bytes: None,
         }
     }
 }
@@ -136,8 +150,24 @@ impl EmbeddedLog {
         let statements = Arc::new(Statements::new(partitions));
 
         let conn = Connection::open(&path).map_err(|e| unavailable("cannot open the log", &e))?;
+        // SQLite opens a file it cannot write read-only rather than fail; such a writer
+        // would refuse every append, and keep refusing after the file system is writable
+        // again.
+        let read_only = conn
+            .is_readonly(DatabaseName::Main)
+            .map_err(|e| unavailable("cannot open the log", &e))?;
+        if read_only {
+            return Err(LogError::Unavailable(format!(
+                "the log `{}` is read-only: its file system is mounted read-only, or the file \
+                 is not writable",
+                path.display()
+            )));
+        }
         configure_writer(&conn, options.busy_timeout, partitions)?;
         create_or_check(&conn, partitions)?;
+        if let Some(max_bytes) = options.max_bytes {
+            limit_size(&conn, dir, max_bytes)?;
+        }
         let next = statements
             .next_offsets(&conn)
             .map_err(|e| unavailable("cannot read the high-water marks", &e))?;
@@ -165,6 +195,8 @@ impl EmbeddedLog {
             high_water: Arc::clone(&high_water),
             counters: Arc::clone(&counters),
             max_group_records: options.max_group_records.max(1),
+            max_bytes: options.max_bytes,
+            failing: false,
         };
         let handle = std::thread::Builder::new()
             .name("casewatch-log-writer".to_owned())
@@ -424,6 +456,9 @@ fn configure_writer(conn: &Connection, busy_timeout: Duration, partitions: u32) 
         // in memory (64 MiB rather than SQLite's 2 MiB).
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+        // A request's savepoint journal stays in memory: no temporary file to write (or to
+        // find full) in the middle of a group.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         Ok(mode)
     };
     let mode = configure().map_err(|e| unavailable("cannot configure the log", &e))?;
@@ -434,6 +469,29 @@ fn configure_writer(conn: &Connection, busy_timeout: Duration, partitions: u32) 
     }
     // The writer prepares one insert per partition; keep them all cached.
     conn.set_prepared_statement_cache_capacity(partitions as usize + 8);
+    Ok(())
+}
+
+/// Caps the writer's database at `max_bytes` (`PRAGMA max_page_count`): SQLite then fails
+/// a statement that would take a page beyond it with `SQLITE_FULL`, as if the disk were
+/// full. A log already larger keeps its size, and appends that need a new page fail.
+fn limit_size(conn: &Connection, dir: &Path, max_bytes: u64) -> Result<()> {
+    let limit = || -> rusqlite::Result<(u64, u64)> {
+        let page_size: u64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+        let asked = (max_bytes / page_size).max(1);
+        // SQLite answers with the limit it set: never fewer pages than are in use.
+        let set = conn.pragma_update_and_check(None, "max_page_count", asked, |row| row.get(0))?;
+        Ok((asked, set))
+    };
+    let (asked, set) = limit().map_err(|e| unavailable("cannot limit the log's size", &e))?;
+    if set > asked {
+        warn!(
+            dir = %dir.display(),
+            max_bytes,
+            pages = set,
+            "the log is already larger than its size limit: appends fail until it is raised"
+        );
+    }
     Ok(())
 }
 
@@ -519,6 +577,10 @@ struct Writer {
     high_water: Arc<[watch::Sender<Offset>]>,
     counters: Arc<Counters>,
     max_group_records: usize,
+    /// The size limit the connection enforces, for the appenders' answers.
+    max_bytes: Option<u64>,
+    /// The last transaction failed: the next failure is no news, the next commit is.
+    failing: bool,
 }
 
 /// What one transaction did, before it is committed.
@@ -575,19 +637,27 @@ impl Writer {
                     .duplicates
                     .fetch_add(written.duplicates, Ordering::Relaxed);
                 trace!(requests, records = written.records, "committed a group");
+                if std::mem::take(&mut self.failing) {
+                    info!("the log writes again");
+                }
                 for (request, answer) in group.into_iter().zip(written.answers) {
                     // An appender that stopped waiting no longer needs its answer.
                     let _ = request.reply.send(answer);
                 }
             }
-            Err(e) => {
+            Err(failed) => {
                 rollback(&self.conn);
                 self.counters
                     .failed_transactions
                     .fetch_add(1, Ordering::Relaxed);
-                warn!(error = %e, requests, "a log transaction failed");
+                let reason = failed.reason(self.max_bytes);
+                if std::mem::replace(&mut self.failing, true) {
+                    debug!(%reason, requests, "a log transaction failed");
+                } else {
+                    // Until a person frees space or repairs the disk, every append fails.
+                    error!(%reason, requests, "the log cannot write: appends are refused as unavailable");
+                }
                 self.resync();
-                let reason = format!("cannot write to the log: {e}");
                 for request in group {
                     let _ = request
                         .reply
@@ -598,46 +668,56 @@ impl Writer {
     }
 
     /// Writes the group in one transaction and commits it. Each request sits in a savepoint
-    /// so that one bad request fails alone; an error that ends the whole transaction fails
-    /// them all. Offsets are assigned on a copy of `next`, which only replaces it once the
-    /// commit succeeded, so a rolled-back transaction leaves no holes.
-    fn write_group(&self, group: &[AppendRequest]) -> rusqlite::Result<GroupWrite> {
-        if !self.conn.is_autocommit() {
-            // An earlier rollback failed; without this every later BEGIN would fail too.
-            self.conn.execute_batch("ROLLBACK")?;
-        }
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+    /// so that one bad request (a record too big) fails alone; a failure of the storage
+    /// (disk full, I/O error, read-only, locked), or one that ends the whole transaction,
+    /// fails them all. Offsets are assigned on a copy of `next`, which only replaces it
+    /// once the commit succeeded, so a rolled-back transaction leaves no holes.
+    fn write_group(&self, group: &[AppendRequest]) -> Result<GroupWrite, Failed> {
+        let begin = || -> rusqlite::Result<()> {
+            if !self.conn.is_autocommit() {
+                // An earlier rollback failed; without this every later BEGIN would fail too.
+                self.conn.execute_batch("ROLLBACK")?;
+            }
+            self.conn.execute_batch("BEGIN IMMEDIATE")
+        };
+        begin().map_err(Failed::during(Phase::Begin))?;
         let mut written = GroupWrite {
             next: self.next.clone(),
             answers: Vec::with_capacity(group.len()),
             records: 0,
             duplicates: 0,
         };
+        let write = Failed::during(Phase::Write);
         for request in group {
-            self.conn.execute_batch("SAVEPOINT request")?;
+            self.conn
+                .execute_batch("SAVEPOINT request")
+                .map_err(write)?;
             let mut next = written.next.clone();
             match self.write_request(&request.records, &mut next) {
                 Ok((appended, records)) => {
-                    self.conn.execute_batch("RELEASE request")?;
+                    self.conn.execute_batch("RELEASE request").map_err(write)?;
                     written.next = next;
                     written.records += records;
                     written.duplicates += appended.len() as u64 - records;
                     written.answers.push(Ok(appended));
                 }
+                // SQLite may have rolled back the whole transaction already.
+                Err(e) if self.conn.is_autocommit() || is_storage_failure(&e) => {
+                    return Err(write(e));
+                }
                 Err(e) => {
-                    if self.conn.is_autocommit() {
-                        // SQLite rolled back the whole transaction (disk full, I/O error).
-                        return Err(e);
-                    }
                     self.conn
-                        .execute_batch("ROLLBACK TO request; RELEASE request")?;
+                        .execute_batch("ROLLBACK TO request; RELEASE request")
+                        .map_err(write)?;
                     written
                         .answers
                         .push(Err(unavailable("cannot write the records", &e)));
                 }
             }
         }
-        self.conn.execute_batch("COMMIT")?;
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(Failed::during(Phase::Commit))?;
         Ok(written)
     }
 
@@ -698,6 +778,11 @@ impl Writer {
     /// follow what is stored. The records of such a commit are found again by a retry with
     /// the same idempotency key.
     fn resync(&mut self) {
+        if !self.conn.is_autocommit() {
+            // The rollback failed: the connection would see the failed transaction's own
+            // records. The next transaction ends it first; its failure resyncs then.
+            return;
+        }
         match self.statements.next_offsets(&self.conn) {
             Ok(stored) => {
                 for (partition, (next, stored)) in self.next.iter_mut().zip(stored).enumerate() {
@@ -716,6 +801,75 @@ impl Writer {
             Err(e) => warn!(error = %e, "cannot re-read the high-water marks"),
         }
     }
+}
+
+/// When a transaction failed: SQLite enforces the size limit while the statements take
+/// pages, and the disk reports itself full when the pages are written to the write-ahead
+/// log, at the commit (the writer's 64 MiB cache holds a group's pages until then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Begin,
+    Write,
+    Commit,
+}
+
+/// A transaction that failed, and when.
+struct Failed {
+    error: rusqlite::Error,
+    phase: Phase,
+}
+
+impl Failed {
+    fn during(phase: Phase) -> impl Fn(rusqlite::Error) -> Failed + Copy {
+        move |error| Failed { error, phase }
+    }
+
+    /// What the appenders are told: what went wrong in words an operator acts on, then
+    /// SQLite's own.
+    fn reason(&self, max_bytes: Option<u64>) -> String {
+        let what = match self.error.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => match max_bytes {
+                Some(limit) if self.phase == Phase::Write => {
+                    format!("the log reached its size limit of `{limit}` bytes")
+                }
+                _ => "the log's disk is full".to_owned(),
+            },
+            Some(ErrorCode::ReadOnly) => "the log's file system or file is read-only".to_owned(),
+            Some(ErrorCode::SystemIoFailure) => {
+                "the log's disk failed to read or write (an i/o error)".to_owned()
+            }
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                "another connection holds the log's lock".to_owned()
+            }
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                "the log's file is damaged".to_owned()
+            }
+            Some(ErrorCode::CannotOpen) => "cannot open the log's files".to_owned(),
+            Some(ErrorCode::OutOfMemory) => "out of memory".to_owned(),
+            _ => "cannot write to the log".to_owned(),
+        };
+        format!("{what}: {}", self.error)
+    }
+}
+
+/// Whether an error is the storage's rather than one request's: it fails every request of
+/// the group, not only the one that met it.
+fn is_storage_failure(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(
+            ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::ReadOnly
+                | ErrorCode::CannotOpen
+                | ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::DatabaseCorrupt
+                | ErrorCode::NotADatabase
+                | ErrorCode::OutOfMemory
+                | ErrorCode::FileLockingProtocolFailed
+        )
+    )
 }
 
 /// The read-only connections, lent out to blocking tasks one at a time.

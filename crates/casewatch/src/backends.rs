@@ -31,7 +31,8 @@ impl Log {
                 std::fs::create_dir_all(&config.data).with_context(|| {
                     format!("create the data directory `{}`", config.data.display())
                 })?;
-                let log = EmbeddedLog::open(&dir, config.log.partitions)
+                let options = config.log.embedded.options();
+                let log = EmbeddedLog::open_with(&dir, config.log.partitions, options)
                     .with_context(|| format!("open the embedded log in `{}`", dir.display()))?;
                 Ok(Log::Embedded(Arc::new(log)))
             }

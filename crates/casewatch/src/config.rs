@@ -57,6 +57,7 @@ pub(crate) struct LogConfig {
     /// own (embedded).
     pub(crate) partitions: u32,
     pub(crate) kafka: KafkaSection,
+    pub(crate) embedded: EmbeddedSection,
 }
 
 impl Default for LogConfig {
@@ -65,6 +66,7 @@ impl Default for LogConfig {
             backend: LogBackend::Embedded,
             partitions: 8,
             kafka: KafkaSection::default(),
+            embedded: EmbeddedSection::default(),
         }
     }
 }
@@ -101,6 +103,36 @@ impl Default for KafkaSection {
             properties: BTreeMap::new(),
             retention_ms: -1,
         }
+    }
+}
+
+/// `[log.embedded]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct EmbeddedSection {
+    /// The most the log file may grow to (`"50GiB"`, or bytes): appends beyond it are
+    /// answered `UNAVAILABLE`, so a flood cannot fill a disk the views share. None: until
+    /// the disk is full.
+    #[serde(deserialize_with = "size_limit")]
+    pub(crate) max_size: Option<u64>,
+}
+
+impl EmbeddedSection {
+    /// The embedded log's tuning.
+    pub(crate) fn options(&self) -> casewatch_log::embedded::EmbeddedOptions {
+        casewatch_log::embedded::EmbeddedOptions {
+            max_bytes: self.max_size,
+            ..Default::default()
+        }
+    }
+}
+
+fn size_limit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    match bytesize::ByteSize::deserialize(deserializer)?.as_u64() {
+        0 => Err(serde::de::Error::custom(
+            "a size limit of 0 bytes leaves no room",
+        )),
+        bytes => Ok(Some(bytes)),
     }
 }
 
@@ -385,6 +417,22 @@ mod tests {
             error.to_string().contains("tick_interval") || error.to_string().contains("often"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_embedded_log_size_limit_reads_as_a_human_size_or_bytes() {
+        let limit = |text: &str| {
+            toml::from_str::<Config>(&format!("[log.embedded]\nmax_size = {text}\n"))
+                .map(|config| config.log.embedded.options().max_bytes)
+        };
+        assert_eq!(limit("\"50GiB\"").expect("a human size"), Some(50 << 30));
+        assert_eq!(limit("\"1.5 MB\"").expect("a decimal one"), Some(1_500_000));
+        assert_eq!(limit("1048576").expect("bytes"), Some(1 << 20));
+        assert_eq!(Config::default().log.embedded.options().max_bytes, None);
+        let error = limit("\"a lot\"").expect_err("not a size");
+        assert!(error.to_string().contains("max_size"), "{error}");
+        let error = limit("0").expect_err("no room");
+        assert!(error.to_string().contains("0 bytes"), "{error}");
     }
 
     #[test]
