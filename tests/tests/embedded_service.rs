@@ -23,10 +23,12 @@ use prost::Message;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
+type Authorized = casewatch_proto::client::Authorized<Channel>;
+
 struct Harness {
     node: Node,
     clock: Arc<ManualClock>,
-    channel: Channel,
+    channel: Authorized,
     _data: tempfile::TempDir,
 }
 
@@ -36,6 +38,8 @@ impl Harness {
         let mut config = NodeConfig::new(data.path());
         config.partitions = 4;
         config.options.tick_every = None;
+        let (auth, token) = casewatch_server::auth::Authenticator::development();
+        config.options.edge = casewatch_server::Edge { auth, tls: None };
         let clock = Arc::new(ManualClock::new(local("2026-03-02 08:00")));
         let node = Node::start(
             config,
@@ -45,9 +49,7 @@ impl Harness {
         )
         .await
         .expect("the node starts");
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", node.addr))
-            .expect("a valid address")
-            .connect()
+        let channel = casewatch_proto::client::connect(&format!("http://{}", node.addr), &token)
             .await
             .expect("the node accepts connections");
         Harness {
@@ -58,15 +60,15 @@ impl Harness {
         }
     }
 
-    fn ingest(&self) -> IngestServiceClient<Channel> {
+    fn ingest(&self) -> IngestServiceClient<Authorized> {
         IngestServiceClient::new(self.channel.clone())
     }
 
-    fn monitor(&self) -> MonitorServiceClient<Channel> {
+    fn monitor(&self) -> MonitorServiceClient<Authorized> {
         MonitorServiceClient::new(self.channel.clone())
     }
 
-    fn audit(&self) -> AuditServiceClient<Channel> {
+    fn audit(&self) -> AuditServiceClient<Authorized> {
         AuditServiceClient::new(self.channel.clone())
     }
 

@@ -30,6 +30,7 @@ async fn appends_to_a_full_log_are_answered_unavailable_event_by_event() {
     );
     fill(&log).await;
     let high_water = high_waters(&log).await;
+    let (auth, token) = casewatch_server::auth::Authenticator::development();
     let store = SqliteStore::open(&data.path().join("views.db"))
         .await
         .expect("the views open");
@@ -41,6 +42,7 @@ async fn appends_to_a_full_log_are_answered_unavailable_event_by_event() {
         Arc::new(Policy::default()),
         NodeOptions {
             tick_every: None,
+            edge: casewatch_server::Edge { auth, tls: None },
             ..NodeOptions::default()
         },
     )
@@ -59,9 +61,7 @@ async fn appends_to_a_full_log_are_answered_unavailable_event_by_event() {
             ..pb::CaseEvent::default()
         },
     );
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", node.addr))
-        .expect("a valid address")
-        .connect()
+    let channel = casewatch_proto::client::connect(&format!("http://{}", node.addr), &token)
         .await
         .expect("the node accepts connections");
     let mut ingest = IngestServiceClient::new(channel);

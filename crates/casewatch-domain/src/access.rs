@@ -362,7 +362,11 @@ mod tests {
                 .filter(|operation| operation.permitted_to(role))
                 .count();
             assert!(permitted > 0, "{role}");
-            assert_eq!(permitted == Operation::ALL.len(), role == Role::Admin, "{role}");
+            assert_eq!(
+                permitted == Operation::ALL.len(),
+                role == Role::Admin,
+                "{role}"
+            );
         }
     }
 }

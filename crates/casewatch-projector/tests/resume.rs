@@ -297,9 +297,9 @@ impl ViewStore for Killer {
         &self,
         from: NaiveDate,
         to: NaiveDate,
-        region_prefix: Option<&str>,
+        region_prefixes: Option<&[String]>,
     ) -> Result<Vec<(StatKey, Counters)>, StoreError> {
-        self.inner.statistics(from, to, region_prefix).await
+        self.inner.statistics(from, to, region_prefixes).await
     }
 
     async fn quarantine(&self) -> Result<Vec<QuarantineRow>, StoreError> {

@@ -8,6 +8,7 @@
 //! by its dotted path in the message. It holds no business logic and the domain never sees
 //! prost.
 
+pub mod client;
 pub mod convert;
 mod event;
 mod record;

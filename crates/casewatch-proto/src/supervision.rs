@@ -35,12 +35,18 @@ impl From<SupervisionEvent> for pb::SupervisionEvent {
         pb::SupervisionEvent {
             event_id: event.event_id.into(),
             alert_id: event.alert_id.into(),
-            principal: Some(pb::Principal {
-                id: event.principal.id,
-                name: event.principal.name,
-                role: event.principal.role.to_pb(),
-            }),
+            principal: Some(pb::Principal::from(&event.principal)),
             action: Some(action_to_pb(event.action)),
+        }
+    }
+}
+
+impl From<&Principal> for pb::Principal {
+    fn from(principal: &Principal) -> Self {
+        pb::Principal {
+            id: principal.id.clone(),
+            name: principal.name.clone(),
+            role: principal.role.to_pb(),
         }
     }
 }

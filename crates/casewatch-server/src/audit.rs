@@ -1,9 +1,10 @@
 //! `AuditService`: replay a case, read the log, see a case as it was, verify the hash
 //! chains, and re-run the rules over a period with other thresholds.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
 
+use casewatch_domain::access::Operation;
 use casewatch_domain::case::Policy;
 use casewatch_domain::rulebook::ThresholdPatch;
 use casewatch_projector::audit::{self, Mismatch, VerifyReport};
@@ -15,6 +16,8 @@ use prost::Message;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
+use crate::auth::{Caller, authorize};
+use crate::monitor::reach;
 use crate::views::{self, invalid};
 use crate::{AppState, log_status, store_status};
 
@@ -50,6 +53,72 @@ fn report(report: VerifyReport) -> pb::VerifyReport {
                 actual_hash: mismatch.actual.to_vec(),
                 reason: mismatch.reason,
             }),
+    }
+}
+
+/// The case of `case_no` if the caller may audit it: unknown cases are not found, cases
+/// outside the caller's scope refused.
+async fn audited_case(
+    state: &AppState,
+    caller: &Caller,
+    case_no: &str,
+) -> Result<casewatch_store::CaseRow, Status> {
+    let row = state
+        .store
+        .case(case_no)
+        .await
+        .map_err(store_status)?
+        .ok_or_else(|| Status::not_found(format!("case `{case_no}` not found")))?;
+    reach(caller, &row.case)?;
+    Ok(row)
+}
+
+/// Whether a scoped caller may see a record of the log: a case step inside its reach, an
+/// action on a case inside it (looked up once per case), or a clock tick. A caller of every
+/// region and department sees everything, unreadable records included.
+struct LogScope {
+    caller: std::sync::Arc<Caller>,
+    store: std::sync::Arc<dyn casewatch_store::ViewStore>,
+    cases: HashMap<String, bool>,
+}
+
+impl LogScope {
+    fn unrestricted(&self) -> bool {
+        self.caller.grant.scope.is_everywhere() && self.caller.grant.dept.is_none()
+    }
+
+    async fn sees(&mut self, decoded: Option<&DecodedRecord>) -> Result<bool, Status> {
+        if self.unrestricted() {
+            return Ok(true);
+        }
+        let case_no = match decoded {
+            Some(DecodedRecord::Case(event)) => {
+                return Ok(self
+                    .caller
+                    .grant
+                    .reaches(&event.region_code, &event.dept_code)
+                    .is_ok());
+            }
+            Some(DecodedRecord::Tick(_)) => return Ok(true),
+            Some(DecodedRecord::Supervision(action)) => action.alert_id.case_no.to_string(),
+            None => return Ok(false),
+        };
+        if let Some(known) = self.cases.get(&case_no) {
+            return Ok(*known);
+        }
+        let sees = self
+            .store
+            .case(&case_no)
+            .await
+            .map_err(store_status)?
+            .is_some_and(|row| {
+                self.caller
+                    .grant
+                    .reaches(&row.case.region_code, &row.case.dept_code)
+                    .is_ok()
+            });
+        self.cases.insert(case_no, sees);
+        Ok(sees)
     }
 }
 
@@ -93,7 +162,10 @@ impl pb::audit_service_server::AuditService for Audit {
         &self,
         request: Request<pb::ReplayCaseRequest>,
     ) -> Result<Response<Self::ReplayCaseStream>, Status> {
+        let caller = authorize(&request, Operation::Audit)?;
         let case_no = request.into_inner().case_no;
+        audited_case(&self.state, &caller, &case_no).await?;
+        let stream = caller.open_stream()?;
         let steps = self
             .state
             .store
@@ -106,6 +178,7 @@ impl pb::audit_service_server::AuditService for Audit {
         let log = self.state.log.clone();
         let (sender, receiver) = mpsc::channel(64);
         tokio::spawn(async move {
+            let _open = stream;
             for step in steps {
                 let read = log
                     .read(step.position.partition, step.position.offset, 1)
@@ -136,6 +209,7 @@ impl pb::audit_service_server::AuditService for Audit {
         &self,
         request: Request<pb::ReadLogRequest>,
     ) -> Result<Response<Self::ReadLogStream>, Status> {
+        let caller = authorize(&request, Operation::Audit)?;
         let request = request.into_inner();
         let log = self.state.log.clone();
         let partitions: Vec<u32> = if request.partitions.is_empty() {
@@ -176,8 +250,15 @@ impl pb::audit_service_server::AuditService for Audit {
                 (*partition, from)
             })
             .collect();
+        let stream = caller.open_stream()?;
+        let mut scope = LogScope {
+            caller,
+            store: self.state.store.clone(),
+            cases: HashMap::new(),
+        };
         let (sender, receiver) = mpsc::channel(256);
         tokio::spawn(async move {
+            let _open = stream;
             let mut sent = 0u64;
             for (partition, mut next) in starts {
                 loop {
@@ -212,6 +293,14 @@ impl pb::audit_service_server::AuditService for Audit {
                         if !keep {
                             continue;
                         }
+                        match scope.sees(decoded.as_ref().map(|(_, record)| record)).await {
+                            Ok(true) => {}
+                            Ok(false) => continue,
+                            Err(status) => {
+                                let _ = sender.send(Err(status)).await;
+                                return;
+                            }
+                        }
                         let message = pb::LogRecord {
                             position: Some(pb::LogPosition {
                                 partition: record.position.partition,
@@ -241,6 +330,7 @@ impl pb::audit_service_server::AuditService for Audit {
         &self,
         request: Request<pb::GetCaseAsOfRequest>,
     ) -> Result<Response<pb::GetCaseAsOfResponse>, Status> {
+        let caller = authorize(&request, Operation::Audit)?;
         let request = request.into_inner();
         let at = timestamp_field("at", request.at).map_err(invalid)?;
         let state = &self.state;
@@ -256,6 +346,7 @@ impl pb::audit_service_server::AuditService for Audit {
         .ok_or_else(|| {
             Status::not_found(format!("case `{}` had no record by then", request.case_no))
         })?;
+        reach(&caller, &case)?;
         let calendar = state.policy.calendars.for_region(&case.region_code);
         let row = casewatch_store::CaseRow {
             light: case.light(),
@@ -278,7 +369,9 @@ impl pb::audit_service_server::AuditService for Audit {
         &self,
         request: Request<pb::VerifyCaseRequest>,
     ) -> Result<Response<pb::VerifyReport>, Status> {
+        let caller = authorize(&request, Operation::Audit)?;
         let case_no = request.into_inner().case_no;
+        audited_case(&self.state, &caller, &case_no).await?;
         let verified = audit::verify_case(&*self.state.log, &*self.state.store, &case_no)
             .await
             .map_err(project_error)?;
@@ -292,10 +385,23 @@ impl pb::audit_service_server::AuditService for Audit {
         &self,
         request: Request<pb::VerifyLogRequest>,
     ) -> Result<Response<pb::VerifyReport>, Status> {
+        let caller = authorize(&request, Operation::Audit)?;
         let request = request.into_inner();
-        let verified = audit::verify_log(&*self.state.log, &*self.state.store, &request.partitions)
-            .await
-            .map_err(project_error)?;
+        let mut verified =
+            audit::verify_log(&*self.state.log, &*self.state.store, &request.partitions)
+                .await
+                .map_err(project_error)?;
+        // Every auditor learns where the chain breaks; only one who may see the case
+        // learns which case it is.
+        if let Some(mismatch) = &mut verified.first_mismatch
+            && !mismatch.case_no.is_empty()
+            && audited_case(&self.state, &caller, &mismatch.case_no)
+                .await
+                .is_err()
+        {
+            mismatch.case_no.clear();
+            mismatch.reason = "the record belongs to a case outside your scope".to_owned();
+        }
         Ok(Response::new(report(verified)))
     }
 
@@ -303,6 +409,7 @@ impl pb::audit_service_server::AuditService for Audit {
         &self,
         request: Request<pb::WhatIfRequest>,
     ) -> Result<Response<pb::WhatIfResponse>, Status> {
+        let caller = authorize(&request, Operation::Audit)?;
         let request = request.into_inner();
         let patch = match request.thresholds {
             Some(thresholds) => ThresholdPatch::try_from(thresholds)
@@ -311,7 +418,7 @@ impl pb::audit_service_server::AuditService for Audit {
         };
         let from = date_field("from", request.from).map_err(invalid)?;
         let to = date_field("to", request.to).map_err(invalid)?;
-        let prefix = views::region_prefix(&request.region_prefix)?;
+        let prefixes = views::scoped_regions(&caller, &request.region_prefix)?;
         let state = &self.state;
         let mut policy: Policy = (*state.policy).clone();
         policy.rules.defaults = patch.apply(&policy.rules.defaults);
@@ -321,9 +428,15 @@ impl pb::audit_service_server::AuditService for Audit {
             let day = calendar.local_date(alert.raised_at);
             day >= from
                 && day <= to
-                && prefix
-                    .as_ref()
-                    .is_none_or(|prefix| alert.region_code.as_str().starts_with(prefix.as_str()))
+                && prefixes.as_ref().is_none_or(|prefixes| {
+                    prefixes
+                        .iter()
+                        .any(|prefix| alert.region_code.as_str().starts_with(prefix.as_str()))
+                })
+                && caller
+                    .grant
+                    .reaches(&alert.region_code, &alert.dept_code)
+                    .is_ok()
         };
         let would = audit::fold_all(&*state.log, &policy)
             .await

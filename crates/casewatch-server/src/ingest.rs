@@ -3,8 +3,10 @@
 //! durable. A bad event gets its own error and never fails its neighbours or the stream.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use casewatch_domain::Timestamp;
+use casewatch_domain::access::{Denied, Operation};
 use casewatch_domain::event::CaseEvent;
 use casewatch_log::{Appended, Destination, Headers, LogError, NewRecord};
 use casewatch_proto::pb::append_result::Outcome;
@@ -12,19 +14,46 @@ use casewatch_proto::pb::event_error::Code;
 use casewatch_proto::{encode_record, pb, received};
 use futures::{Stream, StreamExt};
 use prost::Message;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, warn};
 
+use crate::auth::{Caller, authorize};
 use crate::{IngestState, log_status};
 
 pub(crate) struct Ingest {
     state: IngestState,
+    capacity: Arc<Capacity>,
 }
 
 impl Ingest {
     pub(crate) fn new(state: IngestState) -> Self {
-        Self { state }
+        let total = u32::try_from(kib(state.options.max_inflight_bytes))
+            .unwrap_or(u32::MAX)
+            .clamp(1, Semaphore::MAX_PERMITS as u32);
+        let capacity = Arc::new(Capacity {
+            permits: Semaphore::new(total as usize),
+            total,
+        });
+        Self { state, capacity }
     }
+}
+
+/// The bytes of requests being appended, in KiB, across every caller: a flood waits
+/// (streams) or is refused (unary calls) instead of growing the server's memory.
+struct Capacity {
+    permits: Semaphore,
+    total: u32,
+}
+
+fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024)
+}
+
+/// The KiB of a request's events, as the capacity counts them.
+fn weight(request: &received::AppendRequest) -> u32 {
+    let bytes: usize = request.events.iter().map(Vec::len).sum();
+    u32::try_from(kib(bytes).max(1)).unwrap_or(u32::MAX)
 }
 
 fn refused(
@@ -70,9 +99,13 @@ struct Checked {
     records: Vec<NewRecord>,
 }
 
-/// Converts and checks one request's events; refuses the request as a whole only when it
-/// carries too many.
-fn check(state: &IngestState, request: received::AppendRequest) -> Result<Checked, Status> {
+/// Converts and checks one request's events — the conversion, the time of the step, and the
+/// caller's scope; refuses the request as a whole only when it carries too many.
+fn check(
+    state: &IngestState,
+    caller: &Caller,
+    request: received::AppendRequest,
+) -> Result<Checked, Status> {
     let count = request.events.len();
     if count > state.options.max_events_per_request {
         return Err(Status::resource_exhausted(format!(
@@ -90,6 +123,7 @@ fn check(state: &IngestState, request: received::AppendRequest) -> Result<Checke
         waiting: Vec::with_capacity(count),
         records: Vec::with_capacity(count),
     };
+    let mut denied = None;
     for (index, payload) in request.events.into_iter().enumerate() {
         let event = match pb::CaseEvent::decode(payload.as_slice()) {
             Ok(event) => event,
@@ -105,8 +139,27 @@ fn check(state: &IngestState, request: received::AppendRequest) -> Result<Checke
             }
         };
         let event_id = event.event_id.clone();
-        match CaseEvent::try_from(event) {
+        let converted = CaseEvent::try_from(event).and_then(|event| {
+            event.check_received(recorded_at, state.options.max_clock_skew)?;
+            Ok(event)
+        });
+        match converted {
             Ok(event) => {
+                if let Err(reason) = caller.grant.reaches(&event.region_code, &event.dept_code) {
+                    let field = match reason {
+                        Denied::OtherDepartment { .. } => "dept_code",
+                        Denied::OutsideScope { .. } | Denied::Role { .. } => "region_code",
+                    };
+                    let message = reason.to_string();
+                    denied.get_or_insert((0, reason)).0 += 1;
+                    checked.results.push(Some(refused(
+                        event_id,
+                        Code::PermissionDenied,
+                        field,
+                        message,
+                    )));
+                    continue;
+                }
                 checked.waiting.push((checked.results.len(), event_id));
                 checked.results.push(None);
                 checked.records.push(case_event_record(
@@ -127,6 +180,10 @@ fn check(state: &IngestState, request: received::AppendRequest) -> Result<Checke
                 )));
             }
         }
+    }
+    if let Some((events, reason)) = denied {
+        let principal = caller.principal();
+        warn!(principal = %principal.id, role = %principal.role, events, %reason, "events refused outside the caller's scope");
     }
     Ok(checked)
 }
@@ -178,15 +235,49 @@ impl Checked {
     }
 }
 
-/// Appends one request's events; the response has one result per event, in order.
-pub(crate) async fn append(
-    state: &IngestState,
-    request: received::AppendRequest,
-) -> Result<pb::AppendResponse, Status> {
-    append_together(state, vec![Ok(request)])
-        .await
-        .pop()
-        .expect("one answer per request")
+/// How a call waits for room under the limits.
+#[derive(Debug, Clone, Copy)]
+enum Admission {
+    /// A stream waits: the sender is slowed down, and reads nothing more meanwhile.
+    Wait,
+    /// A unary call is refused at once with `RESOURCE_EXHAUSTED`, to be re-sent later.
+    Refuse,
+}
+
+/// Room for `events` weighing `weight` KiB: in the server's capacity first (released when
+/// the log has answered), then in the caller's event rate.
+async fn admit<'a>(
+    capacity: &'a Capacity,
+    caller: &Caller,
+    events: usize,
+    weight: u32,
+    admission: Admission,
+) -> Result<Option<SemaphorePermit<'a>>, Status> {
+    if events == 0 {
+        return Ok(None);
+    }
+    // A request larger than the whole capacity waits for all of it, not for ever.
+    let weight = weight.min(capacity.total);
+    match admission {
+        Admission::Refuse => {
+            let permit = capacity.permits.try_acquire_many(weight).map_err(|_| {
+                Status::resource_exhausted(
+                    "the server is at its capacity for appends in flight: retry shortly",
+                )
+            })?;
+            caller.admit_events_now(events)?;
+            Ok(Some(permit))
+        }
+        Admission::Wait => {
+            let permit = capacity
+                .permits
+                .acquire_many(weight)
+                .await
+                .map_err(|_| Status::unavailable("the server is stopping"))?;
+            caller.admit_events(events).await?;
+            Ok(Some(permit))
+        }
+    }
 }
 
 /// Appends the events of several requests with one call to the log (one group commit for
@@ -194,12 +285,20 @@ pub(crate) async fn append(
 /// arrive, or is refused whole, is answered with its error and ends the list there.
 async fn append_together(
     state: &IngestState,
+    capacity: &Capacity,
+    caller: &Caller,
     requests: Vec<Result<received::AppendRequest, Status>>,
+    admission: Admission,
 ) -> Vec<Result<pb::AppendResponse, Status>> {
+    let weight = requests
+        .iter()
+        .flatten()
+        .map(weight)
+        .fold(0u32, u32::saturating_add);
     let mut checked = Vec::with_capacity(requests.len());
     let mut refusal = None;
     for request in requests {
-        match request.and_then(|request| check(state, request)) {
+        match request.and_then(|request| check(state, caller, request)) {
             Ok(request) => checked.push(request),
             Err(status) => {
                 refusal = Some(status);
@@ -211,6 +310,10 @@ async fn append_together(
         .iter_mut()
         .flat_map(|request| std::mem::take(&mut request.records))
         .collect();
+    let admitted = match admit(capacity, caller, records.len(), weight, admission).await {
+        Ok(permit) => permit,
+        Err(status) => return vec![Err(status)],
+    };
     let outcome = if records.is_empty() {
         Ok(Vec::new())
     } else {
@@ -227,6 +330,7 @@ async fn append_together(
                 error => Failure::Status(log_status(error)),
             })
     };
+    drop(admitted);
     let mut answers = Vec::with_capacity(checked.len() + 1);
     let mut from = 0;
     for request in checked {
@@ -252,9 +356,18 @@ impl received::ingest_service_server::IngestService for Ingest {
         &self,
         request: Request<received::AppendRequest>,
     ) -> Result<Response<pb::AppendResponse>, Status> {
-        append(&self.state, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = authorize(&request, Operation::AppendSteps)?;
+        append_together(
+            &self.state,
+            &self.capacity,
+            &caller,
+            vec![Ok(request.into_inner())],
+            Admission::Refuse,
+        )
+        .await
+        .pop()
+        .expect("one answer per request")
+        .map(Response::new)
     }
 
     type AppendStreamStream = AppendStream;
@@ -263,19 +376,33 @@ impl received::ingest_service_server::IngestService for Ingest {
         &self,
         request: Request<Streaming<received::AppendRequest>>,
     ) -> Result<Response<Self::AppendStreamStream>, Status> {
+        let caller = authorize(&request, Operation::AppendSteps)?;
+        let stream = caller.open_stream()?;
         let state = self.state.clone();
+        let capacity = self.capacity.clone();
         let requests = request.into_inner();
         // The requests that have arrived while the previous ones were being appended (up
         // to `STREAM_COALESCE`) are appended together, in order, with one call to the log, so
         // that one stream fills a group commit. The responses answer the requests in order;
-        // a slow log slows the sender down instead of filling memory.
+        // a slow log, a full server or a caller over its rate slow the sender down instead
+        // of filling memory.
         let responses = requests
             .ready_chunks(STREAM_COALESCE)
             .then(move |requests| {
-                let state = state.clone();
-                async move { futures::stream::iter(append_together(&state, requests).await) }
+                let (state, capacity, caller) = (state.clone(), capacity.clone(), caller.clone());
+                async move {
+                    futures::stream::iter(
+                        append_together(&state, &capacity, &caller, requests, Admission::Wait)
+                            .await,
+                    )
+                }
             })
-            .flatten();
+            .flatten()
+            // The caller's stream is counted until the last response has gone.
+            .map(move |response| {
+                let _open = &stream;
+                response
+            });
         Ok(Response::new(Box::pin(responses)))
     }
 }

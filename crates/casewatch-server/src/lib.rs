@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 mod audit;
+pub mod auth;
 pub mod clock;
 mod ingest;
 mod monitor;
@@ -81,23 +82,36 @@ impl std::fmt::Debug for IngestState {
     }
 }
 
-/// The services one process serves; health and reflection are always served.
+/// The services one process serves; health and reflection are always served, to anyone.
 #[derive(Debug, Clone, Default)]
 pub struct Services {
     /// `IngestService`.
     pub ingest: Option<IngestState>,
     /// `MonitorService` and `AuditService`, over the views.
     pub views: Option<AppState>,
+    /// How callers are identified and kept apart.
+    pub edge: Edge,
 }
 
 impl Services {
     /// Every service, over one state: the single-process node.
-    pub fn all(state: AppState) -> Self {
+    pub fn all(state: AppState, edge: Edge) -> Self {
         Self {
             ingest: Some(state.ingest()),
             views: Some(state),
+            edge,
         }
     }
+}
+
+/// The edge of a server: who may call (the principals), and over what (plain HTTP/2 on a
+/// trusted network, TLS, or mutual TLS).
+#[derive(Debug, Clone, Default)]
+pub struct Edge {
+    pub auth: auth::Authenticator,
+    /// The certificate and key the server presents, and the authority its clients'
+    /// certificates must be signed by for mutual TLS; `None`: plain text.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -116,6 +130,13 @@ pub struct ServerOptions {
     pub max_consistency_wait: Duration,
     /// Events in one append request, at most.
     pub max_events_per_request: usize,
+    /// The largest request message, in bytes.
+    pub max_message_bytes: usize,
+    /// The bytes of append requests the server holds at once, across every caller.
+    pub max_inflight_bytes: usize,
+    /// How far ahead of the server's clock a step may be dated (a source's clock that
+    /// runs a little fast).
+    pub max_clock_skew: chrono::TimeDelta,
 }
 
 impl Default for ServerOptions {
@@ -123,6 +144,9 @@ impl Default for ServerOptions {
         Self {
             max_consistency_wait: Duration::from_secs(10),
             max_events_per_request: 10_000,
+            max_message_bytes: 4 << 20,
+            max_inflight_bytes: 64 << 20,
+            max_clock_skew: chrono::TimeDelta::minutes(5),
         }
     }
 }
@@ -175,16 +199,25 @@ pub(crate) async fn await_consistency(
 }
 
 /// The gRPC router with `services`, health and reflection. Health reports SERVING for
-/// each service served here, so a readiness probe can ask for the one it needs.
+/// each service served here, so a readiness probe can ask for the one it needs; every
+/// other service authenticates its callers first.
 pub async fn router(services: Services) -> Result<tonic::transport::server::Router, BuildError> {
+    use tonic::service::interceptor::InterceptedService;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(casewatch_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|error| BuildError(error.to_string()))?;
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = services.edge.tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|error| BuildError(error.to_string()))?;
+    }
+    let auth = services.edge.auth;
     let serves_ingest = services.ingest.is_some();
-    let mut router = tonic::transport::Server::builder()
+    let mut router = builder
         .trace_fn(|request| {
             let path = request.uri().path();
             let span = tracing::info_span!("rpc", otel.name = %path, otel.kind = "server", rpc.system = "grpc", path = %path);
@@ -195,8 +228,13 @@ pub async fn router(services: Services) -> Result<tonic::transport::server::Rout
         .add_service(health_service)
         .add_service(reflection)
         .add_optional_service(services.ingest.map(|state| {
-            casewatch_proto::received::ingest_service_server::IngestServiceServer::new(
-                ingest::Ingest::new(state),
+            let limit = state.options.max_message_bytes;
+            InterceptedService::new(
+                casewatch_proto::received::ingest_service_server::IngestServiceServer::new(
+                    ingest::Ingest::new(state),
+                )
+                .max_decoding_message_size(limit),
+                auth.clone(),
             )
         }));
     if serves_ingest {
@@ -213,12 +251,19 @@ pub async fn router(services: Services) -> Result<tonic::transport::server::Rout
         health_reporter
             .set_serving::<pb::audit_service_server::AuditServiceServer<audit::Audit>>()
             .await;
+        let limit = state.options.max_message_bytes;
         router = router
-            .add_service(pb::monitor_service_server::MonitorServiceServer::new(
-                monitor::Monitor::new(state.clone()),
+            .add_service(InterceptedService::new(
+                pb::monitor_service_server::MonitorServiceServer::new(monitor::Monitor::new(
+                    state.clone(),
+                ))
+                .max_decoding_message_size(limit),
+                auth.clone(),
             ))
-            .add_service(pb::audit_service_server::AuditServiceServer::new(
-                audit::Audit::new(state),
+            .add_service(InterceptedService::new(
+                pb::audit_service_server::AuditServiceServer::new(audit::Audit::new(state))
+                    .max_decoding_message_size(limit),
+                auth,
             ));
     }
     Ok(router)

@@ -5,22 +5,23 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use casewatch_domain::access::Operation;
 use casewatch_domain::alert::AlertId;
 use casewatch_domain::case::Case;
 use casewatch_domain::ids::RegionLevel;
 use casewatch_domain::stats::{Counters, rank};
-use casewatch_domain::supervision::{Role, SupervisionEvent};
+use casewatch_domain::supervision::SupervisionEvent;
 use casewatch_log::{Destination, NewRecord};
-use casewatch_proto::convert::{ProtoEnum, date_field, date_to_pb, optional_enum_field};
+use casewatch_proto::convert::{date_field, date_to_pb, optional_enum_field};
 use casewatch_proto::{encode_record, pb};
 use casewatch_store::{CaseFilter, CommittedAlert};
 use chrono::{Datelike, Days, NaiveDate};
 use futures::Stream;
 use prost::Message;
-use tokio::sync::{broadcast, mpsc};
-use tonic::metadata::MetadataMap;
+use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc};
 use tonic::{Request, Response, Status};
 
+use crate::auth::{Caller, authorize};
 use crate::views::{self, invalid};
 use crate::{AppState, await_consistency, log_status, store_status};
 
@@ -47,35 +48,6 @@ fn page_size(requested: u32) -> u32 {
     }
 }
 
-/// The acting principal. Until authentication is configured, callers name themselves in
-/// the `x-casewatch-principal` and `x-casewatch-role` metadata, and a caller who does not
-/// is the development administrator; this is only for loopback development use.
-fn principal(metadata: &MetadataMap) -> Result<pb::Principal, Status> {
-    let text = |key: &str| {
-        metadata
-            .get(key)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
-    };
-    let role = match text("x-casewatch-role").as_deref() {
-        None | Some("admin") => Role::Admin,
-        Some("monitor") => Role::Monitor,
-        Some("department") => Role::Department,
-        Some("auditor") => Role::Auditor,
-        Some("county_system") => Role::CountySystem,
-        Some(other) => {
-            return Err(Status::invalid_argument(format!(
-                "x-casewatch-role: unknown role `{other}`"
-            )));
-        }
-    };
-    Ok(pb::Principal {
-        id: text("x-casewatch-principal").unwrap_or_else(|| "dev-admin".to_owned()),
-        name: String::new(),
-        role: role.to_pb(),
-    })
-}
-
 /// The views' alert changes after `cursor` that pass `filter`, then the live ones, in
 /// cursor order with none missed and none repeated. The live feed is joined before the
 /// catch-up read, so a change committed in between is in one or the other; a subscriber
@@ -84,9 +56,12 @@ fn alert_feed(
     state: AppState,
     filter: casewatch_store::AlertFilter,
     mut cursor: u64,
+    stream: OwnedSemaphorePermit,
 ) -> mpsc::Receiver<Result<pb::Alert, Status>> {
     let (sender, receiver) = mpsc::channel(FEED_BUFFER);
     tokio::spawn(async move {
+        // The subscriber's stream is counted until the feed ends.
+        let _open = stream;
         let mut live = state.alerts.subscribe();
         loop {
             loop {
@@ -142,6 +117,14 @@ fn alert_feed(
     receiver
 }
 
+/// Refuses a case outside the caller's scope or department.
+pub(crate) fn reach(caller: &Caller, case: &Case) -> Result<(), Status> {
+    caller
+        .grant
+        .reaches(&case.region_code, &case.dept_code)
+        .map_err(|denied| caller.denied(denied))
+}
+
 /// Sums rows of counters under a key per row.
 fn group<K: Ord>(rows: impl IntoIterator<Item = (K, Counters)>) -> BTreeMap<K, Counters> {
     let mut groups: BTreeMap<K, Counters> = BTreeMap::new();
@@ -164,6 +147,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         &self,
         request: Request<pb::GetCaseRequest>,
     ) -> Result<Response<pb::GetCaseResponse>, Status> {
+        let caller = authorize(&request, Operation::ReadCases)?;
         let request = request.into_inner();
         await_consistency(&self.state, request.consistency.as_ref()).await?;
         let row = self
@@ -173,6 +157,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
             .await
             .map_err(store_status)?
             .ok_or_else(|| Status::not_found(format!("case `{}` not found", request.case_no)))?;
+        reach(&caller, &row.case)?;
         Ok(Response::new(pb::GetCaseResponse {
             case_view: Some(views::case_view(&self.state, &row)),
             alerts: row.case.alerts.iter().map(pb::Alert::from).collect(),
@@ -183,11 +168,12 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         &self,
         request: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        let caller = authorize(&request, Operation::ReadCases)?;
         let request = request.into_inner();
         await_consistency(&self.state, request.consistency.as_ref()).await?;
         let filter = CaseFilter {
-            region_prefix: views::region_prefix(&request.region_prefix)?,
-            dept_code: (!request.dept_code.is_empty()).then(|| request.dept_code.clone()),
+            region_prefixes: views::scoped_regions(&caller, &request.region_prefix)?,
+            dept_code: views::scoped_dept(&caller, &request.dept_code)?,
             item_code: (!request.item_code.is_empty()).then(|| request.item_code.clone()),
             status: views::status_filter(request.status)?,
             light: views::light_filter(request.light)?,
@@ -220,9 +206,10 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         &self,
         request: Request<pb::ListAlertsRequest>,
     ) -> Result<Response<pb::ListAlertsResponse>, Status> {
+        let caller = authorize(&request, Operation::ReadAlerts)?;
         let request = request.into_inner();
         await_consistency(&self.state, request.consistency.as_ref()).await?;
-        let filter = views::list_filter(&request)?;
+        let filter = views::list_filter(&caller, &request)?;
         let before = if request.page_token.is_empty() {
             None
         } else {
@@ -260,9 +247,11 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         &self,
         request: Request<pb::AlertFilter>,
     ) -> Result<Response<Self::SubscribeAlertsStream>, Status> {
+        let caller = authorize(&request, Operation::ReadAlerts)?;
         let request = request.into_inner();
-        let filter = views::subscription_filter(&request)?;
-        let receiver = alert_feed(self.state.clone(), filter, request.after_cursor);
+        let filter = views::subscription_filter(&caller, &request)?;
+        let stream = caller.open_stream()?;
+        let receiver = alert_feed(self.state.clone(), filter, request.after_cursor, stream);
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(receiver),
         )))
@@ -272,7 +261,8 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         &self,
         request: Request<pb::ActOnAlertRequest>,
     ) -> Result<Response<pb::ActOnAlertResponse>, Status> {
-        let principal = principal(request.metadata())?;
+        let caller = authorize(&request, Operation::ActOnAlerts)?;
+        let principal = pb::Principal::from(caller.principal());
         let request = request.into_inner();
         let action = request
             .action
@@ -295,6 +285,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
             .await
             .map_err(store_status)?
             .ok_or_else(|| Status::not_found(format!("alert `{alert_id}` not found")))?;
+        reach(&caller, &row.case)?;
         let now = self.state.clock.now();
         let mut trial: Case = row.case.clone();
         if let Err(error) = trial.handle_supervision(&domain, now, &self.state.policy) {
@@ -364,6 +355,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         &self,
         request: Request<pb::GetStatisticsRequest>,
     ) -> Result<Response<pb::GetStatisticsResponse>, Status> {
+        let caller = authorize(&request, Operation::ReadStatistics)?;
         let request = request.into_inner();
         await_consistency(&self.state, request.consistency.as_ref()).await?;
         let from = date_field("from", request.from).map_err(invalid)?;
@@ -371,7 +363,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         if to < from {
             return Err(Status::invalid_argument("to: must not be before `from`"));
         }
-        let prefix = views::region_prefix(&request.region_prefix)?;
+        let prefixes = views::scoped_regions(&caller, &request.region_prefix)?;
         let group_by = pb::StatisticsGroupBy::try_from(request.group_by)
             .unwrap_or(pb::StatisticsGroupBy::Unspecified);
         let level = optional_enum_field::<RegionLevel>("region_level", request.region_level)
@@ -387,19 +379,32 @@ impl pb::monitor_service_server::MonitorService for Monitor {
                 .to_string(),
         };
         let store = &self.state.store;
+        // A department reads its own rows only.
+        let own = |(key, _): &&(casewatch_domain::stats::StatKey, Counters)| {
+            caller
+                .grant
+                .dept_filter()
+                .is_none_or(|dept| *dept == key.dept_code)
+        };
         let flows = store
-            .statistics(from, to, prefix.as_deref())
+            .statistics(from, to, prefixes.as_deref())
             .await
             .map_err(store_status)?;
         // Open cases by light are gauges: their changes summed from the beginning.
         let gauges = store
-            .statistics(beginning(), to, prefix.as_deref())
+            .statistics(beginning(), to, prefixes.as_deref())
             .await
             .map_err(store_status)?;
-        let mut rows = group(flows.iter().map(|(key, counters)| (key_of(key), *counters)));
+        let mut rows = group(
+            flows
+                .iter()
+                .filter(own)
+                .map(|(key, counters)| (key_of(key), *counters)),
+        );
         let levels = group(
             gauges
                 .iter()
+                .filter(own)
                 .map(|(key, counters)| (key_of(key), *counters)),
         );
         for (key, gauge) in levels {
@@ -431,6 +436,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         &self,
         request: Request<pb::GetRankingRequest>,
     ) -> Result<Response<pb::GetRankingResponse>, Status> {
+        let caller = authorize(&request, Operation::ReadRankings)?;
         let request = request.into_inner();
         await_consistency(&self.state, request.consistency.as_ref()).await?;
         let day = date_field("week", request.week).map_err(invalid)?;
@@ -440,11 +446,11 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         let sunday = monday
             .checked_add_days(Days::new(6))
             .ok_or_else(|| Status::invalid_argument("week: out of range"))?;
-        let prefix = views::region_prefix(&request.region_prefix)?;
+        let prefixes = views::scoped_regions(&caller, &request.region_prefix)?;
         let rows = self
             .state
             .store
-            .statistics(monday, sunday, prefix.as_deref())
+            .statistics(monday, sunday, prefixes.as_deref())
             .await
             .map_err(store_status)?;
         let counties = request.kind == i32::from(pb::RankingKind::Counties);

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::tasks::Tasks;
-use crate::{AppState, Clock, ServerOptions, Services};
+use crate::{AppState, Clock, Edge, ServerOptions, Services};
 
 /// How a node runs, whatever its backends.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct NodeOptions {
     pub tick_every: Option<Duration>,
     pub server: ServerOptions,
     pub projector_batch: usize,
+    /// Who may call, over what; by default nobody.
+    pub edge: Edge,
 }
 
 impl Default for NodeOptions {
@@ -37,6 +39,7 @@ impl Default for NodeOptions {
             tick_every: Some(Duration::from_secs(5)),
             server: ServerOptions::default(),
             projector_batch: 1000,
+            edge: Edge::default(),
         }
     }
 }
@@ -179,7 +182,7 @@ impl Node {
             "the gRPC server",
             crate::serve(
                 listener,
-                Services::all(state.clone()),
+                Services::all(state.clone(), options.edge),
                 tasks.shutdown_token(),
             ),
         );

@@ -11,6 +11,7 @@ use casewatch_store::{AlertFilter, CaseRow, CommittedAlert};
 use tonic::Status;
 
 use crate::AppState;
+use crate::auth::Caller;
 
 /// An invalid request field as a status naming it.
 pub(crate) fn invalid(error: casewatch_domain::ValidationError) -> Status {
@@ -148,11 +149,47 @@ pub(crate) fn region_prefix(text: &str) -> Result<Option<String>, Status> {
     ))
 }
 
-/// The view filter of a subscription.
-pub(crate) fn subscription_filter(filter: &pb::AlertFilter) -> Result<AlertFilter, Status> {
+/// The region prefixes a caller may read within a requested prefix: `None` for every
+/// region. A request wholly outside the caller's scope is refused.
+pub(crate) fn scoped_regions(
+    caller: &Caller,
+    requested: &str,
+) -> Result<Option<Vec<String>>, Status> {
+    let requested = region_prefix(requested)?;
+    let scope = &caller.grant.scope;
+    if scope.is_everywhere() {
+        return Ok(requested.map(|prefix| vec![prefix]));
+    }
+    caller
+        .grant
+        .region_prefixes(requested.as_deref())
+        .map(Some)
+        .map_err(|denied| caller.denied(denied))
+}
+
+/// The department a caller may read: its own when it speaks for one (asking for another
+/// is refused), otherwise the one requested, if any.
+pub(crate) fn scoped_dept(caller: &Caller, requested: &str) -> Result<Option<String>, Status> {
+    match caller.grant.dept_filter() {
+        None => Ok(optional(requested)),
+        Some(own) if requested.is_empty() || requested == own.as_str() => Ok(Some(own.to_string())),
+        Some(_) => Err(
+            caller.denied(casewatch_domain::access::Denied::OtherDepartment {
+                principal: caller.principal().id.clone(),
+                dept: requested.to_owned(),
+            }),
+        ),
+    }
+}
+
+/// The view filter of a subscription, within the caller's reach.
+pub(crate) fn subscription_filter(
+    caller: &Caller,
+    filter: &pb::AlertFilter,
+) -> Result<AlertFilter, Status> {
     Ok(AlertFilter {
-        region_prefix: region_prefix(&filter.region_prefix)?,
-        dept_code: optional(&filter.dept_code),
+        region_prefixes: scoped_regions(caller, &filter.region_prefix)?,
+        dept_code: scoped_dept(caller, &filter.dept_code)?,
         min_level: optional_enum_field::<Level>("min_level", filter.min_level).map_err(invalid)?,
         categories: enums::<Category>("categories", &filter.categories)?,
         states: enums::<AlertState>("states", &filter.states)?,
@@ -160,8 +197,11 @@ pub(crate) fn subscription_filter(filter: &pb::AlertFilter) -> Result<AlertFilte
     })
 }
 
-/// The view filter of a list request.
-pub(crate) fn list_filter(request: &pb::ListAlertsRequest) -> Result<AlertFilter, Status> {
+/// The view filter of a list request, within the caller's reach.
+pub(crate) fn list_filter(
+    caller: &Caller,
+    request: &pb::ListAlertsRequest,
+) -> Result<AlertFilter, Status> {
     let mut states = enums::<AlertState>("states", &request.states)?;
     if request.open_only && states.is_empty() {
         states = [
@@ -184,8 +224,8 @@ pub(crate) fn list_filter(request: &pb::ListAlertsRequest) -> Result<AlertFilter
         })
         .collect::<Result<_, _>>()?;
     Ok(AlertFilter {
-        region_prefix: region_prefix(&request.region_prefix)?,
-        dept_code: optional(&request.dept_code),
+        region_prefixes: scoped_regions(caller, &request.region_prefix)?,
+        dept_code: scoped_dept(caller, &request.dept_code)?,
         item_code: optional(&request.item_code),
         case_no: optional(&request.case_no),
         rules,

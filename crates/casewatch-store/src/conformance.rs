@@ -408,9 +408,9 @@ pub async fn list_cases_filters_and_pages<H: Harness>(harness: &mut H) {
             true,
         ),
         (
-            "regions 3302 and 330106",
+            "regions 3302 and 330106001",
             CaseFilter {
-                region_prefixes: Some(vec!["3302".into(), "330106".into()]),
+                region_prefixes: Some(vec!["3302".into(), "330106001".into()]),
                 ..CaseFilter::default()
             },
             true,
@@ -1009,11 +1009,15 @@ fn sample_filters() -> Vec<(&'static str, AlertFilter, bool)> {
             true,
         ),
         (
-            "regions 3302 and 330106",
-            of(|f| f.region_prefixes = Some(vec!["3302".into(), "330106".into()])),
+            "regions 3302 and 330106001",
+            of(|f| f.region_prefixes = Some(vec!["3302".into(), "330106001".into()])),
             true,
         ),
-        ("no region", of(|f| f.region_prefixes = Some(Vec::new())), false),
+        (
+            "no region",
+            of(|f| f.region_prefixes = Some(Vec::new())),
+            false,
+        ),
         (
             "region with %",
             of(|f| f.region_prefixes = Some(vec!["33%".into()])),
@@ -1085,11 +1089,10 @@ fn case_matches(filter: &CaseFilter, row: &CaseRow) -> bool {
         prefixes
             .iter()
             .any(|prefix| case.region_code.as_str().starts_with(prefix.as_str()))
-    })
-        && filter
-            .dept_code
-            .as_ref()
-            .is_none_or(|dept| case.dept_code.as_str() == dept)
+    }) && filter
+        .dept_code
+        .as_ref()
+        .is_none_or(|dept| case.dept_code.as_str() == dept)
         && filter
             .item_code
             .as_ref()

@@ -205,11 +205,10 @@ impl AlertFilter {
             prefixes
                 .iter()
                 .any(|prefix| alert.region_code.as_str().starts_with(prefix.as_str()))
-        })
-            && self
-                .dept_code
-                .as_ref()
-                .is_none_or(|dept| alert.dept_code.as_str() == dept)
+        }) && self
+            .dept_code
+            .as_ref()
+            .is_none_or(|dept| alert.dept_code.as_str() == dept)
             && self
                 .item_code
                 .as_ref()

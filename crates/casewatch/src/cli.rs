@@ -95,13 +95,8 @@ impl From<&SimArgs> for casewatch_sim::SimConfig {
 
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
-    /// The server to push to.
-    #[arg(
-        long,
-        env = "CASEWATCH_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub(crate) server: String,
+    #[command(flatten)]
+    pub(crate) client: crate::client::ClientArgs,
     /// Events per append request.
     #[arg(long, env = "CASEWATCH_BATCH", default_value_t = 500)]
     pub(crate) batch: usize,

@@ -17,7 +17,7 @@ use crate::client;
 use crate::config::{Config, ConfigArgs, LogBackend};
 
 pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
-    let channel = client::connect(&args.server).await?;
+    let channel = args.client.connect().await?;
     let mut ingest = pb::ingest_service_client::IngestServiceClient::new(channel);
     let sim = SimConfig::from(&args.sim);
     let started = Instant::now();

@@ -23,6 +23,8 @@ pub(crate) struct Config {
     pub(crate) server: ServerConfig,
     pub(crate) projector: ProjectorConfig,
     pub(crate) telemetry: casewatch_telemetry::TelemetryConfig,
+    /// The callers the serving roles accept (`[[principals]]`).
+    pub(crate) principals: Vec<crate::access::PrincipalSection>,
 }
 
 impl Default for Config {
@@ -34,6 +36,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             projector: ProjectorConfig::default(),
             telemetry: casewatch_telemetry::TelemetryConfig::default(),
+            principals: Vec::new(),
         }
     }
 }
@@ -127,6 +130,10 @@ impl EmbeddedSection {
     }
 }
 
+fn size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    Ok(bytesize::ByteSize::deserialize(deserializer)?.as_u64())
+}
+
 fn size_limit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     match bytesize::ByteSize::deserialize(deserializer)?.as_u64() {
         0 => Err(serde::de::Error::custom(
@@ -170,9 +177,13 @@ impl Default for ViewsConfig {
 pub(crate) struct ServerConfig {
     /// The gRPC listen address.
     pub(crate) listen: SocketAddr,
-    /// Listen on a non-loopback address without TLS. Casewatch has no TLS yet, so a
-    /// deployment behind its own network boundary says so here, deliberately.
+    /// TLS for the listener (and mutual TLS with `client_ca`).
+    pub(crate) tls: Option<crate::access::TlsSection>,
+    /// Listen on a non-loopback address without TLS: only behind a network boundary of
+    /// the deployment's own (a service mesh that terminates TLS), and said deliberately.
     pub(crate) allow_insecure_public: bool,
+    /// What each principal may ask, unless its own entry says otherwise.
+    pub(crate) limits: crate::access::LimitsSection,
     /// How often the ingest role appends a clock tick to every partition; `0s` appends
     /// none (another replica, or a rehearsal script, ticks instead).
     #[serde(deserialize_with = "duration")]
@@ -185,6 +196,16 @@ pub(crate) struct ServerConfig {
     pub(crate) max_consistency_wait: Duration,
     /// Events in one append request, at most.
     pub(crate) max_events_per_request: usize,
+    /// The largest request message (`"4MiB"`, or bytes).
+    #[serde(deserialize_with = "size")]
+    pub(crate) max_message_size: u64,
+    /// The bytes of append requests held at once across every caller: beyond it streams
+    /// wait and unary calls are answered `RESOURCE_EXHAUSTED`.
+    #[serde(deserialize_with = "size")]
+    pub(crate) max_inflight_appends: u64,
+    /// How far ahead of the server's clock a step may be dated.
+    #[serde(deserialize_with = "duration")]
+    pub(crate) max_clock_skew: Duration,
 }
 
 impl Default for ServerConfig {
@@ -192,11 +213,16 @@ impl Default for ServerConfig {
         let options = casewatch_server::ServerOptions::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            tls: None,
             allow_insecure_public: false,
+            limits: crate::access::LimitsSection::default(),
             tick_interval: Duration::from_secs(5),
             clock_file: None,
             max_consistency_wait: options.max_consistency_wait,
             max_events_per_request: options.max_events_per_request,
+            max_message_size: options.max_message_bytes as u64,
+            max_inflight_appends: options.max_inflight_bytes as u64,
+            max_clock_skew: options.max_clock_skew.to_std().unwrap_or_default(),
         }
     }
 }
@@ -335,16 +361,25 @@ impl Config {
         if self.projector.batch_size == 0 {
             bail!("projector.batch_size must be at least 1");
         }
+        if self.server.max_inflight_appends < self.server.max_message_size {
+            bail!(
+                "server.max_inflight_appends ({} bytes) must hold at least one message of \
+                 server.max_message_size ({} bytes)",
+                self.server.max_inflight_appends,
+                self.server.max_message_size
+            );
+        }
         Ok(())
     }
 
     /// Refuses to listen beyond loopback without TLS unless the operator said so.
     pub(crate) fn check_listen(&self) -> anyhow::Result<()> {
-        if !self.server.listen.ip().is_loopback() && !self.server.allow_insecure_public {
+        let public = !self.server.listen.ip().is_loopback();
+        if public && self.server.tls.is_none() && !self.server.allow_insecure_public {
             bail!(
-                "server.listen {} is not a loopback address and Casewatch has no TLS yet: set \
-                 server.allow_insecure_public = true to serve it in plain text behind your own \
-                 network boundary",
+                "server.listen {} is not a loopback address: configure [server.tls], or set \
+                 server.allow_insecure_public = true to serve plain text behind a network \
+                 boundary of your own",
                 self.server.listen
             );
         }
@@ -366,9 +401,14 @@ impl Config {
 
     /// The services' limits.
     pub(crate) fn server_options(&self) -> casewatch_server::ServerOptions {
+        let bytes = |size: u64| usize::try_from(size).unwrap_or(usize::MAX);
         casewatch_server::ServerOptions {
             max_consistency_wait: self.server.max_consistency_wait,
             max_events_per_request: self.server.max_events_per_request,
+            max_message_bytes: bytes(self.server.max_message_size),
+            max_inflight_bytes: bytes(self.server.max_inflight_appends),
+            max_clock_skew: chrono::TimeDelta::from_std(self.server.max_clock_skew)
+                .unwrap_or(chrono::TimeDelta::MAX),
         }
     }
 }

@@ -8,12 +8,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use casewatch_domain::case::Policy;
+use casewatch_domain::supervision::Role;
+use casewatch_proto::client::Authorized;
 use casewatch_proto::pb;
 use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
+use casewatch_server::auth::{Authenticator, PrincipalSpec, generate_token};
 use casewatch_server::node::{Node, NodeConfig};
-use casewatch_server::{AcceleratedClock, Clock};
+use casewatch_server::{AcceleratedClock, Clock, Edge};
 use casewatch_sim::{Output, SimConfig, Simulator, county_name};
 use tokio_stream::StreamExt;
+use tonic::transport::Channel;
 
 use crate::cli::DemoArgs;
 use crate::client;
@@ -81,10 +85,7 @@ fn describe(alert: &pb::Alert) -> String {
 }
 
 /// Prints the alert feed; acknowledges each new red card and issues a notice on it.
-async fn watch_alerts(
-    channel: tonic::transport::Channel,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<()> {
+async fn watch_alerts(channel: Authorized<Channel>, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let mut monitor = MonitorServiceClient::new(channel);
     let mut feed = monitor
         .subscribe_alerts(pb::AlertFilter::default())
@@ -118,19 +119,12 @@ async fn watch_alerts(
                     ),
                 ),
             ] {
-                let mut request = tonic::Request::new(pb::ActOnAlertRequest {
+                let request = pb::ActOnAlertRequest {
                     event_id: format!("demo-{suffix}-{}", alert.cursor),
                     alert_id: alert.id.clone(),
                     action: Some(action),
                     await_projection: true,
-                });
-                request
-                    .metadata_mut()
-                    .insert("x-casewatch-role", "monitor".parse().expect("ascii"));
-                request.metadata_mut().insert(
-                    "x-casewatch-principal",
-                    "demo-monitor".parse().expect("ascii"),
-                );
+                };
                 if let Err(status) = monitor.act_on_alert(request).await {
                     println!("    (the monitor could not act: {})", status.message());
                 }
@@ -157,6 +151,17 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // A tick every simulated hour or so.
     config.options.tick_every =
         Some(Duration::from_secs_f64(3600.0 / factor).max(Duration::from_millis(50)));
+    // The simulated counties report as a county system, the alert watcher acts as a
+    // monitor, and a person may look around as the development administrator.
+    let [counties, monitor, admin] = [(); 3].map(|()| generate_token());
+    config.options.edge = Edge {
+        auth: Authenticator::new(vec![
+            PrincipalSpec::unlimited("demo-counties", Role::CountySystem, &counties),
+            PrincipalSpec::unlimited("demo-monitor", Role::Monitor, &monitor),
+            PrincipalSpec::unlimited("dev-admin", Role::Admin, &admin),
+        ])?,
+        tls: None,
+    };
     let node = Node::start(
         config,
         args.listen,
@@ -167,12 +172,17 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     .context("start the demo node")?;
     println!(
         "Casewatch demo: a node at {} on a clock where a day passes in {} s; {} counties report {} \
-         new cases each working day. Alerts as they arrive:\n",
+         new cases each working day (to query the node meanwhile, send `authorization: Bearer \
+         {admin}`). Alerts as they arrive:\n",
         node.addr, args.seconds_per_day, sim.counties, sim.cases_per_county_day
     );
-    let channel = client::connect(&format!("http://{}", node.addr)).await?;
-    let watcher = tokio::spawn(watch_alerts(channel.clone(), clock.clone()));
-    let mut ingest = pb::ingest_service_client::IngestServiceClient::new(channel.clone());
+    let watcher = tokio::spawn(watch_alerts(
+        client::connect_local(node.addr, &monitor).await?,
+        clock.clone(),
+    ));
+    let mut ingest = pb::ingest_service_client::IngestServiceClient::new(
+        client::connect_local(node.addr, &counties).await?,
+    );
     let started = Instant::now();
     let mut batch = Vec::new();
     let mut pushed = 0u64;
@@ -192,7 +202,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     pushed += client::push(&mut ingest, batch).await?;
     client::wait_until_projected(&node.state).await?;
-    let mut monitor = MonitorServiceClient::new(channel);
+    let mut monitor = MonitorServiceClient::new(client::connect_local(node.addr, &monitor).await?);
     let today = casewatch_proto::convert::date_to_pb(clock.now().date_naive());
     let statistics = monitor
         .get_statistics(pb::GetStatisticsRequest {

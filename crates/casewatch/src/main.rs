@@ -5,6 +5,7 @@
 
 use clap::Parser;
 
+mod access;
 mod backends;
 mod bench;
 mod cli;

@@ -34,6 +34,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             tick_every: config.ticks(),
             server: config.server_options(),
             projector_batch: config.projector.batch_size,
+            edge: crate::access::edge(&config)?,
         },
     )
     .await
@@ -51,6 +52,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
 /// `IngestService` and the clock ticker.
 pub(crate) async fn ingest(config: Config) -> anyhow::Result<()> {
     config.check_listen()?;
+    let edge = crate::access::edge(&config)?;
     let log = Log::open(&config).await?.shared();
     let clock = config.clock();
     let mut tasks = Tasks::new(CancellationToken::new());
@@ -75,6 +77,7 @@ pub(crate) async fn ingest(config: Config) -> anyhow::Result<()> {
             options: config.server_options(),
         }),
         views: None,
+        edge,
     };
     tasks.spawn(
         "the gRPC server",
@@ -116,7 +119,17 @@ pub(crate) async fn project(config: Config) -> anyhow::Result<()> {
     );
     tasks.spawn(
         "the health server",
-        casewatch_server::serve(listener, Services::default(), tasks.shutdown_token()),
+        casewatch_server::serve(
+            listener,
+            Services {
+                edge: casewatch_server::Edge {
+                    tls: crate::access::tls(&config)?,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            tasks.shutdown_token(),
+        ),
     );
     println!("casewatch projector running (health on {addr})");
     stop_on_signal(tasks.shutdown_token());
@@ -128,6 +141,7 @@ pub(crate) async fn project(config: Config) -> anyhow::Result<()> {
 /// relayed from the views.
 pub(crate) async fn api(config: Config) -> anyhow::Result<()> {
     config.check_listen()?;
+    let edge = crate::access::edge(&config)?;
     let log = Log::open(&config).await?.shared();
     let views = Views::open(&config).await?;
     let feed = views.commit_feed().await?;
@@ -157,6 +171,7 @@ pub(crate) async fn api(config: Config) -> anyhow::Result<()> {
     let services = Services {
         ingest: None,
         views: Some(state),
+        edge,
     };
     tasks.spawn(
         "the gRPC server",

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use casewatch_proto::client::{Authorized, Bearer};
 use casewatch_proto::pb;
 use casewatch_proto::pb::audit_service_client::AuditServiceClient;
 use casewatch_proto::pb::ingest_service_client::IngestServiceClient;
@@ -36,13 +37,16 @@ fn serve(data: &std::path::Path, port: u16) -> Child {
         .expect("casewatch starts")
 }
 
-/// Connects once the child listens; gives up after 60 seconds.
-async fn connect(port: u16) -> Channel {
+/// Connects once the child listens, with the development token it wrote before listening;
+/// gives up after 60 seconds.
+async fn connect(data: &std::path::Path, port: u16) -> Authorized<Channel> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
         .expect("a valid address");
     for _ in 0..600 {
         if let Ok(channel) = endpoint.connect().await {
-            return channel;
+            let token = std::fs::read_to_string(data.join("dev-token")).expect("the token");
+            let bearer = Bearer::new(&token).expect("an ascii token");
+            return tonic::service::interceptor::InterceptedService::new(channel, bearer);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -54,7 +58,7 @@ async fn every_acknowledged_step_survives_a_kill() {
     let data = tempfile::tempdir().expect("a temporary directory");
     let port = free_port();
     let mut child = serve(data.path(), port);
-    let mut ingest = IngestServiceClient::new(connect(port).await);
+    let mut ingest = IngestServiceClient::new(connect(data.path(), port).await);
 
     let events: Vec<pb::CaseEvent> = Simulator::new(SimConfig {
         days: 5,
@@ -123,7 +127,7 @@ async fn every_acknowledged_step_survives_a_kill() {
     );
 
     let mut child = serve(data.path(), port);
-    let channel = connect(port).await;
+    let channel = connect(data.path(), port).await;
     let mut audit = AuditServiceClient::new(channel);
     let mut on_log = BTreeSet::new();
     let mut log = audit
@@ -152,7 +156,8 @@ async fn every_acknowledged_step_survives_a_kill() {
     for (case_no, position) in acked.values() {
         by_case.entry(case_no).or_default().push(position);
     }
-    let mut monitor = pb::monitor_service_client::MonitorServiceClient::new(connect(port).await);
+    let mut monitor =
+        pb::monitor_service_client::MonitorServiceClient::new(connect(data.path(), port).await);
     let mut found = 0;
     for (case_no, positions) in &by_case {
         monitor

@@ -166,6 +166,7 @@ async fn measure(
     );
     report.value("background_per_s", "background load (events/s)", load);
     let clock = Arc::new(ManualClock::new(probe.steps[0].recorded_at));
+    let (auth, token) = casewatch_server::auth::Authenticator::development();
     let node = Node::start_on(
         log,
         store,
@@ -174,11 +175,12 @@ async fn measure(
         Arc::new(Policy::default()),
         NodeOptions {
             tick_every: None,
+            edge: casewatch_server::Edge { auth, tls: None },
             ..NodeOptions::default()
         },
     )
     .await?;
-    let channel = crate::client::connect(&format!("http://{}", node.addr)).await?;
+    let channel = crate::client::connect_local(node.addr, &token).await?;
 
     let waiting = Arc::new(Mutex::new(Waiting {
         sent: HashMap::new(),
@@ -259,7 +261,7 @@ async fn measure(
 /// Appends the workload's steps at `load` events per second until `stop`; returns how
 /// many.
 async fn background_load(
-    mut ingest: IngestServiceClient<tonic::transport::Channel>,
+    mut ingest: IngestServiceClient<casewatch_proto::client::Authorized<tonic::transport::Channel>>,
     steps: Arc<[Step]>,
     batch: usize,
     load: u32,

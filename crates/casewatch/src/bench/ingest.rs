@@ -22,12 +22,17 @@ use super::report::{Latencies, Report, rss_bytes};
 use super::workload::{Step, step_record};
 use super::{Bench, append_all};
 
+/// A client of the ingest service, with the bench's credentials.
+type IngestClient = IngestServiceClient<casewatch_proto::client::Authorized<Channel>>;
+
 /// Requests a stream client may have sent and not yet seen answered.
 const WINDOW: usize = 8;
 
 /// An ingest service alone, over a log, on a free loopback port.
 struct IngestServer {
     addr: SocketAddr,
+    /// The development administrator's, which every client sends.
+    token: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), casewatch_server::ServeError>>,
 }
@@ -37,6 +42,7 @@ impl IngestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
+        let (auth, token) = casewatch_server::auth::Authenticator::development();
         let services = Services {
             ingest: Some(IngestState {
                 log,
@@ -44,6 +50,7 @@ impl IngestServer {
                 options: ServerOptions::default(),
             }),
             views: None,
+            edge: casewatch_server::Edge { auth, tls: None },
         };
         let task = tokio::spawn(casewatch_server::serve(
             listener,
@@ -52,16 +59,17 @@ impl IngestServer {
         ));
         Ok(Self {
             addr,
+            token,
             shutdown,
             task,
         })
     }
 
     /// `count` clients, each on a connection of its own.
-    async fn clients(&self, count: usize) -> anyhow::Result<Vec<IngestServiceClient<Channel>>> {
+    async fn clients(&self, count: usize) -> anyhow::Result<Vec<IngestClient>> {
         let mut clients = Vec::with_capacity(count);
         for _ in 0..count {
-            let channel = crate::client::connect(&format!("http://{}", self.addr)).await?;
+            let channel = crate::client::connect_local(self.addr, &self.token).await?;
             clients.push(IngestServiceClient::new(channel));
         }
         Ok(clients)
@@ -96,7 +104,7 @@ fn requests(steps: &[Step], batch: usize) -> Vec<pb::AppendRequest> {
 /// One `AppendStream` client: sends `requests` (until `deadline`, if any) with at most
 /// [`WINDOW`] unanswered, and measures each request's acknowledgement.
 async fn stream_client(
-    mut client: IngestServiceClient<Channel>,
+    mut client: IngestClient,
     requests: impl Iterator<Item = pb::AppendRequest> + Send + 'static,
     deadline: Option<Instant>,
 ) -> anyhow::Result<(u64, Latencies)> {

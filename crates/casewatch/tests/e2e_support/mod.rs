@@ -12,10 +12,12 @@ use std::time::Duration;
 use casewatch_domain::case::Policy;
 use casewatch_log::kafka::{KafkaConfig, KafkaLog};
 use casewatch_log::{EventLog, Position};
+use casewatch_proto::client::Authorized;
 use casewatch_proto::pb;
 use casewatch_proto::pb::ingest_service_client::IngestServiceClient;
 use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
 use casewatch_proto::{DecodedRecord, decode_record};
+use casewatch_server::auth::{Authenticator, generate_token, token_digest};
 use casewatch_server::node::{Node, NodeConfig};
 use casewatch_server::{FileClock, ManualClock, append_ticks};
 use casewatch_store::ViewStore;
@@ -309,8 +311,8 @@ pub(crate) struct Cluster {
     views_url: String,
     tag: String,
     log: KafkaLog,
-    ingest: IngestServiceClient<Channel>,
-    monitor: MonitorServiceClient<Channel>,
+    ingest: IngestServiceClient<Authorized<Channel>>,
+    monitor: MonitorServiceClient<Authorized<Channel>>,
     /// The highest offset appended per partition.
     high: BTreeMap<u32, u64>,
     _roles: Vec<Role>,
@@ -323,6 +325,8 @@ impl Cluster {
         let clock = dir.path().join("clock");
         FileClock::write(&clock, casewatch_tests::local("2026-03-02 08:00")).expect("clock");
         let topic = format!("casewatch.e2e.{tag}");
+        let counties = generate_token();
+        let admin = generate_token();
         let config = dir.path().join("casewatch.toml");
         std::fs::write(
             &config,
@@ -347,10 +351,25 @@ url = "{views_url}"
 tick_interval = "0s"
 clock_file = "{clock}"
 max_consistency_wait = "60s"
+[server.limits]
+requests_per_second = 0
+events_per_second = 0
+[[principals]]
+name = "e2e-counties"
+role = "county_system"
+regions = ["000000"]
+token_sha256 = "{counties}"
+[[principals]]
+name = "e2e-admin"
+role = "admin"
+regions = ["000000"]
+token_sha256 = "{admin}"
 "#,
                 data = dir.path().join("data").display(),
                 brokers = broker.address(),
                 clock = clock.display(),
+                counties = hex::encode(token_digest(&counties)),
+                admin = hex::encode(token_digest(&admin)),
             ),
         )
         .expect("the configuration is written");
@@ -371,8 +390,8 @@ max_consistency_wait = "60s"
         .await
         .expect("the test reaches the log");
         Cluster {
-            ingest: IngestServiceClient::new(connect(&ingest.addr).await),
-            monitor: MonitorServiceClient::new(connect(&api.addr).await),
+            ingest: IngestServiceClient::new(connect(&ingest.addr, &counties).await),
+            monitor: MonitorServiceClient::new(connect(&api.addr, &admin).await),
             dir,
             config,
             clock,
@@ -660,11 +679,9 @@ max_consistency_wait = "60s"
     }
 }
 
-/// Connects once the role listens.
-async fn connect(addr: &str) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("a valid address")
-        .connect()
+/// Connects once the role listens, calling with `token`.
+async fn connect(addr: &str, token: &str) -> Authorized<Channel> {
+    casewatch_proto::client::connect(&format!("http://{addr}"), token)
         .await
         .unwrap_or_else(|error| panic!("casewatch does not answer on {addr}: {error}"))
 }
@@ -675,6 +692,8 @@ pub(crate) async fn embedded_digest(calls: &[Call], partitions: u32) -> String {
     let mut config = NodeConfig::new(data.path());
     config.partitions = partitions;
     config.options.tick_every = None;
+    let (auth, token) = Authenticator::development();
+    config.options.edge = casewatch_server::Edge { auth, tls: None };
     let clock = Arc::new(ManualClock::new(casewatch_tests::local("2026-03-02 08:00")));
     let node = Node::start(
         config,
@@ -684,7 +703,7 @@ pub(crate) async fn embedded_digest(calls: &[Call], partitions: u32) -> String {
     )
     .await
     .expect("the embedded node starts");
-    let mut ingest = IngestServiceClient::new(connect(&node.addr.to_string()).await);
+    let mut ingest = IngestServiceClient::new(connect(&node.addr.to_string(), &token).await);
     for call in calls {
         match call {
             Call::Append {

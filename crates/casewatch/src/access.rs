@@ -1,0 +1,370 @@
+//! Who may call a server, and over what: the `[[principals]]`, `[server.tls]` and
+//! `[server.limits]` sections of the configuration, checked and turned into the server's
+//! [`Edge`]. With no principals, a server on loopback makes a development administrator and
+//! prints its token; beyond loopback it refuses to start.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use casewatch_domain::access::{Grant, RegionScope};
+use casewatch_domain::ids::{DeptCode, RegionCode};
+use casewatch_domain::supervision::{Principal, Role};
+use casewatch_server::Edge;
+use casewatch_server::auth::{Authenticator, CertSubject, Limits, PrincipalSpec, Rate};
+use serde::Deserialize;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+use crate::config::Config;
+
+/// The file in the data directory that holds the development administrator's token.
+pub(crate) const DEV_TOKEN_FILE: &str = "dev-token";
+
+/// `[[principals]]`: one configured caller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PrincipalSection {
+    /// The unique name recorded with the principal's actions.
+    pub(crate) name: String,
+    /// A person's or system's display name.
+    #[serde(default)]
+    pub(crate) display_name: String,
+    pub(crate) role: Role,
+    /// Region codes whose subtrees the principal covers (`000000`: every region).
+    pub(crate) regions: Vec<String>,
+    /// The department (统一社会信用代码) a department principal speaks for; a county
+    /// system may be limited to one too.
+    pub(crate) dept: Option<String>,
+    /// The SHA-256 of its bearer token, in hex (`casewatch token` makes both).
+    pub(crate) token_sha256: Option<String>,
+    /// The subject of its client certificate for mutual TLS, `CN=…,O=…`.
+    pub(crate) cert_subject: Option<String>,
+    /// Its own limits, over `[server.limits]`.
+    #[serde(flatten)]
+    pub(crate) limits: LimitOverrides,
+}
+
+/// Limits a principal may set for itself; each absent one is `[server.limits]`'s.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitOverrides {
+    pub(crate) requests_per_second: Option<u32>,
+    pub(crate) requests_burst: Option<u32>,
+    pub(crate) events_per_second: Option<u32>,
+    pub(crate) events_burst: Option<u32>,
+    pub(crate) streams: Option<u32>,
+}
+
+/// `[server.limits]`: what each principal may ask of the server unless it says otherwise.
+/// A rate of 0 is no limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct LimitsSection {
+    /// RPCs of any kind per second, and the burst above it.
+    pub(crate) requests_per_second: u32,
+    pub(crate) requests_burst: u32,
+    /// Case steps reported per second, and the burst above it (at least the events one
+    /// request may carry).
+    pub(crate) events_per_second: u32,
+    pub(crate) events_burst: u32,
+    /// Streams open at once: appends, alert feeds, log reads, replays.
+    pub(crate) streams: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 500,
+            requests_burst: 1000,
+            events_per_second: 10_000,
+            events_burst: 50_000,
+            streams: 16,
+        }
+    }
+}
+
+/// `[server.tls]`: the server's certificate and, for mutual TLS, the authority that signs
+/// its clients' certificates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsSection {
+    /// The server's certificate chain, PEM.
+    pub(crate) cert: PathBuf,
+    /// The server's private key, PEM.
+    pub(crate) key: PathBuf,
+    /// The certificate authority of client certificates, PEM: mutual TLS.
+    pub(crate) client_ca: Option<PathBuf>,
+    /// With `client_ca`: refuse connections without a client certificate (otherwise a
+    /// client may authenticate with a bearer token instead).
+    #[serde(default)]
+    pub(crate) require_client_cert: bool,
+}
+
+fn rate(field: &str, per_second: u32, burst: u32) -> anyhow::Result<Option<Rate>> {
+    let Some(per_second) = NonZeroU32::new(per_second) else {
+        return Ok(None);
+    };
+    let burst = NonZeroU32::new(burst)
+        .with_context(|| format!("{field}_burst must be at least 1 with a rate set"))?;
+    Ok(Some(Rate { per_second, burst }))
+}
+
+impl LimitsSection {
+    fn limits(&self, overrides: &LimitOverrides) -> anyhow::Result<Limits> {
+        let pick = |own: Option<u32>, default: u32| own.unwrap_or(default);
+        let limits = Limits {
+            requests: rate(
+                "requests",
+                pick(overrides.requests_per_second, self.requests_per_second),
+                pick(overrides.requests_burst, self.requests_burst),
+            )?,
+            events: rate(
+                "events",
+                pick(overrides.events_per_second, self.events_per_second),
+                pick(overrides.events_burst, self.events_burst),
+            )?,
+            streams: pick(overrides.streams, self.streams),
+        };
+        if limits.streams == 0 {
+            bail!("streams must be at least 1");
+        }
+        Ok(limits)
+    }
+}
+
+impl PrincipalSection {
+    fn spec(&self, defaults: &LimitsSection, max_events: usize) -> anyhow::Result<PrincipalSpec> {
+        let name = &self.name;
+        let context = || format!("principal `{name}`");
+        if name.trim().is_empty() || name.len() > casewatch_domain::event::NAME_MAX {
+            bail!("principals: a name must have 1 to 200 characters, not `{name}`");
+        }
+        let regions = self
+            .regions
+            .iter()
+            .map(|code| {
+                RegionCode::parse(code.clone())
+                    .with_context(|| format!("regions: `{code}` is not a region code"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .with_context(context)?;
+        let scope = RegionScope::new(&regions)
+            .with_context(|| format!("principal `{name}`: regions must list at least one"))?;
+        let dept = self
+            .dept
+            .as_ref()
+            .map(|code| {
+                DeptCode::parse(code.clone())
+                    .with_context(|| format!("dept: `{code}` is not a department code"))
+            })
+            .transpose()
+            .with_context(context)?;
+        let token_sha256 = self
+            .token_sha256
+            .as_ref()
+            .map(|digest| {
+                let bytes = hex::decode(digest.trim()).ok();
+                bytes
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .context("token_sha256 must be 64 hex digits (`casewatch token` prints it)")
+            })
+            .transpose()
+            .with_context(context)?;
+        let cert_subject = self
+            .cert_subject
+            .as_deref()
+            .map(CertSubject::parse)
+            .transpose()
+            .with_context(context)?;
+        let limits = defaults.limits(&self.limits).with_context(context)?;
+        if let Some(events) = limits.events
+            && (events.burst.get() as usize) < max_events
+        {
+            bail!(
+                "principal `{name}`: events_burst {} is below server.max_events_per_request \
+                 {max_events}, so its largest requests could never pass",
+                events.burst
+            );
+        }
+        Ok(PrincipalSpec {
+            grant: Grant {
+                principal: Principal {
+                    id: name.clone(),
+                    name: self.display_name.clone(),
+                    role: self.role,
+                },
+                scope,
+                dept,
+            },
+            token_sha256,
+            cert_subject,
+            limits,
+        })
+    }
+}
+
+impl TlsSection {
+    fn server_config(&self) -> anyhow::Result<ServerTlsConfig> {
+        let read = |path: &Path, what: &str| {
+            std::fs::read(path).with_context(|| format!("read {what} `{}`", path.display()))
+        };
+        let identity = Identity::from_pem(
+            read(&self.cert, "server.tls.cert")?,
+            read(&self.key, "server.tls.key")?,
+        );
+        let mut tls = ServerTlsConfig::new().identity(identity);
+        match &self.client_ca {
+            Some(ca) => {
+                tls = tls
+                    .client_ca_root(Certificate::from_pem(read(ca, "server.tls.client_ca")?))
+                    .client_auth_optional(!self.require_client_cert);
+            }
+            None if self.require_client_cert => {
+                bail!("server.tls.require_client_cert needs server.tls.client_ca")
+            }
+            None => {}
+        }
+        Ok(tls)
+    }
+}
+
+/// The edge a serving role puts in front of its services. With no principals configured
+/// and a loopback address, a development administrator is made: its token is printed and
+/// written to `dev-token` in the data directory, for `casewatch simulate` and `grpcurl`.
+pub(crate) fn edge(config: &Config) -> anyhow::Result<Edge> {
+    let tls = tls(config)?;
+    if config.principals.is_empty() {
+        if !config.server.listen.ip().is_loopback() {
+            bail!(
+                "no principals are configured, and {} is not a loopback address: add \
+                 [[principals]] to the configuration (see SECURITY.md)",
+                config.server.listen
+            );
+        }
+        let (auth, token) = Authenticator::development();
+        let path = write_dev_token(&config.data, &token)?;
+        println!(
+            "development principal `dev-admin` (admin, every region), for this process only: \
+             send `authorization: Bearer {token}` (also in `{}`)",
+            path.display()
+        );
+        return Ok(Edge { auth, tls });
+    }
+    let specs = config
+        .principals
+        .iter()
+        .map(|principal| {
+            principal.spec(&config.server.limits, config.server.max_events_per_request)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let auth = Authenticator::new(specs).context("principals")?;
+    Ok(Edge { auth, tls })
+}
+
+/// The listener's TLS, if configured.
+pub(crate) fn tls(config: &Config) -> anyhow::Result<Option<ServerTlsConfig>> {
+    config
+        .server
+        .tls
+        .as_ref()
+        .map(TlsSection::server_config)
+        .transpose()
+}
+
+/// Writes the development token where only this user can read it.
+fn write_dev_token(data: &Path, token: &str) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("create the data directory `{}`", data.display()))?;
+    let path = data.join(DEV_TOKEN_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("write `{}`", path.display()))?;
+    writeln!(file, "{token}").with_context(|| format!("write `{}`", path.display()))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        toml::from_str(text).expect("the configuration parses")
+    }
+
+    const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn principals_are_checked_naming_the_principal_and_the_setting() {
+        let cases = [
+            (
+                "[[principals]]\nname = \"c\"\nrole = \"county_system\"\nregions = []\ntoken_sha256 = \"{DIGEST}\"\n",
+                "principal `c`: regions must list at least one",
+            ),
+            (
+                "[[principals]]\nname = \"c\"\nrole = \"county_system\"\nregions = [\"3301\"]\ntoken_sha256 = \"{DIGEST}\"\n",
+                "principal `c`",
+            ),
+            (
+                "[[principals]]\nname = \"c\"\nrole = \"county_system\"\nregions = [\"330106\"]\ntoken_sha256 = \"abc\"\n",
+                "principal `c`",
+            ),
+            (
+                "[[principals]]\nname = \"d\"\nrole = \"department\"\nregions = [\"330106\"]\ntoken_sha256 = \"{DIGEST}\"\n",
+                "principals",
+            ),
+            (
+                "[[principals]]\nname = \"c\"\nrole = \"county_system\"\nregions = [\"330106\"]\ntoken_sha256 = \"{DIGEST}\"\nevents_burst = 10\n",
+                "principal `c`: events_burst 10 is below server.max_events_per_request 10000",
+            ),
+        ];
+        for (text, expected) in cases {
+            let error = edge(&config(&text.replace("{DIGEST}", DIGEST)))
+                .expect_err("refused")
+                .to_string();
+            assert!(error.starts_with(expected), "{error}");
+        }
+        let error = toml::from_str::<Config>(
+            "[[principals]]\nname = \"c\"\nrole = \"mayor\"\nregions = [\"330106\"]\n",
+        )
+        .expect_err("an unknown role");
+        assert!(error.to_string().contains("mayor"), "{error}");
+    }
+
+    #[test]
+    fn a_server_beyond_loopback_needs_principals() {
+        let mut config = config("[server]\nlisten = \"0.0.0.0:50051\"\n");
+        let error = edge(&config).expect_err("no principals").to_string();
+        assert!(error.starts_with("no principals are configured"), "{error}");
+        config.principals = toml::from_str::<Config>(&format!(
+            "[[principals]]\nname = \"monitor-hz\"\nrole = \"monitor\"\nregions = [\"330100\"]\ntoken_sha256 = \"{DIGEST}\"\n"
+        ))
+        .expect("parses")
+        .principals;
+        let edge = edge(&config).expect("configured");
+        assert!(!edge.auth.is_empty());
+    }
+
+    #[test]
+    fn on_loopback_without_principals_a_development_token_is_written() {
+        let data = tempfile::tempdir().expect("a temporary directory");
+        let config = Config {
+            data: data.path().to_owned(),
+            ..Config::default()
+        };
+        edge(&config).expect("a development principal");
+        let token = std::fs::read_to_string(data.path().join(DEV_TOKEN_FILE)).expect("written");
+        assert!(token.trim().starts_with("cw_"), "{token}");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(data.path().join(DEV_TOKEN_FILE))
+            .expect("the file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "only its owner reads the token");
+    }
+}
