@@ -232,7 +232,13 @@ impl pb::audit_service_server::AuditService for Audit {
             .transpose()
             .map_err(invalid)?;
         let kinds: BTreeSet<i32> = request.kinds.iter().copied().collect();
-        let prefix = views::region_prefix(&request.region_prefix)?;
+        // Only an explicit request narrows the records by region; the caller's scope
+        // filters them below either way.
+        let prefixes = if request.region_prefix.is_empty() {
+            None
+        } else {
+            views::scoped_regions(&caller, &request.region_prefix)?
+        };
         let case_no = request.case_no.clone();
         let limit = if request.limit == 0 {
             u64::MAX
@@ -284,12 +290,16 @@ impl pb::audit_service_server::AuditService for Audit {
                                 decoded.as_ref().is_some_and(|(at, _)| *at >= from)
                             })
                             && (case_no.is_empty() || record.key == case_no)
-                            && prefix.as_ref().is_none_or(|prefix| match decoded.as_ref() {
-                                Some((_, DecodedRecord::Case(event))) => {
-                                    event.region_code.as_str().starts_with(prefix.as_str())
-                                }
-                                _ => false,
-                            });
+                            && prefixes
+                                .as_ref()
+                                .is_none_or(|prefixes| match decoded.as_ref() {
+                                    Some((_, DecodedRecord::Case(event))) => {
+                                        prefixes.iter().any(|prefix| {
+                                            event.region_code.as_str().starts_with(prefix.as_str())
+                                        })
+                                    }
+                                    _ => false,
+                                });
                         if !keep {
                             continue;
                         }

@@ -261,6 +261,32 @@ pub(crate) fn edge(config: &Config) -> anyhow::Result<Edge> {
     Ok(Edge { auth, tls })
 }
 
+/// `casewatch token`: a fresh token and its `[[principals]]` entry, checked as the
+/// configuration would check it.
+pub(crate) fn print_token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
+    let token = casewatch_server::auth::generate_token();
+    let digest = hex::encode(casewatch_server::auth::token_digest(&token));
+    let quoted = |text: &str| toml::Value::String(text.to_owned()).to_string();
+    let regions: Vec<String> = args.regions.iter().map(|code| quoted(code)).collect();
+    let mut entry = format!(
+        "[[principals]]\nname = {}\nrole = {}\nregions = [{}]\n",
+        quoted(&args.name),
+        quoted(&args.role),
+        regions.join(", ")
+    );
+    if let Some(dept) = &args.dept {
+        entry.push_str(&format!("dept = {}\n", quoted(dept)));
+    }
+    entry.push_str(&format!("token_sha256 = \"{digest}\"\n"));
+    let config: Config = toml::from_str(&entry).context("the principal's entry")?;
+    edge(&config)?;
+    println!(
+        "# the token, for the principal only (Casewatch keeps just its SHA-256):\n# {token}\n"
+    );
+    print!("{entry}");
+    Ok(())
+}
+
 /// The listener's TLS, if configured.
 pub(crate) fn tls(config: &Config) -> anyhow::Result<Option<ServerTlsConfig>> {
     config

@@ -47,6 +47,25 @@ pub(crate) enum Command {
     /// Measure Casewatch against its references on this machine: ingest, projection,
     /// alert latency, verification and memory (see BENCHMARKS.md).
     Bench(BenchArgs),
+    /// Make a bearer token for a new principal, and print it with the `[[principals]]`
+    /// entry that configures it (which holds only the token's SHA-256).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// The principal's unique name.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Its role.
+    #[arg(long, value_parser = ["county_system", "department", "monitor", "auditor", "admin"])]
+    pub(crate) role: String,
+    /// A region code it covers (repeat for several; `000000` for every region).
+    #[arg(long = "region", required = true)]
+    pub(crate) regions: Vec<String>,
+    /// The department it speaks for (统一社会信用代码); required for a department.
+    #[arg(long)]
+    pub(crate) dept: Option<String>,
 }
 
 #[derive(Debug, Args)]

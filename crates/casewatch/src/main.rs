@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Rebuild(args) => tool(commands::rebuild(args)).await,
         cli::Command::Migrate(args) => tool(commands::migrate(args)).await,
         cli::Command::Bench(args) => tool(bench::run(args)).await,
+        cli::Command::Token(args) => tool(async move { access::print_token(&args) }).await,
     }
 }
 
