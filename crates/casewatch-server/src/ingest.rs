@@ -4,6 +4,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::access::{Denied, Operation};
@@ -240,9 +241,14 @@ impl Checked {
 enum Admission {
     /// A stream waits: the sender is slowed down, and reads nothing more meanwhile.
     Wait,
-    /// A unary call is refused at once with `RESOURCE_EXHAUSTED`, to be re-sent later.
-    Refuse,
+    /// A unary call waits a little for the server's capacity (the queue is fair, so it gets
+    /// in behind the streams' waiting requests) and is refused with `RESOURCE_EXHAUSTED`
+    /// after [`UNARY_CAPACITY_WAIT`], or at once when its caller is over its rate.
+    Brief,
 }
+
+/// How long a unary append waits for room in the server's capacity before it is refused.
+const UNARY_CAPACITY_WAIT: Duration = Duration::from_secs(2);
 
 /// Room for `events` weighing `weight` KiB: in the server's capacity first (released when
 /// the log has answered), then in the caller's event rate.
@@ -259,22 +265,28 @@ async fn admit<'a>(
     // A request larger than the whole capacity waits for all of it, not for ever.
     let weight = weight.min(capacity.total);
     match admission {
-        Admission::Refuse => {
-            let permit = capacity.permits.try_acquire_many(weight).map_err(|_| {
-                Status::resource_exhausted(
-                    "the server is at its capacity for appends in flight: retry shortly",
-                )
-            })?;
+        Admission::Brief => {
             caller.admit_events_now(events)?;
+            let permit =
+                tokio::time::timeout(UNARY_CAPACITY_WAIT, capacity.permits.acquire_many(weight))
+                    .await
+                    .map_err(|_| {
+                        Status::resource_exhausted(
+                            "the server is at its capacity for appends in flight: retry shortly",
+                        )
+                    })?
+                    .map_err(|_| Status::unavailable("the server is stopping"))?;
             Ok(Some(permit))
         }
+        // The caller's rate first: a stream over its rate waits without holding capacity
+        // other callers could use.
         Admission::Wait => {
+            caller.admit_events(events).await?;
             let permit = capacity
                 .permits
                 .acquire_many(weight)
                 .await
                 .map_err(|_| Status::unavailable("the server is stopping"))?;
-            caller.admit_events(events).await?;
             Ok(Some(permit))
         }
     }
@@ -362,7 +374,7 @@ impl received::ingest_service_server::IngestService for Ingest {
             &self.capacity,
             &caller,
             vec![Ok(request.into_inner())],
-            Admission::Refuse,
+            Admission::Brief,
         )
         .await
         .pop()
@@ -380,7 +392,10 @@ impl received::ingest_service_server::IngestService for Ingest {
         let stream = caller.open_stream()?;
         let state = self.state.clone();
         let capacity = self.capacity.clone();
-        let requests = request.into_inner();
+        // At shutdown the stream stops reading: what it has read is answered, then it ends.
+        let requests = request
+            .into_inner()
+            .take_until(self.state.shutdown.clone().cancelled_owned());
         // The requests that have arrived while the previous ones were being appended (up
         // to `STREAM_COALESCE`) are appended together, in order, with one call to the log, so
         // that one stream fills a group commit. The responses answer the requests in order;

@@ -59,6 +59,7 @@ impl AppState {
             log: self.log.clone(),
             clock: self.clock.clone(),
             options: self.options.clone(),
+            shutdown: self.shutdown.clone(),
         }
     }
 }
@@ -71,6 +72,9 @@ pub struct IngestState {
     /// Where `recorded_at` comes from.
     pub clock: Arc<dyn Clock>,
     pub options: ServerOptions,
+    /// Cancelled when the process stops: append streams stop reading, answer what they
+    /// have read, and end.
+    pub shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for IngestState {
@@ -94,6 +98,16 @@ pub struct Services {
 }
 
 impl Services {
+    /// The options of the services served (those of the views where both are).
+    fn options(&self) -> ServerOptions {
+        self.views
+            .as_ref()
+            .map(|state| &state.options)
+            .or(self.ingest.as_ref().map(|state| &state.options))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Every service, over one state: the single-process node.
     pub fn all(state: AppState, edge: Edge) -> Self {
         Self {
@@ -137,6 +151,9 @@ pub struct ServerOptions {
     /// How far ahead of the server's clock a step may be dated (a source's clock that
     /// runs a little fast).
     pub max_clock_skew: chrono::TimeDelta,
+    /// How long a stopping server waits for its calls to finish before it closes the
+    /// connections that still hold one (a client that stopped reading, say).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerOptions {
@@ -147,6 +164,7 @@ impl Default for ServerOptions {
             max_message_bytes: 4 << 20,
             max_inflight_bytes: 64 << 20,
             max_clock_skew: chrono::TimeDelta::minutes(5),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -274,12 +292,14 @@ pub async fn router(services: Services) -> Result<tonic::transport::server::Rout
 #[error("cannot build the gRPC server: {0}")]
 pub struct BuildError(String);
 
-/// Serves `services` on `listener` until `shutdown`.
+/// Serves `services` on `listener` until `shutdown`, then lets the calls in progress finish
+/// for at most the options' `shutdown_grace`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     services: Services,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
+    let grace = services.options().shutdown_grace;
     // Small messages (an acknowledgement, a pushed alert) go out at once: with Nagle's
     // algorithm each would wait for the peer's delayed acknowledgement, about 40 ms.
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
@@ -288,10 +308,20 @@ pub async fn serve(
             Ok(stream)
         })
     });
-    router(services)
+    let server = router(services)
         .await?
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await?;
+        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
+    let overdue = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        () = overdue => tracing::warn!(
+            ?grace,
+            "calls still open after the shutdown grace period: stopping without them"
+        ),
+    }
     Ok(())
 }
 

@@ -200,12 +200,16 @@ pub(crate) struct ServerConfig {
     #[serde(deserialize_with = "size")]
     pub(crate) max_message_size: u64,
     /// The bytes of append requests held at once across every caller: beyond it streams
-    /// wait and unary calls are answered `RESOURCE_EXHAUSTED`.
+    /// wait, and unary calls wait up to two seconds, then are answered `RESOURCE_EXHAUSTED`.
     #[serde(deserialize_with = "size")]
     pub(crate) max_inflight_appends: u64,
     /// How far ahead of the server's clock a step may be dated.
     #[serde(deserialize_with = "duration")]
     pub(crate) max_clock_skew: Duration,
+    /// How long a stopping server lets calls in progress finish before it closes their
+    /// connections.
+    #[serde(deserialize_with = "duration")]
+    pub(crate) shutdown_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -223,6 +227,7 @@ impl Default for ServerConfig {
             max_message_size: options.max_message_bytes as u64,
             max_inflight_appends: options.max_inflight_bytes as u64,
             max_clock_skew: options.max_clock_skew.to_std().unwrap_or_default(),
+            shutdown_grace: options.shutdown_grace,
         }
     }
 }
@@ -409,6 +414,7 @@ impl Config {
             max_inflight_bytes: bytes(self.server.max_inflight_appends),
             max_clock_skew: chrono::TimeDelta::from_std(self.server.max_clock_skew)
                 .unwrap_or(chrono::TimeDelta::MAX),
+            shutdown_grace: self.server.shutdown_grace,
         }
     }
 }

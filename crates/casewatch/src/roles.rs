@@ -75,6 +75,7 @@ pub(crate) async fn ingest(config: Config) -> anyhow::Result<()> {
             log,
             clock,
             options: config.server_options(),
+            shutdown: tasks.shutdown_token(),
         }),
         views: None,
         edge,

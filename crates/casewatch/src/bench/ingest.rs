@@ -48,6 +48,7 @@ impl IngestServer {
                 log,
                 clock: Arc::new(SystemClock),
                 options: ServerOptions::default(),
+                shutdown: shutdown.clone(),
             }),
             views: None,
             edge: casewatch_server::Edge { auth, tls: None },
