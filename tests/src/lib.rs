@@ -82,7 +82,8 @@ pub const EXPECTED_ALERTS: &[ExpectedAlert] = &[
 /// Case numbers of the scenario that must end with no alert.
 pub const CLEAN_CASES: &[&str] = &["330106-A-CLEAN", "330105-F-ORDER"];
 
-fn dept(region: &str) -> String {
+/// The department code of the scenario's offices in `region`.
+pub fn dept(region: &str) -> String {
     DeptCode::with_check_char(&format!("11{region}MB0000001"))
         .expect("a valid department body")
         .to_string()
@@ -147,6 +148,15 @@ impl CaseScript {
             recorded_at,
         });
         self
+    }
+}
+
+/// A submission (申办) opening case `case_no` in `region` at `at`, as its county reports it.
+pub fn submission(case_no: &str, region: &'static str, at: Timestamp) -> pb::CaseEvent {
+    pb::CaseEvent {
+        event_id: format!("{case_no}-1"),
+        case_no: case_no.to_owned(),
+        ..CaseScript::new("", region).event(1, "clerk", at, submitted())
     }
 }
 

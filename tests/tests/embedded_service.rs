@@ -8,120 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use casewatch_domain::alert::Level;
-use casewatch_domain::case::Policy;
 use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions, audit};
 use casewatch_proto::pb;
-use casewatch_proto::pb::audit_service_client::AuditServiceClient;
-use casewatch_proto::pb::ingest_service_client::IngestServiceClient;
-use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
-use casewatch_server::node::{Node, NodeConfig};
-use casewatch_server::{ManualClock, append_ticks};
 use casewatch_store::ViewStore;
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_tests::{Input, alert_key, expected_alerts, local, scenario};
 use prost::Message;
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
 
-type Authorized = casewatch_proto::client::Authorized<Channel>;
+mod support;
 
-struct Harness {
-    node: Node,
-    clock: Arc<ManualClock>,
-    channel: Authorized,
-    _data: tempfile::TempDir,
-}
-
-impl Harness {
-    async fn start() -> Harness {
-        let data = tempfile::tempdir().expect("a temporary directory");
-        let mut config = NodeConfig::new(data.path());
-        config.partitions = 4;
-        config.options.tick_every = None;
-        let (auth, token) = casewatch_server::auth::Authenticator::development();
-        config.options.edge = casewatch_server::Edge { auth, tls: None };
-        let clock = Arc::new(ManualClock::new(local("2026-03-02 08:00")));
-        let node = Node::start(
-            config,
-            "127.0.0.1:0".parse().expect("an address"),
-            clock.clone(),
-            Arc::new(Policy::default()),
-        )
-        .await
-        .expect("the node starts");
-        let channel = casewatch_proto::client::connect(&format!("http://{}", node.addr), &token)
-            .await
-            .expect("the node accepts connections");
-        Harness {
-            node,
-            clock,
-            channel,
-            _data: data,
-        }
-    }
-
-    fn ingest(&self) -> IngestServiceClient<Authorized> {
-        IngestServiceClient::new(self.channel.clone())
-    }
-
-    fn monitor(&self) -> MonitorServiceClient<Authorized> {
-        MonitorServiceClient::new(self.channel.clone())
-    }
-
-    fn audit(&self) -> AuditServiceClient<Authorized> {
-        AuditServiceClient::new(self.channel.clone())
-    }
-
-    /// Plays inputs: each step over gRPC at its time, each tick onto every partition.
-    async fn play(&self, inputs: &[Input]) {
-        let mut ingest = self.ingest();
-        for input in inputs {
-            match input {
-                Input::Step { event, recorded_at } => {
-                    self.clock.set(*recorded_at);
-                    let response = ingest
-                        .append(pb::AppendRequest {
-                            events: vec![(**event).clone()],
-                            request_id: String::new(),
-                        })
-                        .await
-                        .expect("append answers")
-                        .into_inner();
-                    assert!(
-                        matches!(
-                            response.results[0].outcome,
-                            Some(pb::append_result::Outcome::Appended(_))
-                        ),
-                        "{response:?}"
-                    );
-                }
-                Input::Tick(at) => {
-                    self.clock.set(*at);
-                    append_ticks(&*self.node.state.log, *at, "test")
-                        .await
-                        .expect("ticks append");
-                }
-            }
-        }
-        self.wait_until_projected().await;
-    }
-
-    async fn wait_until_projected(&self) {
-        let state = &self.node.state;
-        for partition in 0..state.log.partitions() {
-            let high_water = state.log.high_water(partition).await.expect("a high water");
-            if high_water > 0 {
-                assert!(
-                    state
-                        .progress
-                        .wait_for(partition, high_water - 1, Duration::from_secs(30))
-                        .await,
-                    "partition {partition} was not folded"
-                );
-            }
-        }
-    }
-}
+use support::Harness;
 
 #[tokio::test]
 async fn the_scenario_over_grpc_raises_exactly_the_expected_alerts() {
@@ -429,7 +326,7 @@ async fn a_rebuild_gives_the_live_digest_and_a_flipped_byte_is_named() {
         .await
         .expect("the archive");
     let target = steps[2].position;
-    let data_dir = harness._data.path().to_owned();
+    let data_dir = harness.data.path().to_owned();
     harness.node.stop().await;
     let database = data_dir
         .join("log")

@@ -1,0 +1,154 @@
+//! The in-process node the end-to-end suites share: embedded storage in a temporary
+//! directory, a manual clock, and clients that call with a principal's token.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use casewatch_domain::case::Policy;
+use casewatch_proto::client::Bearer;
+use casewatch_proto::pb;
+use casewatch_proto::pb::audit_service_client::AuditServiceClient;
+use casewatch_proto::pb::ingest_service_client::IngestServiceClient;
+use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
+use casewatch_server::Edge;
+use casewatch_server::auth::Authenticator;
+use casewatch_server::node::{Node, NodeConfig, NodeOptions};
+use casewatch_server::{ManualClock, append_ticks};
+use casewatch_tests::{Input, local};
+use tonic::transport::Channel;
+
+/// A channel whose calls carry a token.
+pub type Authorized = casewatch_proto::client::Authorized<Channel>;
+
+/// An embedded node on port 0 with a manual clock, and an operator's channel to it.
+pub struct Harness {
+    pub node: Node,
+    pub clock: Arc<ManualClock>,
+    /// An administrator's channel.
+    pub channel: Authorized,
+    pub data: tempfile::TempDir,
+}
+
+impl Harness {
+    /// A node whose only principal is a development administrator.
+    pub async fn start() -> Harness {
+        let (auth, token) = Authenticator::development();
+        Self::start_with(Edge { auth, tls: None }, &token).await
+    }
+
+    /// A node behind `edge`; `operator` is the token of an administrator of every region,
+    /// which [`play`](Self::play) and the harness's own clients use.
+    pub async fn start_with(edge: Edge, operator: &str) -> Harness {
+        Self::start_configured(
+            NodeOptions {
+                edge,
+                ..NodeOptions::default()
+            },
+            operator,
+        )
+        .await
+    }
+
+    /// A node with `options`, except that it appends no clock ticks of its own.
+    pub async fn start_configured(options: NodeOptions, operator: &str) -> Harness {
+        let data = tempfile::tempdir().expect("a temporary directory");
+        let mut config = NodeConfig::new(data.path());
+        config.partitions = 4;
+        config.options = NodeOptions {
+            tick_every: None,
+            ..options
+        };
+        let clock = Arc::new(ManualClock::new(local("2026-03-02 08:00")));
+        let node = Node::start(
+            config,
+            "127.0.0.1:0".parse().expect("an address"),
+            clock.clone(),
+            Arc::new(Policy::default()),
+        )
+        .await
+        .expect("the node starts");
+        let channel = casewatch_proto::client::connect(&format!("http://{}", node.addr), operator)
+            .await
+            .expect("the node accepts connections");
+        Harness {
+            node,
+            clock,
+            channel,
+            data,
+        }
+    }
+
+    /// A channel whose calls carry `bearer` (or nothing).
+    pub async fn channel_as(&self, bearer: Bearer) -> Authorized {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.node.addr))
+            .expect("a valid address")
+            .connect()
+            .await
+            .expect("the node accepts connections");
+        tonic::service::interceptor::InterceptedService::new(channel, bearer)
+    }
+
+    pub fn ingest(&self) -> IngestServiceClient<Authorized> {
+        IngestServiceClient::new(self.channel.clone())
+    }
+
+    pub fn monitor(&self) -> MonitorServiceClient<Authorized> {
+        MonitorServiceClient::new(self.channel.clone())
+    }
+
+    pub fn audit(&self) -> AuditServiceClient<Authorized> {
+        AuditServiceClient::new(self.channel.clone())
+    }
+
+    /// Plays inputs: each step over gRPC at its time, each tick onto every partition.
+    pub async fn play(&self, inputs: &[Input]) {
+        let mut ingest = self.ingest();
+        for input in inputs {
+            match input {
+                Input::Step { event, recorded_at } => {
+                    self.clock.set(*recorded_at);
+                    let response = ingest
+                        .append(pb::AppendRequest {
+                            events: vec![(**event).clone()],
+                            request_id: String::new(),
+                        })
+                        .await
+                        .expect("append answers")
+                        .into_inner();
+                    assert!(
+                        matches!(
+                            response.results[0].outcome,
+                            Some(pb::append_result::Outcome::Appended(_))
+                        ),
+                        "{response:?}"
+                    );
+                }
+                Input::Tick(at) => {
+                    self.clock.set(*at);
+                    append_ticks(&*self.node.state.log, *at, "test")
+                        .await
+                        .expect("ticks append");
+                }
+            }
+        }
+        self.wait_until_projected().await;
+    }
+
+    pub async fn wait_until_projected(&self) {
+        let state = &self.node.state;
+        for partition in 0..state.log.partitions() {
+            let high_water = state.log.high_water(partition).await.expect("a high water");
+            if high_water > 0 {
+                assert!(
+                    state
+                        .progress
+                        .wait_for(partition, high_water - 1, Duration::from_secs(30))
+                        .await,
+                    "partition {partition} was not folded"
+                );
+            }
+        }
+    }
+}
