@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod child;
+
 use casewatch_proto::client::{Authorized, Bearer};
 use casewatch_proto::pb;
 use casewatch_proto::pb::audit_service_client::AuditServiceClient;
@@ -13,13 +15,6 @@ use casewatch_sim::{Output, SimConfig, Simulator};
 use prost::Message;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 fn serve(data: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_casewatch"))
@@ -56,7 +51,7 @@ async fn connect(data: &std::path::Path, port: u16) -> Authorized<Channel> {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_acknowledged_step_survives_a_kill() {
     let data = tempfile::tempdir().expect("a temporary directory");
-    let port = free_port();
+    let port = child::free_port();
     let mut child = serve(data.path(), port);
     let mut ingest = IngestServiceClient::new(connect(data.path(), port).await);
 

@@ -11,6 +11,7 @@
 
 #![cfg(feature = "kafka")]
 
+mod child;
 mod e2e_support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,8 +3,7 @@
 //! with.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +22,8 @@ use casewatch_server::{FileClock, ManualClock, append_ticks};
 use casewatch_store::ViewStore;
 use casewatch_store::postgres::PgStore;
 use casewatch_tests::Call;
+
+use crate::child::{Role, free_port, signal};
 use sqlx::Connection;
 use tonic::transport::Channel;
 
@@ -36,22 +37,6 @@ const TICK_SOURCE: &str = "e2e";
 const TANSU_RETENTION_MS: i64 = 3_153_600_000_000;
 /// How long the suite waits for anything, at most.
 const PATIENCE: Duration = Duration::from_secs(180);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// Sends `signal` to a process.
-fn signal(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -{signal} {pid} failed");
-}
 
 /// Runs a command and insists it succeeds.
 pub(crate) fn run(command: &[String]) {
@@ -212,59 +197,6 @@ impl casewatch_log::conformance::Harness for TansuHarness {
 
     fn atomic_appends(&self) -> bool {
         false
-    }
-}
-
-/// A `casewatch` child process.
-pub(crate) struct Role {
-    child: Child,
-    /// The address it printed on its first line.
-    pub(crate) addr: String,
-}
-
-impl Role {
-    fn spawn(args: &[&str], config: &Path) -> Role {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_casewatch"))
-            .args(args)
-            .arg("--config")
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("CASEWATCH_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("casewatch starts");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("a piped stdout"))
-            .read_line(&mut line)
-            .expect("casewatch reports");
-        let addr = line
-            .split_whitespace()
-            .find_map(|word| {
-                word.trim_matches(|c| c == '(' || c == ')')
-                    .parse::<std::net::SocketAddr>()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("casewatch {args:?} did not start: `{line}`"))
-            .to_string();
-        Role { child, addr }
-    }
-
-    /// SIGTERM, and waits for it to leave: what an orchestrator does on scale-down.
-    pub(crate) fn terminate(mut self) {
-        signal(self.child.id(), "TERM");
-        let status = self.child.wait().expect("casewatch exits");
-        assert!(
-            status.success(),
-            "casewatch exits cleanly on SIGTERM: {status}"
-        );
-    }
-}
-
-impl Drop for Role {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
