@@ -429,6 +429,8 @@ mod tests {
         let config = Config::read(&path).expect("deploy/casewatch.toml reads");
         assert_eq!(config.log.backend, LogBackend::Kafka);
         assert_eq!(config.views.backend, ViewsBackend::Postgres);
+        let edge = crate::access::edge(&config).expect("its principals are valid");
+        assert!(!edge.auth.is_empty());
     }
 
     #[test]
