@@ -151,6 +151,18 @@ impl CaseScript {
     }
 }
 
+/// Asserts that every event of an append's answer is on the log.
+pub fn assert_appended(response: &pb::AppendResponse) {
+    assert!(
+        !response.results.is_empty()
+            && response.results.iter().all(|result| matches!(
+                result.outcome,
+                Some(pb::append_result::Outcome::Appended(_))
+            )),
+        "{response:?}"
+    );
+}
+
 /// A submission (申办) opening case `case_no` in `region` at `at`, as its county reports it.
 pub fn submission(case_no: &str, region: &'static str, at: Timestamp) -> pb::CaseEvent {
     pb::CaseEvent {

@@ -236,13 +236,7 @@ async fn a_client_certificate_subject_names_its_principal() {
         .await
         .expect("the county appends by certificate");
     assert_eq!(response.results.len(), 1);
-    assert!(
-        matches!(
-            response.results[0].outcome,
-            Some(pb::append_result::Outcome::Appended(_))
-        ),
-        "{response:?}"
-    );
+    casewatch_tests::assert_appended(&response);
     let refused = MonitorServiceClient::new(InterceptedService::new(channel, Bearer::none()))
         .list_alerts(case_filter())
         .await

@@ -212,13 +212,7 @@ async fn a_flood_is_held_back_and_others_are_still_served() {
             .await
             .expect("the other county is served")
             .into_inner();
-        assert!(
-            matches!(
-                response.results[0].outcome,
-                Some(pb::append_result::Outcome::Appended(_))
-            ),
-            "{response:?}"
-        );
+        casewatch_tests::assert_appended(&response);
         monitor
             .list_alerts(pb::ListAlertsRequest {
                 page_size: 10,

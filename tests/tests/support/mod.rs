@@ -117,13 +117,7 @@ impl Harness {
                         .await
                         .expect("append answers")
                         .into_inner();
-                    assert!(
-                        matches!(
-                            response.results[0].outcome,
-                            Some(pb::append_result::Outcome::Appended(_))
-                        ),
-                        "{response:?}"
-                    );
+                    casewatch_tests::assert_appended(&response);
                 }
                 Input::Tick(at) => {
                     self.clock.set(*at);
