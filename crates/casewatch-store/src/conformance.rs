@@ -771,7 +771,8 @@ pub async fn digest_changes_with_content<H: Harness>(harness: &mut H) {
 }
 
 /// A step held ahead of a gap is archived as held, and becomes applied at the same
-/// position when the gap fills.
+/// position when the gap fills (the batch names it in `pending_removed`), in a later batch
+/// or in the same one.
 pub async fn held_steps_become_applied<H: Harness>(harness: &mut H) {
     let store = harness.fresh().await;
     let log = Log::sample();
@@ -813,6 +814,18 @@ pub async fn held_steps_become_applied<H: Harness>(harness: &mut H) {
             .windows(2)
             .all(|pair| pair[0].position < pair[1].position),
         "the archive is in log order"
+    );
+
+    // Held and applied within one batch.
+    let store = harness.fresh().await;
+    apply_each(&store, log.batches(0, usize::MAX)).await;
+    let archive = store.steps(&held.case_no).await.expect("steps read");
+    assert_eq!(
+        archive
+            .iter()
+            .find(|step| step.position == held.position)
+            .map(|step| step.disposition),
+        Some(Disposition::Applied)
     );
 }
 
@@ -1117,6 +1130,7 @@ impl Views {
             checkpoints: BTreeMap::new(),
             alerts: BTreeSet::new(),
         };
+        let mut pending: BTreeMap<(&str, u32), Position> = BTreeMap::new();
         for batch in batches {
             for row in &batch.cases {
                 views
@@ -1125,6 +1139,16 @@ impl Views {
             }
             for step in &batch.steps {
                 views.archive.insert(step.position, step.clone());
+            }
+            for (case_no, seq, position) in &batch.pending_added {
+                pending.insert((case_no.as_str(), *seq), *position);
+            }
+            for (case_no, seq) in &batch.pending_removed {
+                if let Some(position) = pending.remove(&(case_no.as_str(), *seq))
+                    && let Some(step) = views.archive.get_mut(&position)
+                {
+                    step.disposition = Disposition::Applied;
+                }
             }
             for change in &batch.alerts {
                 views.alerts.insert(change.change.alert.id.clone());
@@ -1303,7 +1327,7 @@ struct Projector<'a> {
     policy: &'a Policy,
     partition: Partition,
     cases: BTreeMap<String, (Case, Hash)>,
-    pending: BTreeMap<(String, u32), StepRow>,
+    pending: BTreeSet<(String, u32)>,
     chain: Hash,
     next_offset: u64,
     now: Option<Timestamp>,
@@ -1315,7 +1339,7 @@ impl<'a> Projector<'a> {
             policy,
             partition,
             cases: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            pending: BTreeSet::new(),
             chain: [0; 32],
             next_offset: 0,
             now: None,
@@ -1398,9 +1422,9 @@ impl<'a> Projector<'a> {
                     hash: *head,
                     previous_hash,
                 };
-                batch.steps.push(row.clone());
+                batch.steps.push(row);
                 if disposition == Disposition::Held {
-                    self.pending.insert((case_no.clone(), event.seq), row);
+                    self.pending.insert((case_no.clone(), event.seq));
                     batch
                         .pending_added
                         .push((case_no.clone(), event.seq, position));
@@ -1409,9 +1433,7 @@ impl<'a> Projector<'a> {
                     if outcome.seq == event.seq || outcome.disposition != Disposition::Applied {
                         continue;
                     }
-                    if let Some(mut held) = self.pending.remove(&(case_no.clone(), outcome.seq)) {
-                        held.disposition = Disposition::Applied;
-                        batch.steps.push(held);
+                    if self.pending.remove(&(case_no.clone(), outcome.seq)) {
                         batch.pending_removed.push((case_no.clone(), outcome.seq));
                     }
                 }

@@ -126,8 +126,10 @@ pub struct ViewBatch {
     /// New archive rows, and rows whose disposition changed (a held step applied later),
     /// keyed by position.
     pub steps: Vec<StepRow>,
-    /// Positions of held steps, added to and removed from the pending set.
+    /// Positions of held steps, added to the pending set.
     pub pending_added: Vec<(String, u32, Position)>,
+    /// Held steps applied since (their gap filled): they leave the pending set, and their
+    /// archive rows become [`Disposition::Applied`].
     pub pending_removed: Vec<(String, u32)>,
     /// Alert changes in the order they happened.
     pub alerts: Vec<AlertChangeRow>,

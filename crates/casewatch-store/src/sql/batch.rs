@@ -215,14 +215,20 @@ impl EncodedBatch {
                     })
                     .collect::<Result<_>>()?,
             },
-            // After the additions: a step held and released in the same batch is gone.
+            // After the additions, so that a step held and released in the same batch is
+            // found: a held step leaves the pending set because it was applied, and its
+            // archive row says so (`applied` is `Disposition::Applied`'s name).
+            Rows {
+                head: "UPDATE steps SET disposition = 'applied' \
+                       WHERE (partition, log_offset) IN (SELECT partition, log_offset \
+                       FROM pending_steps WHERE (case_no, seq) IN (",
+                tail: "))",
+                rows: removed(&pending_removed),
+            },
             Rows {
                 head: "DELETE FROM pending_steps WHERE (case_no, seq) IN (",
                 tail: ")",
-                rows: pending_removed
-                    .into_iter()
-                    .map(|(case_no, seq)| vec![case_no.into(), i64::from(seq).into()])
-                    .collect(),
+                rows: removed(&pending_removed),
             },
             Rows {
                 head: "INSERT INTO refusals (partition, log_offset, alert_id, principal, reason)",
@@ -438,6 +444,14 @@ static STATS_UPSERT: LazyLock<String> = LazyLock::new(|| {
         sums.join(", ")
     )
 });
+
+/// The rows naming steps that leave the pending set.
+fn removed(pending_removed: &BTreeSet<(&str, u32)>) -> Vec<Vec<Param>> {
+    pending_removed
+        .iter()
+        .map(|(case_no, seq)| vec![(*case_no).into(), i64::from(*seq).into()])
+        .collect()
+}
 
 /// An alert row with its cursor, the last column.
 fn with_cursor(mut row: Vec<Param>, cursor: i64) -> Vec<Param> {
