@@ -100,6 +100,9 @@ pub enum Disposition {
     Conflict,
     /// Ahead of a gap in the step numbers: held until the gap fills.
     Held,
+    /// A record of the case that could not be read: quarantined, and kept in the case's
+    /// archive so that its hash chain and audit trail show the hole (C5).
+    Unreadable,
 }
 
 /// The outcome of one step, by its number.
@@ -477,6 +480,25 @@ impl Case {
         self.record_change(&ctx, change, &mut effects);
         self.update_light(&ctx, at, &mut effects);
         Ok(effects)
+    }
+
+    /// A record of this case on the log that could not be read: it raises C5 (once per
+    /// distinct record) with `reason`. `now` is the partition's time, as its readable
+    /// records and ticks tell it; an unreadable record's own claims are not trusted, and
+    /// the case's own time does not move.
+    pub fn handle_unreadable(
+        &mut self,
+        record: &[u8],
+        reason: &str,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Effects {
+        let ctx = self.context(policy);
+        let at = self.evaluated_at.map_or(now, |seen| seen.max(now));
+        let mut effects = Effects::default();
+        self.raise_unreadable(&ctx, record, reason, at, &mut effects);
+        self.update_light(&ctx, at, &mut effects);
+        effects
     }
 
     /// Moves the case's time forward to `to` (never back) and returns the case's now.
