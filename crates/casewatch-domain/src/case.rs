@@ -189,6 +189,11 @@ pub struct Case {
     pub alerts: Vec<Alert>,
     /// The open-case light counted in the statistics, `None` while not open.
     pub counted_light: Option<Light>,
+    /// When the light was last counted. A later change of the gauge is counted no earlier
+    /// (a back-dated step after a tick turned the light must not take the case off the
+    /// gauge on a day before the tick put it there), so the gauge never sums below zero.
+    #[serde(default)]
+    pub light_counted_at: Option<Timestamp>,
     /// The contiguous prefix of step numbers applied.
     pub applied_through: u32,
     /// Content fingerprints of the applied steps, by step number.
@@ -240,6 +245,7 @@ impl Case {
             ratings: Vec::new(),
             alerts: Vec::new(),
             counted_light: None,
+            light_counted_at: None,
             applied_through: 0,
             fingerprints: BTreeMap::new(),
             held: BTreeMap::new(),
@@ -786,6 +792,8 @@ impl Case {
             }
         }
         self.counted_light = now;
+        let at = self.light_counted_at.map_or(at, |counted| counted.max(at));
+        self.light_counted_at = Some(at);
         self.count(ctx, at, &counters, effects);
     }
 
