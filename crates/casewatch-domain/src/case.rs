@@ -768,7 +768,7 @@ impl Case {
             return;
         }
         let key = StatKey {
-            day: ctx.calendar.local_date(at),
+            day: ctx.calendar.local_date(at).min(crate::stats::LAST_DAY),
             region_code: self.region_code.clone(),
             dept_code: self.dept_code.clone(),
             item_code: self.item_code.clone(),

@@ -686,6 +686,26 @@ fn a_notice_awaiting_feedback_is_due_back_at_its_feedback_date() {
     assert_eq!(effects.alerts[0].alert.level, Level::Red);
 }
 
+/// The regression of statistics counted in the last hours of 9999 (found by the
+/// projector's adversarial fuzzing, with a tick at the last instant a record can carry):
+/// they went to 10000-01-01 in China, a day the views' day ranges cannot reach, so the
+/// open-case gauges read short.
+#[test]
+fn statistics_of_the_last_instants_count_on_the_last_day() {
+    let last = chrono::DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31T23:59:59Z");
+    let script = Script::default();
+    let event = script.event(1, "clerk", last, accepted(5, 20));
+    let mut case = Case::new(&event);
+    let effects = case.handle_step(&event, last, &script.policy);
+    let days: Vec<_> = effects.stats.iter().map(|delta| delta.key.day).collect();
+    assert!(!days.is_empty());
+    assert!(
+        days.iter()
+            .all(|day| *day == casewatch_domain::stats::LAST_DAY),
+        "{days:?}"
+    );
+}
+
 /// The regression of an open-case gauge that summed below zero (found by the projector's
 /// adversarial fuzzing): a tick turned an accepted case red on Sunday, then a rejection
 /// dated back to Monday took it off the red gauge on Monday, before the tick had put it
