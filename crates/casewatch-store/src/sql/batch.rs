@@ -84,19 +84,22 @@ async fn fence<DB: Dialect>(conn: &mut DB::Connection, batch: &ViewBatch) -> Res
     let partition = i64::from(batch.partition);
     let next = offset_bind(batch.checkpoint.next_offset)?;
     let chain = batch.checkpoint.chain_hash;
+    let clock = batch.checkpoint.clock.as_ref().map(timestamp_text);
     let mut query = QueryBuilder::new("");
     if batch.from_offset == 0 {
         query
-            .push("INSERT INTO checkpoints (partition, next_offset, chain_hash) VALUES (")
+            .push("INSERT INTO checkpoints (partition, next_offset, chain_hash, clock) VALUES (")
             .push_param(partition)
             .push(", ")
             .push_param(next)
             .push(", ")
             .push_param(chain)
+            .push(", ")
+            .push_param(clock)
             .push(
                 ") ON CONFLICT (partition) DO UPDATE \
-                 SET next_offset = excluded.next_offset, chain_hash = excluded.chain_hash \
-                 WHERE checkpoints.next_offset = 0",
+                 SET next_offset = excluded.next_offset, chain_hash = excluded.chain_hash, \
+                 clock = excluded.clock WHERE checkpoints.next_offset = 0",
             );
     } else {
         query
@@ -104,6 +107,8 @@ async fn fence<DB: Dialect>(conn: &mut DB::Connection, batch: &ViewBatch) -> Res
             .push_param(next)
             .push(", chain_hash = ")
             .push_param(chain)
+            .push(", clock = ")
+            .push_param(clock)
             .push(" WHERE partition = ")
             .push_param(partition)
             .push(" AND next_offset = ")
@@ -250,15 +255,20 @@ impl EncodedBatch {
                     .collect::<Result<_>>()?,
             },
             Rows {
-                head: "INSERT INTO quarantine (partition, log_offset, reason, bytes)",
+                head: "INSERT INTO quarantine (partition, log_offset, reason, bytes, case_no)",
                 tail: " ON CONFLICT (partition, log_offset) DO UPDATE \
-                       SET reason = excluded.reason, bytes = excluded.bytes",
+                       SET reason = excluded.reason, bytes = excluded.bytes, \
+                       case_no = excluded.case_no",
                 rows: quarantine
                     .into_values()
                     .map(|row| {
                         at_position(
                             row.position,
-                            [row.reason.as_str().into(), row.bytes.clone().into()],
+                            [
+                                row.reason.as_str().into(),
+                                row.bytes.clone().into(),
+                                row.case_no.clone().into(),
+                            ],
                         )
                     })
                     .collect::<Result<_>>()?,
