@@ -5,7 +5,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: help run demo serve test test-e2e bench bench-quick lint fmt ci
+.PHONY: help run demo serve test test-e2e fuzz bench bench-quick lint fmt ci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,14 @@ test: ## run every test suite of the workspace
 
 test-e2e: ## the roles as processes on Kafka (a tansu broker) and PostgreSQL; needs both
 	CASEWATCH_REQUIRE_POSTGRES=1 $(CARGO) test -p casewatch --test e2e --locked -- --ignored --test-threads=1
+
+# Cases of the long fuzz runs; `make fuzz FUZZ_PROJECTOR_CASES=20000` for a longer one.
+FUZZ_BYTES_CASES ?= 200000
+FUZZ_PROJECTOR_CASES ?= 10000
+
+fuzz: ## the long property runs in release: hostile bytes at the edge, adversarial sequences for the projector (a few minutes)
+	PROPTEST_CASES=$(FUZZ_BYTES_CASES) $(CARGO) test --release --locked -p casewatch-proto --test hostile_bytes
+	PROPTEST_CASES=$(FUZZ_PROJECTOR_CASES) $(CARGO) test --release --locked -p casewatch-projector --test adversarial
 
 bench-quick: ## the benchmark's smoke run (under a minute); JSON lines in target/bench/quick.jsonl
 	@mkdir -p target/bench

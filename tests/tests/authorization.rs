@@ -69,9 +69,10 @@ enum Rpc {
     VerifyCase,
     VerifyLog,
     WhatIf,
+    ListQuarantine,
 }
 
-const RPCS: [Rpc; 15] = [
+const RPCS: [Rpc; 16] = [
     Rpc::Append,
     Rpc::AppendStream,
     Rpc::GetCase,
@@ -87,6 +88,7 @@ const RPCS: [Rpc; 15] = [
     Rpc::VerifyCase,
     Rpc::VerifyLog,
     Rpc::WhatIf,
+    Rpc::ListQuarantine,
 ];
 
 impl Rpc {
@@ -107,13 +109,20 @@ impl Rpc {
             | Rpc::GetCaseAsOf
             | Rpc::VerifyCase
             | Rpc::VerifyLog
-            | Rpc::WhatIf => &[Auditor, Admin],
+            | Rpc::WhatIf
+            | Rpc::ListQuarantine => &[Auditor, Admin],
         }
     }
 
     /// Whether the call names a case, alert or region (`VerifyLog` checks the whole log).
     fn scoped(self) -> bool {
-        self != Rpc::VerifyLog
+        !matches!(self, Rpc::VerifyLog | Rpc::ListQuarantine)
+    }
+
+    /// Whether only a caller of every region may make it (quarantined records cannot be
+    /// placed in one).
+    fn needs_every_region(self) -> bool {
+        self == Rpc::ListQuarantine
     }
 }
 
@@ -211,7 +220,8 @@ fn expected(role: Option<Role>, rpc: Rpc, place: Place) -> Code {
     };
     let refused_role = !rpc.roles().contains(&role);
     let outside = place == Place::Outside && rpc.scoped() && role != Role::Admin;
-    if refused_role || outside {
+    let unplaced = rpc.needs_every_region() && role != Role::Admin;
+    if refused_role || outside || unplaced {
         Code::PermissionDenied
     } else {
         Code::Ok
@@ -512,6 +522,11 @@ impl World {
                     .await,
             ),
             Rpc::VerifyLog => code(audit.verify_log(pb::VerifyLogRequest::default()).await),
+            Rpc::ListQuarantine => code(
+                audit
+                    .list_quarantine(pb::ListQuarantineRequest::default())
+                    .await,
+            ),
             Rpc::WhatIf => {
                 let result = audit
                     .what_if(pb::WhatIfRequest {

@@ -183,6 +183,11 @@ pub enum Denied {
     },
     #[error("department `{dept}` is not the department of `{principal}`")]
     OtherDepartment { principal: String, dept: String },
+    #[error(
+        "records that cannot be placed in a region (quarantined ones) are for principals of \
+         every region (`000000`) and no single department; `{principal}` covers {reach}"
+    )]
+    Unplaced { principal: String, reach: String },
 }
 
 /// What an authenticated caller may do: its principal (as recorded on its actions), its
@@ -225,6 +230,23 @@ impl Grant {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// Whether the grant reaches records that cannot be placed in a region or department,
+    /// such as quarantined ones (what they say cannot be trusted): only a grant of every
+    /// region that speaks for no single department does.
+    pub fn reaches_unplaced(&self) -> Result<(), Denied> {
+        if self.scope.is_everywhere() && self.dept.is_none() {
+            return Ok(());
+        }
+        let reach = match &self.dept {
+            Some(dept) => format!("{}, department `{dept}`", self.scope),
+            None => self.scope.to_string(),
+        };
+        Err(Denied::Unplaced {
+            principal: self.principal.id.clone(),
+            reach,
+        })
     }
 
     /// Whether the grant may perform `operation` on a case of `region` and `dept`.
@@ -346,6 +368,27 @@ mod tests {
                 .to_string(),
             "region `3401` lies outside the scope of `p` (`33`)"
         );
+    }
+
+    #[test]
+    fn only_a_grant_of_every_region_and_department_reaches_unplaced_records() {
+        assert!(
+            grant(Role::Auditor, &["000000"], None)
+                .reaches_unplaced()
+                .is_ok()
+        );
+        assert_eq!(
+            grant(Role::Auditor, &["330100", "340100"], None)
+                .reaches_unplaced()
+                .expect_err("a city auditor")
+                .to_string(),
+            "records that cannot be placed in a region (quarantined ones) are for principals \
+             of every region (`000000`) and no single department; `p` covers `3301`, `3401`"
+        );
+        assert!(matches!(
+            grant(Role::Admin, &["000000"], Some(dept(1))).reaches_unplaced(),
+            Err(Denied::Unplaced { reach, .. }) if reach.starts_with("every region, department")
+        ));
     }
 
     #[test]

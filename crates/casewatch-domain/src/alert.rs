@@ -139,6 +139,9 @@ rules! {
     C3 => Content, Red;
     /// 数据缺失: a gap in a case's step numbers still open after the grace period.
     C4 => Content, Warning;
+    /// 记录不可读: a record of this case on the log could not be read (undecodable,
+    /// invalid, or not keyed by its case); it is quarantined.
+    C5 => Content, Red;
     /// 投诉未答复: an appeal not accepted within 5 working days (yellow), not answered
     /// within 10 (red).
     K1 => Complaint, Yellow;
@@ -600,8 +603,12 @@ mod tests {
 
     #[test]
     fn rules_have_the_catalogue_levels() {
-        assert_eq!(RuleId::ALL.len(), 23);
+        assert_eq!(RuleId::ALL.len(), 24);
         assert_eq!(RuleId::T3.level(), Level::Red);
+        assert_eq!(
+            (RuleId::C5.category(), RuleId::C5.level()),
+            (Category::Content, Level::Red)
+        );
         assert_eq!(RuleId::P3.category(), Category::Integrity);
         assert!(Level::Warning < Level::Yellow && Level::Red < Level::Serious);
     }

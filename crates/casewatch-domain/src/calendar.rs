@@ -128,8 +128,9 @@ pub struct WorkingCalendar {
     workdays: BTreeSet<NaiveDate>,
     /// Years with published data; other years count Monday to Friday.
     covered_years: BTreeSet<i32>,
-    /// Years 2000..2064 already warned about, one bit each, so a missing year is logged
-    /// once rather than on every computation.
+    /// Years 2000..=2062 already warned about, one bit each, and one bit for all the
+    /// years outside them, so a missing year is logged once rather than on every
+    /// computation.
     warned_years: AtomicU64,
 }
 
@@ -273,20 +274,90 @@ impl WorkingCalendar {
     }
 
     fn warn_uncovered(&self, year: i32) {
+        // One bit per year 2000..=2062, and the last bit for every year outside them: such
+        // dates are implausible for a case, and one warning about them is enough.
         let bit = u32::try_from(year - 2000)
             .ok()
-            .filter(|bit| *bit < 64)
-            .map(|bit| 1u64 << bit);
-        let first_time = match bit {
-            Some(bit) => self.warned_years.fetch_or(bit, Ordering::Relaxed) & bit == 0,
-            None => true,
-        };
-        if first_time {
+            .filter(|bit| *bit < 63)
+            .unwrap_or(63);
+        let bit = 1u64 << bit;
+        if self.warned_years.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
             tracing::warn!(
                 year,
                 "no holiday data for this year: counting Monday to Friday as working days"
             );
         }
+    }
+
+    /// Warns about the years from `first` to `last` that have no data, once each (the
+    /// years outside 2000–2062 once for all).
+    fn warn_uncovered_between(&self, first: i32, last: i32) {
+        let covered = self.covered_years.range(first..=last).count();
+        if i64::try_from(covered).ok() == Some(i64::from(last) - i64::from(first) + 1) {
+            return;
+        }
+        for year in first.max(2000)..=last.min(2062) {
+            if !self.covers(year) {
+                self.warn_uncovered(year);
+            }
+        }
+        for year in [first, last] {
+            if !(2000..=2062).contains(&year) && !self.covers(year) {
+                self.warn_uncovered(year);
+            }
+        }
+    }
+
+    /// The working days in `from..until`: weekdays counted by arithmetic, corrected by
+    /// the holidays and make-up working days in between, so the cost does not grow with
+    /// the length of the span.
+    fn working_days(&self, from: NaiveDate, until: NaiveDate) -> i64 {
+        if until <= from {
+            return 0;
+        }
+        self.warn_uncovered_between(from.year(), until.pred_opt().unwrap_or(until).year());
+        let weekend = |date: &NaiveDate| matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
+        let made_up = self
+            .workdays
+            .range(from..until)
+            .filter(|date| weekend(date))
+            .count();
+        let rested = self
+            .rest_days
+            .range(from..until)
+            .filter(|date| !weekend(date) && !self.workdays.contains(date))
+            .count();
+        weekdays(from, until) + i64::try_from(made_up).unwrap_or(i64::MAX)
+            - i64::try_from(rested).unwrap_or(i64::MAX)
+    }
+
+    /// The day after the `n`-th working day from `from` on (`n` ≥ 1); `None` past the
+    /// end of the calendar.
+    fn after_working_days(&self, from: NaiveDate, n: i64) -> Option<NaiveDate> {
+        // `n` working days fit in `2n` days plus a fortnight and every rest day there is.
+        let rest_days = i64::try_from(self.rest_days.len()).unwrap_or(i64::MAX);
+        let bound = n
+            .saturating_mul(2)
+            .saturating_add(14)
+            .saturating_add(rest_days);
+        let last = u64::try_from(bound)
+            .ok()
+            .and_then(|days| from.checked_add_days(Days::new(days)))
+            .unwrap_or(NaiveDate::MAX);
+        if self.working_days(from, last) < n {
+            return None;
+        }
+        // The first day `until` with `n` working days in `from..until`.
+        let (mut low, mut high) = (from, last);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if self.working_days(from, middle) >= n {
+                high = middle;
+            } else {
+                low = middle.succ_opt()?;
+            }
+        }
+        Some(low)
     }
 
     fn instant(&self, date: NaiveDate, time: NaiveTime) -> Timestamp {
@@ -311,27 +382,33 @@ impl WorkingCalendar {
             })
     }
 
-    /// Working time between two instants, in seconds; 0 when `to` is not after `from`.
+    /// Working time between two instants, in seconds; 0 when `to` is not after `from`. The
+    /// whole days in between are counted at once: a span of centuries costs what a span
+    /// of days does.
     pub fn working_seconds(&self, from: Timestamp, to: Timestamp) -> i64 {
         if to <= from {
             return 0;
         }
-        let mut total = 0;
-        let mut date = self.local_date(from);
+        let within = |date: NaiveDate| -> i64 {
+            self.periods_of(date)
+                .map(|(start, end)| (end.min(to) - start.max(from)).num_seconds().max(0))
+                .sum()
+        };
+        let first = self.local_date(from);
         let last = self.local_date(to);
-        while date <= last {
-            for (start, end) in self.periods_of(date) {
-                let overlap = end.min(to) - start.max(from);
-                total += overlap.num_seconds().max(0);
-            }
-            date = next_day(date);
+        if first == last {
+            return within(first);
         }
-        total
+        let between = first
+            .succ_opt()
+            .map_or(0, |next| self.working_days(next, last));
+        within(first) + between * self.day_seconds + within(last)
     }
 
     /// The earliest instant at which `seconds` of working time have passed since `from`.
     /// Time outside office hours adds nothing, so a result always lies inside (or at the
-    /// end of) an office period, unless `seconds` is 0.
+    /// end of) an office period, unless `seconds` is 0. Whole working days are skipped at
+    /// once; an instant past the end of the calendar is [`end_of_calendar`].
     pub fn add_working_seconds(&self, from: Timestamp, seconds: i64) -> Timestamp {
         if seconds <= 0 {
             return from;
@@ -350,12 +427,25 @@ impl WorkingCalendar {
                 }
                 remaining -= available;
             }
-            date = next_day(date);
+            let Some(next) = date.succ_opt() else {
+                return end_of_calendar();
+            };
+            date = next;
+            // Every working day short of the one where the time runs out is used whole.
+            let whole = (remaining - 1) / self.day_seconds;
+            if whole > 0 {
+                let Some(after) = self.after_working_days(date, whole) else {
+                    return end_of_calendar();
+                };
+                date = after;
+                remaining -= whole * self.day_seconds;
+            }
         }
     }
 
     /// The close of office on the working day of `at`; when `at` is on a rest day or after
-    /// the day's last period, the close of the next working day.
+    /// the day's last period, the close of the next working day ([`end_of_calendar`] past
+    /// the end of the calendar).
     pub fn close_of_working_day(&self, at: Timestamp) -> Timestamp {
         let mut date = self.local_date(at);
         loop {
@@ -364,14 +454,28 @@ impl WorkingCalendar {
             {
                 return close;
             }
-            date = next_day(date);
+            let Some(next) = date.succ_opt() else {
+                return end_of_calendar();
+            };
+            date = next;
         }
     }
 }
 
-fn next_day(date: NaiveDate) -> NaiveDate {
-    date.checked_add_days(Days::new(1))
-        .expect("dates of supervised cases are far from the end of the calendar")
+/// The latest instant a calendar answers with: a day before chrono's last, so that its
+/// local date exists at any offset. Times past it are far beyond any limit a case has.
+pub fn end_of_calendar() -> Timestamp {
+    Timestamp::MAX_UTC - chrono::TimeDelta::days(1)
+}
+
+/// The weekdays (Monday to Friday) in `from..until`.
+fn weekdays(from: NaiveDate, until: NaiveDate) -> i64 {
+    let days = (until - from).num_days().max(0);
+    let first = i64::from(from.weekday().num_days_from_monday());
+    let partial = (0..days % 7)
+        .filter(|offset| (first + offset) % 7 < 5)
+        .count();
+    days / 7 * 5 + i64::try_from(partial).unwrap_or(0)
 }
 
 fn holiday_dates(holiday: &Holiday) -> Result<Vec<NaiveDate>, CalendarError> {
@@ -629,6 +733,85 @@ mod tests {
         assert_eq!(
             WorkingCalendar::new(Vec::new(), &CalendarData::default()),
             Err(CalendarError::NoOfficeHours)
+        );
+    }
+
+    /// Working time counted one day at a time, as the definition says.
+    fn working_seconds_day_by_day(
+        calendar: &WorkingCalendar,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> i64 {
+        let mut total = 0;
+        let mut date = calendar.local_date(from);
+        while from < to && date <= calendar.local_date(to) {
+            for (start, end) in calendar.periods_of(date) {
+                total += (end.min(to) - start.max(from)).num_seconds().max(0);
+            }
+            date = date.succ_opt().expect("far from the end of the calendar");
+        }
+        total
+    }
+
+    /// An instant from 2024 to 2028, around the years the shipped data covers, at any
+    /// second.
+    fn instant() -> impl proptest::strategy::Strategy<Value = Timestamp> {
+        use proptest::strategy::Strategy as _;
+        (1_704_067_200_i64..1_830_297_600)
+            .prop_map(|seconds| Timestamp::from_timestamp(seconds, 0).expect("a valid instant"))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn counting_whole_days_at_once_agrees_with_counting_them_one_by_one(
+            from in instant(),
+            to in instant(),
+        ) {
+            let calendar = WorkingCalendar::national();
+            proptest::prop_assert_eq!(
+                calendar.working_seconds(from, to),
+                working_seconds_day_by_day(&calendar, from, to)
+            );
+        }
+
+        #[test]
+        fn adding_working_time_is_the_inverse_of_measuring_it(
+            from in instant(),
+            seconds in 1_i64..400 * 7 * 3600,
+        ) {
+            let calendar = WorkingCalendar::national();
+            let reached = calendar.add_working_seconds(from, seconds);
+            proptest::prop_assert_eq!(calendar.working_seconds(from, reached), seconds);
+            // The earliest such instant: a second less is not enough.
+            proptest::prop_assert_eq!(
+                calendar.working_seconds(from, reached - chrono::Duration::seconds(1)),
+                seconds - 1
+            );
+        }
+    }
+
+    /// The regression of steps dated at the edges of what a record can carry (found by the
+    /// projector's adversarial fuzzing): measuring from year 1 or to year 9999 counted
+    /// every day in between, seconds of work for each evaluation of such a case.
+    #[test]
+    fn spans_of_millennia_are_measured_at_once() {
+        let calendar = WorkingCalendar::national();
+        let earliest = Timestamp::from_timestamp(-62_135_596_800, 0).expect("year 1");
+        let latest = Timestamp::from_timestamp(253_402_300_799, 999_999_999).expect("year 9999");
+        let started = std::time::Instant::now();
+        let all = calendar.working_seconds(earliest, latest);
+        let reached = calendar.add_working_seconds(earliest, all);
+        assert!(reached <= latest && calendar.working_seconds(earliest, reached) == all);
+        assert_eq!(
+            calendar.add_working_seconds(latest, i64::MAX),
+            end_of_calendar(),
+            "past the end of the calendar"
+        );
+        assert!(calendar.close_of_working_day(end_of_calendar()) >= end_of_calendar());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
         );
     }
 }

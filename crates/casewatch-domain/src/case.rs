@@ -100,6 +100,9 @@ pub enum Disposition {
     Conflict,
     /// Ahead of a gap in the step numbers: held until the gap fills.
     Held,
+    /// A record of the case that could not be read: quarantined, and kept in the case's
+    /// archive so that its hash chain and audit trail show the hole (C5).
+    Unreadable,
 }
 
 /// The outcome of one step, by its number.
@@ -186,6 +189,11 @@ pub struct Case {
     pub alerts: Vec<Alert>,
     /// The open-case light counted in the statistics, `None` while not open.
     pub counted_light: Option<Light>,
+    /// When the light was last counted. A later change of the gauge is counted no earlier
+    /// (a back-dated step after a tick turned the light must not take the case off the
+    /// gauge on a day before the tick put it there), so the gauge never sums below zero.
+    #[serde(default)]
+    pub light_counted_at: Option<Timestamp>,
     /// The contiguous prefix of step numbers applied.
     pub applied_through: u32,
     /// Content fingerprints of the applied steps, by step number.
@@ -237,6 +245,7 @@ impl Case {
             ratings: Vec::new(),
             alerts: Vec::new(),
             counted_light: None,
+            light_counted_at: None,
             applied_through: 0,
             fingerprints: BTreeMap::new(),
             held: BTreeMap::new(),
@@ -477,6 +486,25 @@ impl Case {
         self.record_change(&ctx, change, &mut effects);
         self.update_light(&ctx, at, &mut effects);
         Ok(effects)
+    }
+
+    /// A record of this case on the log that could not be read: it raises C5 (once per
+    /// distinct record) with `reason`. `now` is the partition's time, as its readable
+    /// records and ticks tell it; an unreadable record's own claims are not trusted, and
+    /// the case's own time does not move.
+    pub fn handle_unreadable(
+        &mut self,
+        record: &[u8],
+        reason: &str,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Effects {
+        let ctx = self.context(policy);
+        let at = self.evaluated_at.map_or(now, |seen| seen.max(now));
+        let mut effects = Effects::default();
+        self.raise_unreadable(&ctx, record, reason, at, &mut effects);
+        self.update_light(&ctx, at, &mut effects);
+        effects
     }
 
     /// Moves the case's time forward to `to` (never back) and returns the case's now.
@@ -740,7 +768,7 @@ impl Case {
             return;
         }
         let key = StatKey {
-            day: ctx.calendar.local_date(at),
+            day: ctx.calendar.local_date(at).min(crate::stats::LAST_DAY),
             region_code: self.region_code.clone(),
             dept_code: self.dept_code.clone(),
             item_code: self.item_code.clone(),
@@ -764,6 +792,8 @@ impl Case {
             }
         }
         self.counted_light = now;
+        let at = self.light_counted_at.map_or(at, |counted| counted.max(at));
+        self.light_counted_at = Some(at);
         self.count(ctx, at, &counters, effects);
     }
 

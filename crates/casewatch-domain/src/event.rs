@@ -16,6 +16,15 @@ pub const LIST_MAX: usize = 200;
 pub const LIMIT_MAX: u32 = 3650;
 /// Largest step number within one case.
 pub const SEQ_MAX: u32 = 100_000;
+/// Largest amount of money one field may carry, in fen: 1 000 000 000 yuan. Bounded so
+/// that no sum the model keeps can overflow: a case's tickets, at most [`LIST_MAX`] items
+/// on each of at most [`SEQ_MAX`] steps, stay below `i64::MAX`.
+pub const FEN_MAX: u64 = 100_000_000_000;
+
+const _: () = assert!(
+    FEN_MAX as u128 * LIST_MAX as u128 * SEQ_MAX as u128 <= i64::MAX as u128,
+    "the money of one case must fit in an i64"
+);
 
 /// The unit of a time limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -486,6 +495,17 @@ fn check_list<T>(
     Ok(())
 }
 
+/// Checks an amount of money against [`FEN_MAX`].
+fn check_fen(field: &str, fen: u64) -> Result<(), ValidationError> {
+    if fen > FEN_MAX {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {FEN_MAX} fen, got {fen}"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_materials(field: &str, materials: &[Material]) -> Result<(), ValidationError> {
     check_list(field, materials, false, |material| {
         check_text("code", &material.code, NAME_MAX, false)?;
@@ -495,7 +515,7 @@ fn check_materials(field: &str, materials: &[Material]) -> Result<(), Validation
 
 impl CaseEvent {
     /// Checks what the types do not: text lengths, required texts, list sizes, the step
-    /// number. Errors name the field relative to the event (`accepted.accept_doc_no`).
+    /// number, amounts of money. Errors name the field relative to the event (`accepted.accept_doc_no`).
     /// Omissions that are supervision findings (an empty rejection reason) pass here and
     /// are judged by the rules.
     pub fn validate(&self) -> Result<(), ValidationError> {
@@ -546,8 +566,13 @@ impl CaseEvent {
                 check_text("applicant.id_no", &applicant.id_no, NAME_MAX, false)?;
                 check_materials("materials", materials)
             }
-            Step::Accepted { accept_doc_no, .. } => {
-                check_text("accept_doc_no", accept_doc_no, NAME_MAX, false)
+            Step::Accepted {
+                accept_doc_no,
+                fee_standard_fen,
+                ..
+            } => {
+                check_text("accept_doc_no", accept_doc_no, NAME_MAX, false)?;
+                fee_standard_fen.map_or(Ok(()), |fen| check_fen("fee_standard_fen", fen))
             }
             Step::Rejected { reason } | Step::Withdrawn { reason } | Step::Resumed { reason } => {
                 check_text("reason", reason, TEXT_MAX, false)
@@ -579,10 +604,13 @@ impl CaseEvent {
                 check_text("approver", approver, NAME_MAX, false)
             }
             Step::SpecialProcedureEnded {
-                proc_no, result, ..
+                proc_no,
+                result,
+                fee_fen,
             } => {
                 check_text("proc_no", proc_no, NAME_MAX, true)?;
-                check_text("result", result, TEXT_MAX, false)
+                check_text("result", result, TEXT_MAX, false)?;
+                fee_fen.map_or(Ok(()), |fen| check_fen("fee_fen", fen))
             }
             Step::Suspended {
                 reason,
@@ -608,17 +636,23 @@ impl CaseEvent {
                 check_text("payer", payer, NAME_MAX, false)?;
                 check_text("collector", collector, NAME_MAX, false)?;
                 check_list("items", items, true, |item| {
-                    check_text("fee_code", &item.fee_code, NAME_MAX, true)
+                    check_text("fee_code", &item.fee_code, NAME_MAX, true)?;
+                    check_fen("amount_fen", item.amount_fen)?;
+                    check_fen("standard_fen", item.standard_fen)
                 })
             }
-            Step::Completed { certificate, .. } => match certificate {
-                Some(certificate) => {
+            Step::Completed {
+                certificate,
+                fee_total_fen,
+                ..
+            } => {
+                if let Some(certificate) = certificate {
                     check_text("certificate.name", &certificate.name, NAME_MAX, false)?;
                     check_text("certificate.no", &certificate.no, NAME_MAX, false)?;
-                    check_text("certificate.issuer", &certificate.issuer, NAME_MAX, false)
+                    check_text("certificate.issuer", &certificate.issuer, NAME_MAX, false)?;
                 }
-                None => Ok(()),
-            },
+                check_fen("fee_total_fen", *fee_total_fen)
+            }
             Step::Delivered { method, receiver } => {
                 check_text("method", method, NAME_MAX, false)?;
                 check_text("receiver", receiver, NAME_MAX, false)

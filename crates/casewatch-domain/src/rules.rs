@@ -209,6 +209,31 @@ impl Case {
         self.raise(ctx, RuleId::C3, subject, finding, at, effects);
     }
 
+    /// C5: a record of the case could not be read. Each distinct record (by its bytes)
+    /// raises once.
+    pub(crate) fn raise_unreadable(
+        &mut self,
+        ctx: &Context<'_>,
+        record: &[u8],
+        reason: &str,
+        at: Timestamp,
+        effects: &mut Effects,
+    ) {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(record);
+        let subject: String = std::iter::once("record ".to_owned())
+            .chain(digest[..8].iter().map(|byte| format!("{byte:02x}")))
+            .collect();
+        let finding = Finding::new(
+            count(1),
+            count(0),
+            format!(
+                "a record of this case on the log could not be read; it is quarantined: {reason}"
+            ),
+        );
+        self.raise(ctx, RuleId::C5, subject, finding, at, effects);
+    }
+
     /// Gaps in the step numbers filled: their C4 alerts no longer hold.
     pub(crate) fn resolve_filled_gaps(
         &mut self,

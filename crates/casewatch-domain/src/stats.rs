@@ -127,10 +127,18 @@ pub struct Rates {
     pub average_working_days: Option<f64>,
 }
 
+/// The last day statistics count on: days have four-digit years, as reports and the
+/// views write them, so a change in the last hours of 9999 UTC, already 10000-01-01 in
+/// China, counts on 9999-12-31.
+pub const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(day) => day,
+    None => panic!("9999-12-31 is a date"),
+};
+
 /// Where a delta is counted.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StatKey {
-    /// The local date the change happened on.
+    /// The local date the change happened on, at most [`LAST_DAY`].
     pub day: NaiveDate,
     pub region_code: RegionCode,
     pub dept_code: DeptCode,

@@ -189,18 +189,24 @@ fn certificate() -> impl Strategy<Value = Certificate> {
 }
 
 fn fee_item() -> impl Strategy<Value = FeeItem> {
-    (required_text(), any::<u64>(), any::<u64>()).prop_map(
-        |(fee_code, amount_fen, standard_fen)| FeeItem {
-            fee_code,
-            amount_fen,
-            standard_fen,
-        },
-    )
+    (required_text(), fen(), fen()).prop_map(|(fee_code, amount_fen, standard_fen)| FeeItem {
+        fee_code,
+        amount_fen,
+        standard_fen,
+    })
+}
+
+/// An amount of money up to [`FEN_MAX`](crate::event::FEN_MAX), its bounds included.
+pub fn fen() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(0),
+        Just(crate::event::FEN_MAX),
+        0..=crate::event::FEN_MAX,
+    ]
 }
 
 /// Any step, every variant of [`Step`] included.
 pub fn step() -> impl Strategy<Value = Step> {
-    let fen = || any::<u64>();
     Union::new([
         (applicant(), channel(), materials())
             .prop_map(|(applicant, channel, materials)| Step::Submitted {

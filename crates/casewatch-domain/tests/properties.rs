@@ -685,3 +685,64 @@ fn a_notice_awaiting_feedback_is_due_back_at_its_feedback_date() {
     assert_eq!(effects.alerts.len(), 1, "{:?}", effects.alerts);
     assert_eq!(effects.alerts[0].alert.level, Level::Red);
 }
+
+/// The regression of statistics counted in the last hours of 9999 (found by the
+/// projector's adversarial fuzzing, with a tick at the last instant a record can carry):
+/// they went to 10000-01-01 in China, a day the views' day ranges cannot reach, so the
+/// open-case gauges read short.
+#[test]
+fn statistics_of_the_last_instants_count_on_the_last_day() {
+    let last = chrono::DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31T23:59:59Z");
+    let script = Script::default();
+    let event = script.event(1, "clerk", last, accepted(5, 20));
+    let mut case = Case::new(&event);
+    let effects = case.handle_step(&event, last, &script.policy);
+    let days: Vec<_> = effects.stats.iter().map(|delta| delta.key.day).collect();
+    assert!(!days.is_empty());
+    assert!(
+        days.iter()
+            .all(|day| *day == casewatch_domain::stats::LAST_DAY),
+        "{days:?}"
+    );
+}
+
+/// The regression of an open-case gauge that summed below zero (found by the projector's
+/// adversarial fuzzing): a tick turned an accepted case red on Sunday, then a rejection
+/// dated back to Monday took it off the red gauge on Monday, before the tick had put it
+/// there.
+#[test]
+fn a_back_dated_step_never_takes_a_case_off_the_gauge_before_it_was_put_there() {
+    let script = Script::default();
+    let policy = script.policy.clone();
+    let accepted = script.event(1, "clerk", t("2026-03-02 00:00"), accepted(1, 1));
+    let rejected = script.event(
+        2,
+        "clerk",
+        t("2026-03-02 00:00"),
+        Step::Rejected {
+            reason: String::new(),
+        },
+    );
+    let mut case = Case::new(&accepted);
+    let mut deltas = case
+        .handle_step(&accepted, t("2026-03-02 00:00"), &policy)
+        .stats;
+    deltas.extend(case.advance(t("2026-03-08 00:00"), &policy).stats);
+    deltas.extend(
+        case.handle_step(&rejected, t("2026-03-02 00:00"), &policy)
+            .stats,
+    );
+    deltas.sort_by_key(|delta| delta.key.day);
+    let mut sums = [0_i64; 3];
+    for delta in &deltas {
+        sums[0] += delta.counters.open_green;
+        sums[1] += delta.counters.open_yellow;
+        sums[2] += delta.counters.open_red;
+        assert!(
+            sums.iter().all(|sum| *sum >= 0),
+            "{sums:?} on {}",
+            delta.key.day
+        );
+    }
+    assert_eq!(sums, [0, 0, 0], "the case is closed");
+}

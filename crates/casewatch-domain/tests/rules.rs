@@ -750,6 +750,37 @@ const SPECS: &[Spec] = &[
         },
         expect: Silent,
     },
+    // C5 记录不可读.
+    Spec {
+        rule: RuleId::C5,
+        scenario: "a record of the case on the log does not decode",
+        script: || {
+            let mut s = ordinary();
+            s.unreadable(
+                b"\xff\xff",
+                "undecodable record envelope",
+                "2026-03-03 10:00",
+            );
+            s
+        },
+        expect: Fires(Level::Red, (1, Count), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::C5,
+        scenario: "the rule switched off: the record is only quarantined",
+        script: || {
+            let mut s = ordinary().rules(|book| {
+                book.defaults.disabled.insert(RuleId::C5);
+            });
+            s.unreadable(
+                b"\xff\xff",
+                "undecodable record envelope",
+                "2026-03-03 10:00",
+            );
+            s
+        },
+        expect: Silent,
+    },
     // K1 投诉未答复.
     Spec {
         rule: RuleId::K1,

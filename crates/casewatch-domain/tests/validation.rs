@@ -27,3 +27,62 @@ fn a_step_from_the_future_is_refused_beyond_the_clock_skew() {
          `2026-03-02T01:54:00+00:00`, allowing 300 s of clock skew"
     );
 }
+
+/// The regression of a fold that panicked adding up a ticket's items (found by the
+/// projector's adversarial fuzzing): amounts are bounded where they enter, so no sum of a
+/// case's money can overflow.
+#[test]
+fn money_beyond_its_legal_maximum_is_refused_naming_the_field() {
+    use casewatch_domain::event::{CompletionResult, FEN_MAX, FeeItem, Step};
+
+    let script = Script::default();
+    let at = t("2026-03-02 10:00");
+    let over = FEN_MAX + 1;
+    let ticket = |amount_fen, standard_fen| Step::FeeCharged {
+        ticket_no: "T-1".into(),
+        items: vec![
+            FeeItem {
+                fee_code: "GB-001".into(),
+                amount_fen: 1,
+                standard_fen: 1,
+            },
+            FeeItem {
+                fee_code: "GB-002".into(),
+                amount_fen,
+                standard_fen,
+            },
+        ],
+        payer: String::new(),
+        collector: String::new(),
+        unified_ticket: true,
+    };
+    let procedure_ended = Step::SpecialProcedureEnded {
+        proc_no: "P-1".into(),
+        result: "done".into(),
+        fee_fen: Some(over),
+    };
+    let refused = [
+        (accepted_with_fee(5, 20, over), "accepted.fee_standard_fen"),
+        (ticket(over, 0), "fee_charged.items[1].amount_fen"),
+        (ticket(0, over), "fee_charged.items[1].standard_fen"),
+        (procedure_ended, "special_procedure_ended.fee_fen"),
+        (
+            completed_with(CompletionResult::Completed, None, over),
+            "completed.fee_total_fen",
+        ),
+    ];
+    for (step, field) in refused {
+        let error = script
+            .event(1, "clerk", at, step)
+            .validate()
+            .expect_err(field);
+        assert_eq!(
+            error.to_string(),
+            format!("{field}: must be at most 100000000000 fen, got 100000000001")
+        );
+    }
+    script
+        .event(1, "clerk", at, ticket(FEN_MAX, FEN_MAX))
+        .validate()
+        .expect("the maximum itself is legal");
+}

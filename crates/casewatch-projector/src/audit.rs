@@ -6,15 +6,15 @@ use std::collections::{HashMap, VecDeque};
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::alert::Alert;
-use casewatch_domain::case::{Case, Policy};
+use casewatch_domain::case::{Case, Disposition, Policy};
 use casewatch_domain::ids::CaseNo;
 use casewatch_log::{EventLog, Offset, Partition, StoredRecord};
-use casewatch_proto::{DecodedRecord, decode_record};
+use casewatch_proto::DecodedRecord;
 use casewatch_store::{Checkpoint, Hash, Position, StepHash, ViewStore};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use tokio::sync::mpsc;
 
-use crate::{GENESIS, Result, chain};
+use crate::{GENESIS, Result, advance_clock, chain, read_record};
 
 /// Records read from the log per call.
 const READ_BATCH: usize = 5_000;
@@ -451,7 +451,7 @@ where
         else {
             continue;
         };
-        match decode_record(&record.bytes) {
+        match read_record(&record) {
             Ok((recorded_at, DecodedRecord::Case(event))) => {
                 case.get_or_insert_with(|| Case::new(&event)).handle_step(
                     &event,
@@ -463,6 +463,12 @@ where
                 if let Some(case) = case.as_mut() {
                     // A refused action was refused then too.
                     let _ = case.handle_supervision(&action, recorded_at, policy);
+                }
+            }
+            // The archive holds the partition's time the record was met at.
+            Err(reason) if step.disposition == Disposition::Unreadable => {
+                if let Some(case) = case.as_mut() {
+                    case.handle_unreadable(&record.bytes, &reason, step.recorded_at, policy);
                 }
             }
             Ok((_, DecodedRecord::Tick(_))) | Err(_) => {}
@@ -483,9 +489,10 @@ pub async fn fold_all<L: EventLog + ?Sized>(log: &L, policy: &Policy) -> Result<
         let (pages_tx, mut pages) = mpsc::channel::<Vec<StoredRecord>>(1);
         let fold = async move {
             let mut cases: HashMap<CaseNo, Case> = HashMap::new();
+            let mut clock = None;
             while let Some(page) = pages.recv().await {
                 for record in page {
-                    fold_record(&mut cases, &record.bytes, policy);
+                    fold_record(&mut cases, &mut clock, &record, policy);
                 }
             }
             Ok(cases)
@@ -497,9 +504,18 @@ pub async fn fold_all<L: EventLog + ?Sized>(log: &L, policy: &Policy) -> Result<
     Ok(alerts)
 }
 
-/// Folds one record of a partition into its cases, as the projector would.
-fn fold_record(cases: &mut HashMap<CaseNo, Case>, bytes: &[u8], policy: &Policy) {
-    match decode_record(bytes) {
+/// Folds one record of a partition into its cases and its time, as the projector would.
+fn fold_record(
+    cases: &mut HashMap<CaseNo, Case>,
+    clock: &mut Option<Timestamp>,
+    record: &StoredRecord,
+    policy: &Policy,
+) {
+    let read = read_record(record);
+    if let Ok((recorded_at, decoded)) = &read {
+        *clock = Some(advance_clock(*clock, *recorded_at, decoded));
+    }
+    match read {
         Ok((recorded_at, DecodedRecord::Case(event))) => {
             cases
                 .entry(event.case_no.clone())
@@ -516,7 +532,14 @@ fn fold_record(cases: &mut HashMap<CaseNo, Case>, bytes: &[u8], policy: &Policy)
                 case.advance(tick.at, policy);
             }
         }
-        Err(_) => {}
+        Err(reason) => {
+            let known = CaseNo::parse(record.key.as_str())
+                .ok()
+                .and_then(|case_no| cases.get_mut(&case_no));
+            if let (Some(case), Some(now)) = (known, *clock) {
+                case.handle_unreadable(&record.bytes, &reason, now, policy);
+            }
+        }
     }
 }
 
@@ -608,6 +631,7 @@ mod tests {
                 partition: 0,
                 next_offset: entries.len() as u64,
                 chain_hash: running,
+                clock: None,
             },
         );
         batch.steps = steps;

@@ -7,6 +7,13 @@
 //! log therefore gives the same alerts at the same moments as the live run. The projector
 //! holds no business rules of its own; it only moves records to the domain and results to
 //! the store.
+//!
+//! A record it cannot read — undecodable, invalid, or not keyed by the case it is about —
+//! never stops it: the record goes to the quarantine with the reason. When its key names a
+//! case the partition knows, the case's archive keeps the record as
+//! [`Disposition::Unreadable`] and the domain raises C5 on the case; otherwise the
+//! projector logs an error and counts the record in the
+//! `casewatch.projector.records_quarantined` metric, for operators to act on.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::{Bound, RangeBounds};
@@ -26,7 +33,7 @@ use casewatch_store::{
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, error, info, info_span, warn};
 
 pub mod audit;
 
@@ -235,6 +242,8 @@ struct PartitionState {
     partition: u32,
     next_offset: u64,
     chain: Hash,
+    /// The partition's time: the newest tick or record time folded so far.
+    clock: Option<Timestamp>,
     cases: HashMap<CaseNo, CaseEntry>,
     /// When ticks must visit the time-sensitive ones of `cases`.
     agenda: Agenda,
@@ -258,6 +267,7 @@ pub struct Projector<L: ?Sized, S: ?Sized> {
     partitions: Vec<PartitionState>,
     alerts: Option<broadcast::Sender<Arc<CommittedAlert>>>,
     progress: Arc<Progress>,
+    metrics: Metrics,
 }
 
 impl<L: ?Sized, S: ?Sized> std::fmt::Debug for Projector<L, S> {
@@ -289,6 +299,7 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
             options,
             partitions: Vec::with_capacity(partitions.len()),
             progress,
+            metrics: Metrics::new(),
         };
         projector
             .assign(&partitions.iter().copied().collect())
@@ -329,12 +340,14 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
     /// A partition's state as the views hold it.
     async fn load(&self, partition: u32) -> Result<PartitionState> {
         let checkpoint = self.store.checkpoint(partition).await?;
-        let (next_offset, chain) =
-            checkpoint.map_or((0, GENESIS), |cp| (cp.next_offset, cp.chain_hash));
+        let (next_offset, chain, clock) = checkpoint.map_or((0, GENESIS, None), |cp| {
+            (cp.next_offset, cp.chain_hash, cp.clock)
+        });
         let mut state = PartitionState {
             partition,
             next_offset,
             chain,
+            clock,
             cases: HashMap::new(),
             agenda: Agenda::default(),
         };
@@ -489,6 +502,7 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
                 partition: state.partition,
                 next_offset: state.next_offset,
                 chain_hash: state.chain,
+                clock: state.clock,
             })
             .collect()
     }
@@ -525,21 +539,22 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
         {
             let _entered = span.enter();
             for (index, records) in &reads {
-                let (batch, cases, chain) =
-                    fold_batch(&self.partitions[*index], records, &self.policy);
-                folded.push((*index, batch.checkpoint.next_offset, cases, chain));
+                let (batch, fold) = fold_batch(&self.partitions[*index], records, &self.policy);
                 batches.push(batch);
+                folded.push((*index, fold));
             }
         }
         let committed = self.store.apply_all(batches).instrument(span).await?;
-        for (index, next_offset, cases, chain) in folded {
+        for (index, fold) in folded {
             let state = &mut self.partitions[index];
-            for (case_no, entry) in cases {
+            for (case_no, entry) in fold.cases {
                 state.put(case_no, entry);
             }
-            state.next_offset = next_offset;
-            state.chain = chain;
-            self.progress.advance(state.partition, next_offset);
+            state.next_offset = fold.next_offset;
+            state.chain = fold.chain;
+            state.clock = fold.clock;
+            self.progress.advance(state.partition, fold.next_offset);
+            self.metrics.quarantined(state.partition, &fold.quarantined);
         }
         if let Some(alerts) = &self.alerts {
             for alert in committed {
@@ -551,13 +566,33 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
     }
 }
 
-/// What a batch changes: the views' batch, the cases it touched (to put back into the
-/// cache once committed) and the partition's chain after it.
-type Folded = (ViewBatch, HashMap<CaseNo, CaseEntry>, Hash);
+/// What a batch changes in the partition's state, to be kept once it is committed.
+struct Folded {
+    /// The cases it touched, to put back into the cache.
+    cases: HashMap<CaseNo, CaseEntry>,
+    next_offset: u64,
+    /// The partition's chain and time after it.
+    chain: Hash,
+    clock: Option<Timestamp>,
+    quarantined: Quarantined,
+}
+
+/// The records a batch quarantined.
+#[derive(Debug, Default)]
+struct Quarantined {
+    /// Of cases the partition knows, which were alerted (C5).
+    alerted: u64,
+    /// Of no case the partition knows: only operators can be told.
+    unplaced: u64,
+}
 
 /// Folds a batch of records without touching the partition's state: the cases it changes
 /// are copied, so a failed commit leaves the cache as the views are.
-fn fold_batch(state: &PartitionState, records: &[StoredRecord], policy: &Policy) -> Folded {
+fn fold_batch(
+    state: &PartitionState,
+    records: &[StoredRecord],
+    policy: &Policy,
+) -> (ViewBatch, Folded) {
     let mut fold = BatchFold {
         state,
         policy,
@@ -566,6 +601,8 @@ fn fold_batch(state: &PartitionState, records: &[StoredRecord], policy: &Policy)
         copied_due: None,
         touched: BTreeSet::new(),
         chain: state.chain,
+        clock: state.clock,
+        quarantined: Quarantined::default(),
         batch: ViewBatch::new(
             state.partition,
             state.next_offset,
@@ -573,6 +610,7 @@ fn fold_batch(state: &PartitionState, records: &[StoredRecord], policy: &Policy)
                 partition: state.partition,
                 next_offset: state.next_offset,
                 chain_hash: state.chain,
+                clock: state.clock,
             },
         ),
         stats: BTreeMap::new(),
@@ -595,6 +633,9 @@ struct BatchFold<'a> {
     copied_due: Option<Timestamp>,
     touched: BTreeSet<CaseNo>,
     chain: Hash,
+    /// The partition's time so far.
+    clock: Option<Timestamp>,
+    quarantined: Quarantined,
     batch: ViewBatch,
     stats: BTreeMap<StatKey, Counters>,
 }
@@ -637,15 +678,12 @@ impl BatchFold<'_> {
         };
         self.chain = chain(&self.chain, &record.bytes);
         self.batch.checkpoint.next_offset = position.offset + 1;
-        match decode_record(&record.bytes) {
-            Err(error) => {
-                warn!(partition = position.partition, offset = position.offset, %error, "record quarantined");
-                self.batch.quarantine.push(QuarantineRow {
-                    position,
-                    reason: error.to_string(),
-                    bytes: record.bytes.clone(),
-                });
-            }
+        let read = read_record(record);
+        if let Ok((recorded_at, decoded)) = &read {
+            self.clock = Some(advance_clock(self.clock, *recorded_at, decoded));
+        }
+        match read {
+            Err(reason) => self.unreadable(record, position, reason),
             Ok((recorded_at, DecodedRecord::Case(event))) => {
                 if self.case(&event.case_no).is_none() {
                     let entry = CaseEntry::new(Case::new(&event), GENESIS);
@@ -729,6 +767,64 @@ impl BatchFold<'_> {
         }
     }
 
+    /// A record that cannot be folded: quarantined, and kept in the archive of the case its
+    /// key names, which the domain alerts (C5), when the partition knows that case.
+    fn unreadable(&mut self, record: &StoredRecord, position: Position, reason: String) {
+        let keyed = CaseNo::parse(record.key.as_str()).ok();
+        self.batch.quarantine.push(QuarantineRow {
+            position,
+            reason: reason.clone(),
+            bytes: record.bytes.clone(),
+            case_no: keyed.as_ref().map(ToString::to_string),
+        });
+        let policy = self.policy;
+        let (Some(case_no), Some(now)) = (keyed, self.clock) else {
+            return self.unplaced(record, position, &reason);
+        };
+        let Some((entry, filed)) = self.change(&case_no) else {
+            return self.unplaced(record, position, &reason);
+        };
+        let previous_hash = entry.chain_head;
+        entry.chain_head = chain(&previous_hash, &record.bytes);
+        let hash = entry.chain_head;
+        let effects = entry
+            .case
+            .handle_unreadable(&record.bytes, &reason, now, policy);
+        self.refile(&case_no, filed);
+        self.batch.steps.push(StepRow {
+            case_no: case_no.to_string(),
+            position,
+            seq: None,
+            kind: "unreadable".to_owned(),
+            recorded_at: now,
+            disposition: Disposition::Unreadable,
+            hash,
+            previous_hash,
+        });
+        warn!(
+            partition = position.partition,
+            offset = position.offset,
+            %case_no,
+            %reason,
+            "unreadable record quarantined; its case is alerted (C5)"
+        );
+        self.touched.insert(case_no.clone());
+        self.absorb(&case_no, effects, position);
+        self.quarantined.alerted += 1;
+    }
+
+    /// An unreadable record of no case the partition knows: only operators can act.
+    fn unplaced(&mut self, record: &StoredRecord, position: Position, reason: &str) {
+        error!(
+            partition = position.partition,
+            offset = position.offset,
+            key = %record.key,
+            %reason,
+            "unreadable record of no known case quarantined"
+        );
+        self.quarantined.unplaced += 1;
+    }
+
     /// Time passes on the partition: every case time can change by now is visited (the
     /// others are quiet until past `at`). A tick that changes nothing visible leaves a
     /// case as it was, so only cases it changed are written; the copies of the others
@@ -774,7 +870,7 @@ impl BatchFold<'_> {
         }
     }
 
-    fn finish(mut self) -> Folded {
+    fn finish(mut self) -> (ViewBatch, Folded) {
         let policy = self.policy;
         for case_no in &self.touched {
             let entry = &self.cases[case_no];
@@ -799,6 +895,89 @@ impl BatchFold<'_> {
             .filter(|(_, counters)| !counters.is_zero())
             .collect();
         self.batch.checkpoint.chain_hash = self.chain;
-        (self.batch, self.cases, self.chain)
+        self.batch.checkpoint.clock = self.clock;
+        let folded = Folded {
+            cases: self.cases,
+            next_offset: self.batch.checkpoint.next_offset,
+            chain: self.chain,
+            clock: self.clock,
+            quarantined: self.quarantined,
+        };
+        (self.batch, folded)
+    }
+}
+
+/// A record as the projector folds it: decoded, converted, and placed — a case step or an
+/// action must be keyed by the case it is about, so that it lies in that case's partition
+/// and chain (and a foreign producer's misrouted record cannot fork a case across
+/// partitions). Anything else is unreadable, for the reason given.
+pub(crate) fn read_record(
+    record: &StoredRecord,
+) -> std::result::Result<(Timestamp, DecodedRecord), String> {
+    let (recorded_at, decoded) = decode_record(&record.bytes).map_err(|error| error.to_string())?;
+    let case_no = match &decoded {
+        DecodedRecord::Case(event) => Some(&event.case_no),
+        DecodedRecord::Supervision(action) => Some(&action.alert_id.case_no),
+        DecodedRecord::Tick(_) => None,
+    };
+    if let Some(case_no) = case_no
+        && case_no.as_str() != record.key
+    {
+        return Err(format!(
+            "the record is about case `{case_no}` but keyed `{}`",
+            record.key
+        ));
+    }
+    Ok((recorded_at, decoded))
+}
+
+/// A partition's time after a readable record: the newest tick or record time so far.
+pub(crate) fn advance_clock(
+    clock: Option<Timestamp>,
+    recorded_at: Timestamp,
+    decoded: &DecodedRecord,
+) -> Timestamp {
+    let at = match decoded {
+        DecodedRecord::Tick(tick) => tick.at.max(recorded_at),
+        DecodedRecord::Case(_) | DecodedRecord::Supervision(_) => recorded_at,
+    };
+    clock.map_or(at, |clock| clock.max(at))
+}
+
+/// The projector's instruments, from the global meter provider (a no-op until the binary
+/// installs one).
+#[derive(Debug)]
+struct Metrics {
+    quarantined: opentelemetry::metrics::Counter<u64>,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let meter = opentelemetry::global::meter("casewatch-projector");
+        Self {
+            quarantined: meter
+                .u64_counter("casewatch.projector.records_quarantined")
+                .with_unit("{record}")
+                .with_description(
+                    "Records the projector could not read and quarantined; \
+                     `case_alerted` false means no case was alerted and an operator must look",
+                )
+                .build(),
+        }
+    }
+
+    /// Counts a committed batch's quarantined records.
+    fn quarantined(&self, partition: u32, quarantined: &Quarantined) {
+        for (count, case_alerted) in [(quarantined.alerted, true), (quarantined.unplaced, false)] {
+            if count > 0 {
+                self.quarantined.add(
+                    count,
+                    &[
+                        opentelemetry::KeyValue::new("partition", i64::from(partition)),
+                        opentelemetry::KeyValue::new("case_alerted", case_alerted),
+                    ],
+                );
+            }
+        }
     }
 }

@@ -302,8 +302,12 @@ impl ViewStore for Killer {
         self.inner.statistics(from, to, region_prefixes).await
     }
 
-    async fn quarantine(&self) -> Result<Vec<QuarantineRow>, StoreError> {
-        self.inner.quarantine().await
+    async fn quarantine(
+        &self,
+        after: Option<casewatch_store::Position>,
+        limit: u32,
+    ) -> Result<Vec<QuarantineRow>, StoreError> {
+        self.inner.quarantine(after, limit).await
     }
 
     async fn digest(&self) -> Result<Hash, StoreError> {

@@ -226,6 +226,7 @@ impl From<Disposition> for pb::Disposition {
             Disposition::Duplicate => pb::Disposition::Duplicate,
             Disposition::Conflict => pb::Disposition::Conflict,
             Disposition::Held => pb::Disposition::Held,
+            Disposition::Unreadable => pb::Disposition::Unreadable,
         }
     }
 }

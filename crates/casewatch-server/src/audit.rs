@@ -1,5 +1,6 @@
 //! `AuditService`: replay a case, read the log, see a case as it was, verify the hash
-//! chains, and re-run the rules over a period with other thresholds.
+//! chains, re-run the rules over a period with other thresholds, and list the records the
+//! projectors quarantined.
 
 use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
@@ -10,7 +11,7 @@ use casewatch_domain::rulebook::ThresholdPatch;
 use casewatch_projector::audit::{self, Mismatch, VerifyReport};
 use casewatch_proto::convert::{date_field, timestamp_field, timestamp_to_pb};
 use casewatch_proto::{DecodedRecord, decode_record, pb};
-use casewatch_store::StepRow;
+use casewatch_store::{Position, StepRow};
 use futures::Stream;
 use prost::Message;
 use tokio::sync::mpsc;
@@ -84,7 +85,7 @@ struct LogScope {
 
 impl LogScope {
     fn unrestricted(&self) -> bool {
-        self.caller.grant.scope.is_everywhere() && self.caller.grant.dept.is_none()
+        self.caller.grant.reaches_unplaced().is_ok()
     }
 
     async fn sees(&mut self, decoded: Option<&DecodedRecord>) -> Result<bool, Status> {
@@ -153,6 +154,26 @@ type RecordStream = Pin<Box<dyn Stream<Item = Result<pb::LogRecord, Status>> + S
 
 /// Records a `ReadLog` call sends per read of the log.
 const READ_BATCH: usize = 1000;
+/// About how many bytes of records a page of `ListQuarantine` holds (at least one record).
+const QUARANTINE_PAGE_BYTES: usize = 1 << 20;
+
+/// A `ListQuarantine` page token: the position of the last record sent, `partition:offset`.
+fn quarantine_token(position: Position) -> String {
+    format!("{}:{}", position.partition, position.offset)
+}
+
+fn parse_quarantine_token(token: &str) -> Result<Option<Position>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let parsed = token.split_once(':').and_then(|(partition, offset)| {
+        Some(Position {
+            partition: partition.parse().ok()?,
+            offset: offset.parse().ok()?,
+        })
+    });
+    parsed.map(Some).ok_or_else(|| views::bad_page_token(token))
+}
 
 #[tonic::async_trait]
 impl pb::audit_service_server::AuditService for Audit {
@@ -413,6 +434,57 @@ impl pb::audit_service_server::AuditService for Audit {
             mismatch.reason = "the record belongs to a case outside your scope".to_owned();
         }
         Ok(Response::new(report(verified)))
+    }
+
+    async fn list_quarantine(
+        &self,
+        request: Request<pb::ListQuarantineRequest>,
+    ) -> Result<Response<pb::ListQuarantineResponse>, Status> {
+        let caller = authorize(&request, Operation::Audit)?;
+        caller
+            .grant
+            .reaches_unplaced()
+            .map_err(|denied| caller.denied(denied))?;
+        let request = request.into_inner();
+        let after = parse_quarantine_token(&request.page_token)?;
+        let limit = views::page_size(request.page_size);
+        let rows = self
+            .state
+            .store
+            .quarantine(after, limit)
+            .await
+            .map_err(store_status)?;
+        let fetched = rows.len();
+        let mut size = 0;
+        let mut records = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for row in rows {
+            if !records.is_empty() && size + row.bytes.len() > QUARANTINE_PAGE_BYTES {
+                break;
+            }
+            size += row.bytes.len();
+            last = Some(row.position);
+            records.push(pb::QuarantinedRecord {
+                position: Some(pb::LogPosition {
+                    partition: row.position.partition,
+                    offset: row.position.offset,
+                }),
+                reason: row.reason,
+                record_length: row.bytes.len() as u64,
+                record: row.bytes,
+                case_no: row.case_no.unwrap_or_default(),
+            });
+        }
+        // More may follow a full page, and do follow one cut at the byte budget.
+        let more = fetched == limit as usize || records.len() < fetched;
+        let next_page_token = match last {
+            Some(last) if more => quarantine_token(last),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListQuarantineResponse {
+            records,
+            next_page_token,
+        }))
     }
 
     async fn what_if(

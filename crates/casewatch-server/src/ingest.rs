@@ -149,7 +149,9 @@ fn check(
                 if let Err(reason) = caller.grant.reaches(&event.region_code, &event.dept_code) {
                     let field = match reason {
                         Denied::OtherDepartment { .. } => "dept_code",
-                        Denied::OutsideScope { .. } | Denied::Role { .. } => "region_code",
+                        Denied::OutsideScope { .. }
+                        | Denied::Role { .. }
+                        | Denied::Unplaced { .. } => "region_code",
                     };
                     let message = reason.to_string();
                     denied.get_or_insert((0, reason)).0 += 1;

@@ -28,8 +28,6 @@ use crate::{AppState, await_consistency, log_status, store_status};
 /// Alerts per page of a catch-up read, and the feed's buffer towards one subscriber.
 const CATCH_UP_PAGE: u32 = 500;
 const FEED_BUFFER: usize = 256;
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1000;
 
 pub(crate) struct Monitor {
     state: AppState,
@@ -38,13 +36,6 @@ pub(crate) struct Monitor {
 impl Monitor {
     pub(crate) fn new(state: AppState) -> Self {
         Self { state }
-    }
-}
-
-fn page_size(requested: u32) -> u32 {
-    match requested {
-        0 => DEFAULT_PAGE,
-        size => size.min(MAX_PAGE),
     }
 }
 
@@ -178,7 +169,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
             status: views::status_filter(request.status)?,
             light: views::light_filter(request.light)?,
         };
-        let limit = page_size(request.page_size);
+        let limit = views::page_size(request.page_size);
         let after = (!request.page_token.is_empty()).then_some(request.page_token.as_str());
         let rows = self
             .state
@@ -213,14 +204,14 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         let before = if request.page_token.is_empty() {
             None
         } else {
-            Some(request.page_token.parse::<u64>().map_err(|_| {
-                Status::invalid_argument(format!(
-                    "page_token: `{}` is not a token this service gave",
-                    request.page_token
-                ))
-            })?)
+            Some(
+                request
+                    .page_token
+                    .parse::<u64>()
+                    .map_err(|_| views::bad_page_token(&request.page_token))?,
+            )
         };
-        let limit = page_size(request.page_size);
+        let limit = views::page_size(request.page_size);
         let alerts = self
             .state
             .store

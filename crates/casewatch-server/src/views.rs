@@ -18,6 +18,24 @@ pub(crate) fn invalid(error: casewatch_domain::ValidationError) -> Status {
     Status::invalid_argument(error.to_string())
 }
 
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+/// The page size of a list request: the default for 0, capped.
+pub(crate) fn page_size(requested: u32) -> u32 {
+    match requested {
+        0 => DEFAULT_PAGE,
+        size => size.min(MAX_PAGE),
+    }
+}
+
+/// A `page_token` that is not one this service gave.
+pub(crate) fn bad_page_token(token: &str) -> Status {
+    Status::invalid_argument(format!(
+        "page_token: `{token}` is not a token this service gave"
+    ))
+}
+
 fn optional(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }

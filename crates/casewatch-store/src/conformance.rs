@@ -771,7 +771,8 @@ pub async fn digest_changes_with_content<H: Harness>(harness: &mut H) {
 }
 
 /// A step held ahead of a gap is archived as held, and becomes applied at the same
-/// position when the gap fills.
+/// position when the gap fills (the batch names it in `pending_removed`), in a later batch
+/// or in the same one.
 pub async fn held_steps_become_applied<H: Harness>(harness: &mut H) {
     let store = harness.fresh().await;
     let log = Log::sample();
@@ -813,6 +814,18 @@ pub async fn held_steps_become_applied<H: Harness>(harness: &mut H) {
             .windows(2)
             .all(|pair| pair[0].position < pair[1].position),
         "the archive is in log order"
+    );
+
+    // Held and applied within one batch.
+    let store = harness.fresh().await;
+    apply_each(&store, log.batches(0, usize::MAX)).await;
+    let archive = store.steps(&held.case_no).await.expect("steps read");
+    assert_eq!(
+        archive
+            .iter()
+            .find(|step| step.position == held.position)
+            .map(|step| step.disposition),
+        Some(Disposition::Applied)
     );
 }
 
@@ -873,7 +886,8 @@ pub async fn step_hashes_page_through_a_partition_in_offset_order<H: Harness>(ha
     );
 }
 
-/// Quarantined records are kept with their position, reason and bytes.
+/// Quarantined records are kept with their position, reason, bytes and the case their key
+/// names, and read back in position order, page by page.
 pub async fn quarantined_records_are_kept<H: Harness>(harness: &mut H) {
     let store = harness.fresh().await;
     let batches = Log::sample().interleaved(2);
@@ -883,10 +897,41 @@ pub async fn quarantined_records_are_kept<H: Harness>(harness: &mut H) {
         .flat_map(|batch| batch.quarantine.iter().cloned())
         .collect();
     expected.sort_by_key(|row| row.position);
-    assert!(!expected.is_empty());
+    assert!(expected.iter().any(|row| row.case_no.is_some()));
+    assert!(expected.iter().any(|row| row.case_no.is_none()));
     assert_eq!(
-        store.quarantine().await.expect("quarantine reads"),
+        store
+            .quarantine(None, 1000)
+            .await
+            .expect("quarantine reads"),
         expected
+    );
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.quarantine(after, 1).await.expect("a page reads");
+        let Some(last) = page.last() else { break };
+        after = Some(last.position);
+        paged.extend(page);
+    }
+    assert_eq!(paged, expected, "page by page");
+    // A case's unreadable record stays in its archive, and raised C5.
+    let archived = store.steps("HZ-2026-0001").await.expect("steps read");
+    assert!(
+        archived
+            .iter()
+            .any(|step| step.disposition == Disposition::Unreadable)
+    );
+    let case = store
+        .case("HZ-2026-0001")
+        .await
+        .expect("case reads")
+        .expect("the case");
+    assert!(
+        case.case
+            .alerts
+            .iter()
+            .any(|alert| alert.rule() == RuleId::C5)
     );
 }
 
@@ -1117,6 +1162,7 @@ impl Views {
             checkpoints: BTreeMap::new(),
             alerts: BTreeSet::new(),
         };
+        let mut pending: BTreeMap<(&str, u32), Position> = BTreeMap::new();
         for batch in batches {
             for row in &batch.cases {
                 views
@@ -1125,6 +1171,16 @@ impl Views {
             }
             for step in &batch.steps {
                 views.archive.insert(step.position, step.clone());
+            }
+            for (case_no, seq, position) in &batch.pending_added {
+                pending.insert((case_no.as_str(), *seq), *position);
+            }
+            for (case_no, seq) in &batch.pending_removed {
+                if let Some(position) = pending.remove(&(case_no.as_str(), *seq))
+                    && let Some(step) = views.archive.get_mut(&position)
+                {
+                    step.disposition = Disposition::Applied;
+                }
             }
             for change in &batch.alerts {
                 views.alerts.insert(change.change.alert.id.clone());
@@ -1153,7 +1209,8 @@ enum Record {
     Step(CaseEvent, Timestamp),
     Action(SupervisionEvent, Timestamp),
     Tick(Timestamp),
-    Unreadable(Vec<u8>),
+    /// Bytes that do not read, keyed by a case number or not.
+    Unreadable(Vec<u8>, Option<&'static str>),
 }
 
 impl Record {
@@ -1162,7 +1219,7 @@ impl Record {
             Record::Step(event, _) => serde_json::to_vec(event).expect("events encode"),
             Record::Action(event, _) => serde_json::to_vec(event).expect("actions encode"),
             Record::Tick(at) => at.to_rfc3339().into_bytes(),
-            Record::Unreadable(bytes) => bytes.clone(),
+            Record::Unreadable(bytes, _) => bytes.clone(),
         }
     }
 }
@@ -1201,7 +1258,8 @@ impl Log {
             ),
             Record::Tick(local("2026-03-04 09:00")),
             Record::Tick(local("2026-03-05 17:00")),
-            Record::Unreadable(b"\xff\x00 not a record".to_vec()),
+            Record::Unreadable(b"\xff\x00 not a record".to_vec(), None),
+            Record::Unreadable(b"\xff\x01 not a record".to_vec(), Some("HZ-2026-0001")),
             hz1.action(
                 RuleId::T2,
                 Role::Monitor,
@@ -1303,7 +1361,7 @@ struct Projector<'a> {
     policy: &'a Policy,
     partition: Partition,
     cases: BTreeMap<String, (Case, Hash)>,
-    pending: BTreeMap<(String, u32), StepRow>,
+    pending: BTreeSet<(String, u32)>,
     chain: Hash,
     next_offset: u64,
     now: Option<Timestamp>,
@@ -1315,7 +1373,7 @@ impl<'a> Projector<'a> {
             policy,
             partition,
             cases: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            pending: BTreeSet::new(),
             chain: [0; 32],
             next_offset: 0,
             now: None,
@@ -1330,6 +1388,7 @@ impl<'a> Projector<'a> {
                 partition: self.partition,
                 next_offset: 0,
                 chain_hash: [0; 32],
+                clock: None,
             },
         );
         let mut touched = BTreeSet::new();
@@ -1360,6 +1419,7 @@ impl<'a> Projector<'a> {
         }
         batch.checkpoint.next_offset = self.next_offset;
         batch.checkpoint.chain_hash = self.chain;
+        batch.checkpoint.clock = self.now;
         batch
     }
 
@@ -1398,9 +1458,9 @@ impl<'a> Projector<'a> {
                     hash: *head,
                     previous_hash,
                 };
-                batch.steps.push(row.clone());
+                batch.steps.push(row);
                 if disposition == Disposition::Held {
-                    self.pending.insert((case_no.clone(), event.seq), row);
+                    self.pending.insert((case_no.clone(), event.seq));
                     batch
                         .pending_added
                         .push((case_no.clone(), event.seq, position));
@@ -1409,9 +1469,7 @@ impl<'a> Projector<'a> {
                     if outcome.seq == event.seq || outcome.disposition != Disposition::Applied {
                         continue;
                     }
-                    if let Some(mut held) = self.pending.remove(&(case_no.clone(), outcome.seq)) {
-                        held.disposition = Disposition::Applied;
-                        batch.steps.push(held);
+                    if self.pending.remove(&(case_no.clone(), outcome.seq)) {
                         batch.pending_removed.push((case_no.clone(), outcome.seq));
                     }
                 }
@@ -1458,11 +1516,35 @@ impl<'a> Projector<'a> {
                     }
                 }
             }
-            Record::Unreadable(bytes) => batch.quarantine.push(QuarantineRow {
-                position,
-                reason: "undecodable record".into(),
-                bytes: bytes.clone(),
-            }),
+            Record::Unreadable(bytes, case_no) => {
+                let reason = "undecodable record";
+                batch.quarantine.push(QuarantineRow {
+                    position,
+                    reason: reason.into(),
+                    bytes: bytes.clone(),
+                    case_no: case_no.map(str::to_owned),
+                });
+                let now = self.now.expect("a time before the unreadable record");
+                if let Some(case_no) = case_no
+                    && let Some((case, head)) = self.cases.get_mut(*case_no)
+                {
+                    let previous_hash = *head;
+                    *head = chained(head, bytes);
+                    batch.steps.push(StepRow {
+                        case_no: (*case_no).to_owned(),
+                        position,
+                        seq: None,
+                        kind: "unreadable".into(),
+                        recorded_at: now,
+                        disposition: Disposition::Unreadable,
+                        hash: *head,
+                        previous_hash,
+                    });
+                    let effects = case.handle_unreadable(bytes, reason, now, self.policy);
+                    record_effects(batch, effects, position);
+                    touched.insert((*case_no).to_owned());
+                }
+            }
         }
     }
 
@@ -1511,6 +1593,10 @@ fn stats_batch(
             partition,
             next_offset: to,
             chain_hash: [u8::try_from(to % 256).unwrap_or(0); 32],
+            clock: Some(
+                local("2026-03-02 09:00")
+                    + chrono::TimeDelta::seconds(i64::try_from(to).unwrap_or(0)),
+            ),
         },
         cases: Vec::new(),
         steps: Vec::new(),

@@ -60,6 +60,7 @@ impl Section {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum KeyPart {
     Bytes(Vec<u8>),
+    OptionalBytes(Option<Vec<u8>>),
     OptionalInt(Option<i64>),
 }
 
@@ -82,7 +83,7 @@ impl Default for ViewDigest {
 
 impl ViewDigest {
     /// Encoding version: changes whenever the encoding does.
-    const HEADER: &'static [u8] = b"casewatch-view-digest-v1";
+    const HEADER: &'static [u8] = b"casewatch-view-digest-v2";
 
     /// An empty digest.
     pub fn new() -> Self {
@@ -174,15 +175,24 @@ impl ViewDigest {
         Ok(())
     }
 
-    /// A quarantined record, by `(bytes, reason)`; its position is left out.
-    pub fn quarantined(&mut self, reason: &str, bytes: &[u8]) -> Result<()> {
+    /// A quarantined record, by `(bytes, reason, case_no (absent first))`; its position
+    /// is left out.
+    pub fn quarantined(&mut self, reason: &str, bytes: &[u8], case_no: Option<&str>) -> Result<()> {
         let key = vec![
             KeyPart::Bytes(bytes.to_vec()),
             KeyPart::Bytes(reason.as_bytes().to_vec()),
+            KeyPart::OptionalBytes(case_no.map(|case_no| case_no.as_bytes().to_vec())),
         ];
         self.row(Section::Quarantine, key, false)?;
         self.bytes(bytes);
         self.text(reason);
+        match case_no {
+            None => self.hasher.update([0]),
+            Some(case_no) => {
+                self.hasher.update([1]);
+                self.text(case_no);
+            }
+        }
         Ok(())
     }
 
@@ -317,14 +327,14 @@ mod tests {
     fn empty_sections_are_hashed_the_same_whether_touched_or_not() {
         let mut touched = ViewDigest::new();
         touched
-            .quarantined("bad", b"one")
+            .quarantined("bad", b"one", None)
             .expect("a first row is in order");
         touched
-            .quarantined("bad", b"two")
+            .quarantined("bad", b"two", None)
             .expect("bytes sort after");
         let mut direct = ViewDigest::new();
-        direct.quarantined("bad", b"one").expect("in order");
-        direct.quarantined("bad", b"two").expect("in order");
+        direct.quarantined("bad", b"one", None).expect("in order");
+        direct.quarantined("bad", b"two", None).expect("in order");
         assert_eq!(touched.finish(), direct.finish());
         assert_ne!(ViewDigest::new().finish(), {
             let mut other = ViewDigest::new();
@@ -336,11 +346,11 @@ mod tests {
     #[test]
     fn rows_out_of_order_are_refused() {
         let mut digest = ViewDigest::new();
-        digest.quarantined("bad", b"two").expect("in order");
-        assert!(digest.quarantined("bad", b"one").is_err());
+        digest.quarantined("bad", b"two", None).expect("in order");
+        assert!(digest.quarantined("bad", b"one", None).is_err());
 
         let mut digest = ViewDigest::new();
-        digest.quarantined("bad", b"one").expect("in order");
+        digest.quarantined("bad", b"one", None).expect("in order");
         assert!(
             digest.refusal("a", "b", "c").is_err(),
             "sections go forward only"

@@ -34,14 +34,18 @@ pub struct Position {
     pub offset: Offset,
 }
 
-/// How far the views have folded one partition, and the partition's running hash chain
-/// up to there: `chain = SHA-256(previous chain || record bytes)` over every record.
+/// How far the views have folded one partition, the partition's running hash chain up to
+/// there (`chain = SHA-256(previous chain || record bytes)` over every record), and its
+/// time then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpoint {
     pub partition: Partition,
     /// The offset of the next record to fold.
     pub next_offset: Offset,
     pub chain_hash: Hash,
+    /// The partition's time: the newest tick or record time folded (`None` before any),
+    /// so that a projector resuming here tells the time as one that never stopped.
+    pub clock: Option<Timestamp>,
 }
 
 /// A case as the views hold it: the domain state, plus what the projector derived from
@@ -104,12 +108,15 @@ pub struct RefusalRow {
     pub reason: String,
 }
 
-/// A record the projector could not read (undecodable or invalid), kept aside.
+/// A record the projector could not read (undecodable, invalid, or not keyed by the case
+/// it is about), kept aside.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineRow {
     pub position: Position,
     pub reason: String,
     pub bytes: Vec<u8>,
+    /// The case the record's key names, when the key is a case number.
+    pub case_no: Option<String>,
 }
 
 /// Everything one projector batch on one partition writes, in one transaction.
@@ -126,8 +133,10 @@ pub struct ViewBatch {
     /// New archive rows, and rows whose disposition changed (a held step applied later),
     /// keyed by position.
     pub steps: Vec<StepRow>,
-    /// Positions of held steps, added to and removed from the pending set.
+    /// Positions of held steps, added to the pending set.
     pub pending_added: Vec<(String, u32, Position)>,
+    /// Held steps applied since (their gap filled): they leave the pending set, and their
+    /// archive rows become [`Disposition::Applied`].
     pub pending_removed: Vec<(String, u32)>,
     /// Alert changes in the order they happened.
     pub alerts: Vec<AlertChangeRow>,
@@ -346,8 +355,9 @@ pub trait ViewStore: Send + Sync + 'static {
         region_prefixes: Option<&[String]>,
     ) -> Result<Vec<(StatKey, Counters)>>;
 
-    /// The records the projector quarantined.
-    async fn quarantine(&self) -> Result<Vec<QuarantineRow>>;
+    /// The records the projector quarantined, in position order, after `after` (paging),
+    /// at most `limit`.
+    async fn quarantine(&self, after: Option<Position>, limit: u32) -> Result<Vec<QuarantineRow>>;
 
     /// A SHA-256 over the views' logical content, stable across backends, batch sizes and
     /// commit order: cases (state and chain head), the step archive without positions,

@@ -157,6 +157,7 @@ mod tests {
                 partition: 3,
                 next_offset: 7,
                 chain_hash: [7; 32],
+                clock: Some(chrono::DateTime::UNIX_EPOCH),
             },
         );
         store.apply(batch).await.expect("batch applies");
@@ -180,6 +181,7 @@ mod tests {
                 partition: 3,
                 next_offset: 7,
                 chain_hash: [7; 32],
+                clock: Some(chrono::DateTime::UNIX_EPOCH),
             })
         );
         assert_eq!(reopened.digest().await.expect("digest"), digest);

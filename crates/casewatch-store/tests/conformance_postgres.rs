@@ -315,8 +315,8 @@ async fn postgres_and_sqlite_hold_the_same_views() {
             sqlite.checkpoints().await.expect("checkpoints")
         );
         assert_eq!(
-            postgres.quarantine().await.expect("quarantine"),
-            sqlite.quarantine().await.expect("quarantine")
+            postgres.quarantine(None, 1000).await.expect("quarantine"),
+            sqlite.quarantine(None, 1000).await.expect("quarantine")
         );
         sqlite.close().await;
     }

@@ -2,7 +2,9 @@
 //!
 //! [`init`] installs the process-wide `tracing` subscriber: human or JSON logs on standard
 //! error and, when an OTLP endpoint is configured, an OpenTelemetry layer that exports spans
-//! to a collector over gRPC. The other functions carry a span's W3C trace context across
+//! to a collector over gRPC, and a global meter provider that exports the metrics the
+//! crates record through `opentelemetry::global::meter` (such as
+//! `casewatch.projector.records_quarantined`) to the same collector every minute. The other functions carry a span's W3C trace context across
 //! the places where the call stack breaks: into gRPC metadata, and onto the log beside a
 //! record so the projector's batch can point back at the call that appended it.
 //!
@@ -18,6 +20,7 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tonic::codegen::http::HeaderMap;
@@ -55,13 +58,15 @@ pub struct TelemetryConfig {
     pub json_logs: bool,
 }
 
-/// Keeps the tracer provider alive; dropping it flushes the spans not yet exported and
-/// shuts the exporter down. Hold it until the end of `main`, inside a multi-threaded Tokio
-/// runtime: the flush blocks its thread while the exporter's connection runs on another.
+/// Keeps the tracer and meter providers alive; dropping it flushes the spans and metrics
+/// not yet exported and shuts the exporters down. Hold it until the end of `main`, inside a
+/// multi-threaded Tokio runtime: the flush blocks its thread while the exporter's
+/// connection runs on another.
 #[derive(Debug)]
 #[must_use = "dropping the guard shuts tracing export down"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
 }
 
 impl Drop for TelemetryGuard {
@@ -70,6 +75,11 @@ impl Drop for TelemetryGuard {
             && let Err(error) = provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT)
         {
             tracing::warn!(%error, "cannot flush the last spans to the collector");
+        }
+        if let Some(meters) = self.meters.take()
+            && let Err(error) = meters.shutdown_with_timeout(SHUTDOWN_TIMEOUT)
+        {
+            tracing::warn!(%error, "cannot flush the last metrics to the collector");
         }
     }
 }
@@ -103,7 +113,7 @@ pub fn init(config: &TelemetryConfig, default_service: &str) -> anyhow::Result<T
     };
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![fmt];
 
-    let provider = match config.otlp_endpoint.as_deref() {
+    let (provider, meters) = match config.otlp_endpoint.as_deref() {
         Some(endpoint) => {
             let service = config.service_name.as_deref().unwrap_or(default_service);
             let provider = tracer_provider(endpoint, service)?;
@@ -114,9 +124,9 @@ pub fn init(config: &TelemetryConfig, default_service: &str) -> anyhow::Result<T
                     .with_filter(export_filter())
                     .boxed(),
             );
-            Some(provider)
+            (Some(provider), Some(meter_provider(endpoint, service)?))
         }
-        None => None,
+        None => (None, None),
     };
 
     tracing_subscriber::registry()
@@ -128,21 +138,51 @@ pub fn init(config: &TelemetryConfig, default_service: &str) -> anyhow::Result<T
     if let Some(provider) = &provider {
         opentelemetry::global::set_tracer_provider(provider.clone());
     }
+    if let Some(meters) = &meters {
+        opentelemetry::global::set_meter_provider(meters.clone());
+    }
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard { provider, meters })
 }
 
-/// A provider that batches spans to the OTLP/gRPC collector at `endpoint`.
-fn tracer_provider(endpoint: &str, service: &str) -> anyhow::Result<SdkTracerProvider> {
+/// Refuses what the exporters cannot reach: TLS is not built in, and the gRPC channel
+/// spawns its connection task on the current runtime.
+fn check_endpoint(endpoint: &str) -> anyhow::Result<()> {
     if !endpoint.starts_with("http://") {
         anyhow::bail!(
             "the otlp endpoint `{endpoint}` must be a plain `http://` url: \
              tls to the collector is not built in"
         );
     }
-    // The gRPC channel spawns its connection task on the current runtime.
     tokio::runtime::Handle::try_current()
         .context("start the otlp exporter: it needs a running tokio runtime")?;
+    Ok(())
+}
+
+fn resource(service: &str) -> Resource {
+    Resource::builder()
+        .with_service_name(service.to_owned())
+        .build()
+}
+
+/// A provider that exports the process's metrics to the OTLP/gRPC collector at
+/// `endpoint` every minute (`OTEL_METRIC_EXPORT_INTERVAL` in milliseconds changes that).
+fn meter_provider(endpoint: &str, service: &str) -> anyhow::Result<SdkMeterProvider> {
+    check_endpoint(endpoint)?;
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()
+        .with_context(|| format!("build the otlp metric exporter for `{endpoint}`"))?;
+    Ok(SdkMeterProvider::builder()
+        .with_periodic_exporter(exporter)
+        .with_resource(resource(service))
+        .build())
+}
+
+/// A provider that batches spans to the OTLP/gRPC collector at `endpoint`.
+fn tracer_provider(endpoint: &str, service: &str) -> anyhow::Result<SdkTracerProvider> {
+    check_endpoint(endpoint)?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint)
@@ -150,11 +190,7 @@ fn tracer_provider(endpoint: &str, service: &str) -> anyhow::Result<SdkTracerPro
         .with_context(|| format!("build the otlp exporter for `{endpoint}`"))?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(
-            Resource::builder()
-                .with_service_name(service.to_owned())
-                .build(),
-        )
+        .with_resource(resource(service))
         .build())
 }
 
@@ -312,6 +348,9 @@ mod tests {
     fn plain_http_only() {
         let error =
             tracer_provider("https://collector:4317", "test").expect_err("tls is not built in");
+        assert!(error.to_string().contains("tls"), "{error}");
+        let error =
+            meter_provider("https://collector:4317", "test").expect_err("tls is not built in");
         assert!(error.to_string().contains("tls"), "{error}");
     }
 }

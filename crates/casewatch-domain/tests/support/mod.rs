@@ -138,6 +138,17 @@ impl Script {
         self
     }
 
+    /// A record of the case that could not be read, met when the partition's time is `at`.
+    pub fn unreadable(&mut self, record: &[u8], reason: &str, at: &str) -> &mut Self {
+        let case = self
+            .case
+            .as_mut()
+            .expect("an unreadable record needs a known case");
+        let effects = case.handle_unreadable(record, reason, t(at), &self.policy);
+        self.absorb(effects);
+        self
+    }
+
     /// A person acts on the first alert of `rule`.
     pub fn act(
         &mut self,

@@ -84,19 +84,22 @@ async fn fence<DB: Dialect>(conn: &mut DB::Connection, batch: &ViewBatch) -> Res
     let partition = i64::from(batch.partition);
     let next = offset_bind(batch.checkpoint.next_offset)?;
     let chain = batch.checkpoint.chain_hash;
+    let clock = batch.checkpoint.clock.as_ref().map(timestamp_text);
     let mut query = QueryBuilder::new("");
     if batch.from_offset == 0 {
         query
-            .push("INSERT INTO checkpoints (partition, next_offset, chain_hash) VALUES (")
+            .push("INSERT INTO checkpoints (partition, next_offset, chain_hash, clock) VALUES (")
             .push_param(partition)
             .push(", ")
             .push_param(next)
             .push(", ")
             .push_param(chain)
+            .push(", ")
+            .push_param(clock)
             .push(
                 ") ON CONFLICT (partition) DO UPDATE \
-                 SET next_offset = excluded.next_offset, chain_hash = excluded.chain_hash \
-                 WHERE checkpoints.next_offset = 0",
+                 SET next_offset = excluded.next_offset, chain_hash = excluded.chain_hash, \
+                 clock = excluded.clock WHERE checkpoints.next_offset = 0",
             );
     } else {
         query
@@ -104,6 +107,8 @@ async fn fence<DB: Dialect>(conn: &mut DB::Connection, batch: &ViewBatch) -> Res
             .push_param(next)
             .push(", chain_hash = ")
             .push_param(chain)
+            .push(", clock = ")
+            .push_param(clock)
             .push(" WHERE partition = ")
             .push_param(partition)
             .push(" AND next_offset = ")
@@ -215,14 +220,20 @@ impl EncodedBatch {
                     })
                     .collect::<Result<_>>()?,
             },
-            // After the additions: a step held and released in the same batch is gone.
+            // After the additions, so that a step held and released in the same batch is
+            // found: a held step leaves the pending set because it was applied, and its
+            // archive row says so (`applied` is `Disposition::Applied`'s name).
+            Rows {
+                head: "UPDATE steps SET disposition = 'applied' \
+                       WHERE (partition, log_offset) IN (SELECT partition, log_offset \
+                       FROM pending_steps WHERE (case_no, seq) IN (",
+                tail: "))",
+                rows: removed(&pending_removed),
+            },
             Rows {
                 head: "DELETE FROM pending_steps WHERE (case_no, seq) IN (",
                 tail: ")",
-                rows: pending_removed
-                    .into_iter()
-                    .map(|(case_no, seq)| vec![case_no.into(), i64::from(seq).into()])
-                    .collect(),
+                rows: removed(&pending_removed),
             },
             Rows {
                 head: "INSERT INTO refusals (partition, log_offset, alert_id, principal, reason)",
@@ -244,15 +255,20 @@ impl EncodedBatch {
                     .collect::<Result<_>>()?,
             },
             Rows {
-                head: "INSERT INTO quarantine (partition, log_offset, reason, bytes)",
+                head: "INSERT INTO quarantine (partition, log_offset, reason, bytes, case_no)",
                 tail: " ON CONFLICT (partition, log_offset) DO UPDATE \
-                       SET reason = excluded.reason, bytes = excluded.bytes",
+                       SET reason = excluded.reason, bytes = excluded.bytes, \
+                       case_no = excluded.case_no",
                 rows: quarantine
                     .into_values()
                     .map(|row| {
                         at_position(
                             row.position,
-                            [row.reason.as_str().into(), row.bytes.clone().into()],
+                            [
+                                row.reason.as_str().into(),
+                                row.bytes.clone().into(),
+                                row.case_no.clone().into(),
+                            ],
                         )
                     })
                     .collect::<Result<_>>()?,
@@ -438,6 +454,14 @@ static STATS_UPSERT: LazyLock<String> = LazyLock::new(|| {
         sums.join(", ")
     )
 });
+
+/// The rows naming steps that leave the pending set.
+fn removed(pending_removed: &BTreeSet<(&str, u32)>) -> Vec<Vec<Param>> {
+    pending_removed
+        .iter()
+        .map(|(case_no, seq)| vec![(*case_no).into(), i64::from(*seq).into()])
+        .collect()
+}
 
 /// An alert row with its cursor, the last column.
 fn with_cursor(mut row: Vec<Param>, cursor: i64) -> Vec<Param> {

@@ -214,8 +214,12 @@ macro_rules! view_store {
                 self.views.statistics(from, to, region_prefixes).await
             }
 
-            async fn quarantine(&self) -> $crate::Result<Vec<$crate::QuarantineRow>> {
-                self.views.quarantine().await
+            async fn quarantine(
+                &self,
+                after: Option<$crate::Position>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::QuarantineRow>> {
+                self.views.quarantine(after, limit).await
             }
 
             async fn digest(&self) -> $crate::Result<$crate::Hash> {

@@ -23,7 +23,7 @@ use crate::{
     Offset, Partition, Position, QuarantineRow, Result, StepHash, StepRow,
 };
 
-const CHECKPOINT_COLUMNS: &str = "partition, next_offset, chain_hash";
+const CHECKPOINT_COLUMNS: &str = "partition, next_offset, chain_hash, clock";
 
 const CASE_COLUMNS: &str = "case_no, partition, light, promised_due, legal_due, used_seconds, \
     paused, as_of, chain_head, state";
@@ -244,11 +244,25 @@ impl<DB: Dialect> SqlViews<DB> {
         Ok(rows)
     }
 
-    pub(crate) async fn quarantine(&self) -> Result<Vec<QuarantineRow>> {
-        let query = QueryBuilder::new(
-            "SELECT partition, log_offset, reason, bytes FROM quarantine \
-             ORDER BY partition, log_offset",
+    pub(crate) async fn quarantine(
+        &self,
+        after: Option<Position>,
+        limit: u32,
+    ) -> Result<Vec<QuarantineRow>> {
+        let mut query = QueryBuilder::new(
+            "SELECT partition, log_offset, reason, bytes, case_no FROM quarantine WHERE 1 = 1",
         );
+        if let Some(after) = after {
+            query
+                .push(" AND (partition, log_offset) > (")
+                .push_param(i64::from(after.partition))
+                .push(", ")
+                .push_param(offset_bind(after.offset)?)
+                .push(")");
+        }
+        query
+            .push(" ORDER BY partition, log_offset LIMIT ")
+            .push_param(i64::from(limit));
         self.fetch(query)
             .await?
             .iter()
@@ -257,6 +271,7 @@ impl<DB: Dialect> SqlViews<DB> {
                     position: position_from_row(row)?,
                     reason: row.text("reason")?.to_owned(),
                     bytes: row.bytes("bytes")?.to_vec(),
+                    case_no: row.optional_text("case_no")?.map(str::to_owned),
                 })
             })
             .collect()
@@ -322,8 +337,17 @@ impl<DB: Dialect> SqlViews<DB> {
         .await?;
         DB::for_each_row(
             &mut tx,
-            QueryBuilder::new("SELECT reason, bytes FROM quarantine ORDER BY bytes, reason"),
-            &mut |row| digest.quarantined(row.text("reason")?, row.bytes("bytes")?),
+            QueryBuilder::new(
+                "SELECT reason, bytes, case_no FROM quarantine \
+                 ORDER BY bytes, reason, case_no IS NOT NULL, case_no",
+            ),
+            &mut |row| {
+                digest.quarantined(
+                    row.text("reason")?,
+                    row.bytes("bytes")?,
+                    row.optional_text("case_no")?,
+                )
+            },
         )
         .await?;
         DB::for_each_row(
@@ -528,6 +552,7 @@ fn checkpoint_from_row(row: &impl Columns) -> Result<Checkpoint> {
         partition: partition_from(row.int("partition")?)?,
         next_offset: offset_from("checkpoint offset", row.int("next_offset")?)?,
         chain_hash: hash("partition chain hash", row.bytes("chain_hash")?)?,
+        clock: optional_timestamp(row, "clock")?,
     })
 }
 
