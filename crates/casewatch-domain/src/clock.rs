@@ -34,11 +34,16 @@ impl Measure {
         }
     }
 
-    /// The instant `seconds` of this measure after `from`.
+    /// The instant `seconds` of this measure after `from`; past the end of the calendar,
+    /// [`end_of_calendar`](crate::calendar::end_of_calendar).
     pub fn advance(self, calendar: &WorkingCalendar, from: Timestamp, seconds: i64) -> Timestamp {
         match self {
             Measure::Working => calendar.add_working_seconds(from, seconds),
-            Measure::Calendar => from + chrono::Duration::seconds(seconds.max(0)),
+            Measure::Calendar => chrono::TimeDelta::try_seconds(seconds.max(0))
+                .and_then(|span| from.checked_add_signed(span))
+                .map_or_else(crate::calendar::end_of_calendar, |at| {
+                    at.min(crate::calendar::end_of_calendar())
+                }),
         }
     }
 }
@@ -403,5 +408,23 @@ mod tests {
         assert_eq!(whole_units(DAY, LimitUnit::WorkingDays, &calendar), 1);
         assert_eq!(whole_units(DAY + 1, LimitUnit::WorkingDays, &calendar), 2);
         assert_eq!(whole_units(HOUR + 1, LimitUnit::Hours, &calendar), 2);
+    }
+
+    /// A limit extended far enough (thousands of approved extensions of a case counted in
+    /// calendar days) runs past the end of the calendar instead of overflowing.
+    #[test]
+    fn time_past_the_end_of_the_calendar_is_its_end() {
+        let calendar = WorkingCalendar::national();
+        let from = at("2026-03-02T09:00:00+08:00");
+        for measure in [Measure::Calendar, Measure::Working] {
+            assert_eq!(
+                measure.advance(&calendar, from, i64::MAX),
+                crate::calendar::end_of_calendar()
+            );
+        }
+        assert_eq!(
+            Measure::Calendar.advance(&calendar, from, 3600),
+            at("2026-03-02T10:00:00+08:00")
+        );
     }
 }
