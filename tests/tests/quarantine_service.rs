@@ -4,26 +4,24 @@
 //! node's log directly, as such a producer would, and the test waits for the projector to
 //! fold them through the progress it reports.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
 use casewatch_domain::access::{Grant, RegionScope};
-use casewatch_domain::case::Policy;
 use casewatch_domain::ids::RegionCode;
 use casewatch_domain::supervision::{Principal, Role};
 use casewatch_log::{Destination, NewRecord};
+use casewatch_proto::client::Bearer;
 use casewatch_proto::pb;
 use casewatch_proto::pb::audit_service_client::AuditServiceClient;
+use casewatch_server::Edge;
 use casewatch_server::auth::{Authenticator, Limits, PrincipalSpec, token_digest};
-use casewatch_server::node::{Node, NodeConfig};
-use casewatch_server::{Edge, ManualClock};
-use casewatch_tests::{Input, local, record_bytes, scenario};
+use casewatch_tests::{Input, record_bytes, scenario};
 use prost::Message;
+use support::Harness;
 use tokio_stream::StreamExt;
 use tonic::Code;
-use tonic::transport::Channel;
 
-type Client = AuditServiceClient<casewatch_proto::client::Authorized<Channel>>;
+type Client = AuditServiceClient<support::Authorized>;
 
 const KNOWN: &str = "330106-A-CLEAN";
 const NATIONAL: &str = "cw_national_auditor_token";
@@ -61,90 +59,62 @@ fn record(destination: Destination, bytes: Vec<u8>) -> NewRecord {
     }
 }
 
-struct Harness {
-    node: Node,
-    _data: tempfile::TempDir,
-}
-
-impl Harness {
-    /// A node whose log holds the known case's first steps with three unreadable records
-    /// after them, all folded.
-    async fn start() -> Harness {
-        let data = tempfile::tempdir().expect("a temporary directory");
-        let mut config = NodeConfig::new(data.path());
-        config.partitions = 2;
-        config.options.tick_every = None;
-        config.options.edge = Edge {
-            auth: Authenticator::new(principals()).expect("valid principals"),
-            tls: None,
-        };
-        let node = Node::start(
-            config,
-            "127.0.0.1:0".parse().expect("an address"),
-            Arc::new(ManualClock::new(local("2026-03-02 08:00"))),
-            Arc::new(Policy::default()),
-        )
-        .await
-        .expect("the node starts");
-
-        let mut records = Vec::new();
-        for input in scenario() {
-            if let Input::Step { event, recorded_at } = &input
-                && event.case_no == KNOWN
-            {
+/// A node whose log holds the known case's first steps with three unreadable records
+/// after them, all folded.
+async fn start() -> Harness {
+    let auth = Authenticator::new(principals()).expect("valid principals");
+    let harness = Harness::start_with(Edge { auth, tls: None }, NATIONAL).await;
+    let mut records = Vec::new();
+    for input in scenario() {
+        if let Input::Step { event, recorded_at } = &input
+            && event.case_no == KNOWN
+        {
+            records.push(record(
+                Destination::Key(KNOWN.to_owned()),
+                record_bytes(&input),
+            ));
+            if records.len() == 2 {
+                let invalid = pb::CaseEvent {
+                    seq: 0,
+                    ..(**event).clone()
+                };
                 records.push(record(
                     Destination::Key(KNOWN.to_owned()),
-                    record_bytes(&input),
+                    casewatch_proto::encode_record(
+                        pb::RecordKind::CaseEvent,
+                        *recorded_at,
+                        &invalid.encode_to_vec(),
+                    ),
                 ));
-                if records.len() == 2 {
-                    let invalid = pb::CaseEvent {
-                        seq: 0,
-                        ..(**event).clone()
-                    };
-                    records.push(record(
-                        Destination::Key(KNOWN.to_owned()),
-                        casewatch_proto::encode_record(
-                            pb::RecordKind::CaseEvent,
-                            *recorded_at,
-                            &invalid.encode_to_vec(),
-                        ),
-                    ));
-                    break;
-                }
+                break;
             }
         }
-        records.push(record(
-            Destination::Key("330106-Z-NOBODY".to_owned()),
-            b"\xff\x00 not a record".to_vec(),
-        ));
-        records.push(record(
-            Destination::Partition(0),
-            b"\xff\x01 not a record either".to_vec(),
-        ));
-        let state = &node.state;
-        state.log.append(records).await.expect("the records append");
-        for partition in 0..state.log.partitions() {
-            let high_water = state.log.high_water(partition).await.expect("a high water");
-            if high_water > 0 {
-                assert!(
-                    state
-                        .progress
-                        .wait_for(partition, high_water - 1, Duration::from_secs(30))
-                        .await,
-                    "partition {partition} was not folded"
-                );
-            }
-        }
-        Harness { node, _data: data }
     }
+    records.push(record(
+        Destination::Key("330106-Z-NOBODY".to_owned()),
+        b"\xff\x00 not a record".to_vec(),
+    ));
+    records.push(record(
+        Destination::Partition(0),
+        b"\xff\x01 not a record either".to_vec(),
+    ));
+    harness
+        .node
+        .state
+        .log
+        .append(records)
+        .await
+        .expect("the records append");
+    harness.wait_until_projected().await;
+    harness
+}
 
-    async fn client(&self, token: &str) -> Client {
-        let channel =
-            casewatch_proto::client::connect(&format!("http://{}", self.node.addr), token)
-                .await
-                .expect("the node accepts connections");
-        AuditServiceClient::new(channel)
-    }
+async fn client(harness: &Harness, token: &str) -> Client {
+    AuditServiceClient::new(
+        harness
+            .channel_as(Bearer::new(token).expect("a token"))
+            .await,
+    )
 }
 
 async fn page(
@@ -163,8 +133,8 @@ async fn page(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auditor_of_every_region_lists_the_quarantine_page_by_page() {
-    let harness = Harness::start().await;
-    let mut national = harness.client(NATIONAL).await;
+    let harness = start().await;
+    let mut national = client(&harness, NATIONAL).await;
 
     let all = page(&mut national, 0, "")
         .await
@@ -251,9 +221,9 @@ async fn an_auditor_of_every_region_lists_the_quarantine_page_by_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quarantine_is_refused_to_scoped_callers_and_to_other_roles_with_a_reason() {
-    let harness = Harness::start().await;
+    let harness = start().await;
 
-    let error = page(&mut harness.client(CITY).await, 0, "")
+    let error = page(&mut client(&harness, CITY).await, 0, "")
         .await
         .expect_err("a city auditor");
     assert_eq!(error.code(), Code::PermissionDenied);
@@ -263,13 +233,13 @@ async fn the_quarantine_is_refused_to_scoped_callers_and_to_other_roles_with_a_r
          every region (`000000`) and no single department; `city-auditor` covers `3301`"
     );
 
-    let error = page(&mut harness.client(MONITOR).await, 0, "")
+    let error = page(&mut client(&harness, MONITOR).await, 0, "")
         .await
         .expect_err("a monitor");
     assert_eq!(error.code(), Code::PermissionDenied);
     assert_eq!(error.message(), "a monitor may not audit");
 
-    let error = page(&mut harness.client("cw_nobody").await, 0, "")
+    let error = page(&mut client(&harness, "cw_nobody").await, 0, "")
         .await
         .expect_err("an unknown token");
     assert_eq!(error.code(), Code::Unauthenticated);

@@ -13,13 +13,15 @@
 //! The default run is short, for CI; `PROPTEST_CASES=2000 cargo test --release -p
 //! casewatch-projector --test adversarial` (`make fuzz`) is the long one.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::alert::{AlertId, RuleId};
-use casewatch_domain::case::{Disposition, Policy};
+use casewatch_domain::case::Disposition;
 use casewatch_domain::event::{
     Actor, CaseEvent, CaseType, CompletionResult, FEN_MAX, FeeItem, LIMIT_MAX, Limit,
     ProcedureKind, Step,
@@ -31,7 +33,6 @@ use casewatch_domain::supervision::{Principal, Role, SupervisionAction, Supervis
 use casewatch_log::{
     Appended, Destination, EventLog, LogError, NewRecord, Offset, Partition, Position, StoredRecord,
 };
-use casewatch_projector::{Progress, Projector, ProjectorOptions};
 use casewatch_proto::{DecodedRecord, RECORD_FORMAT_VERSION, decode_record, encode_record, pb};
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_store::{AlertFilter, CaseFilter, CaseRow, ViewStore};
@@ -741,28 +742,6 @@ impl EventLog for MemoryLog {
 // ---------------------------------------------------------------------------------------
 // The run and its invariants.
 
-async fn projector(
-    log: &Arc<MemoryLog>,
-    store: &Arc<SqliteStore>,
-    batch_size: usize,
-) -> Projector<MemoryLog, SqliteStore> {
-    let partitions: Vec<u32> = (0..PARTITIONS).collect();
-    Projector::new(
-        log.clone(),
-        store.clone(),
-        Arc::new(Policy::default()),
-        &partitions,
-        ProjectorOptions {
-            batch_size,
-            ..ProjectorOptions::default()
-        },
-        None,
-        Progress::new(PARTITIONS),
-    )
-    .await
-    .expect("the projector loads its partitions")
-}
-
 async fn check(ops: &[Op], sessions: &[Session]) -> Result<(), TestCaseError> {
     let batches = records(ops);
     let log = Arc::new(MemoryLog::new(PARTITIONS));
@@ -772,7 +751,8 @@ async fn check(ops: &[Op], sessions: &[Session]) -> Result<(), TestCaseError> {
         for records in pending.by_ref().take(session.append) {
             log.append(records).await.expect("the records append");
         }
-        let mut projector = projector(&log, &store, session.batch).await;
+        let mut projector =
+            common::projector(log.clone(), store.clone(), PARTITIONS, session.batch).await;
         for _ in 0..session.rounds {
             projector.step().await.expect("a round folds");
         }
@@ -780,14 +760,14 @@ async fn check(ops: &[Op], sessions: &[Session]) -> Result<(), TestCaseError> {
     for records in pending {
         log.append(records).await.expect("the records append");
     }
-    projector(&log, &store, 5)
+    common::projector(log.clone(), store.clone(), PARTITIONS, 5)
         .await
         .run_until_caught_up()
         .await
         .expect("the last projector catches up");
 
     let rebuilt = Arc::new(SqliteStore::open_in_memory().await.expect("a store"));
-    projector(&log, &rebuilt, 1000)
+    common::projector(log.clone(), rebuilt.clone(), PARTITIONS, 1000)
         .await
         .run_until_caught_up()
         .await

@@ -4,13 +4,15 @@
 //! an error and the `casewatch.projector.records_quarantined` metric when no case can be
 //! told; a restart in the middle and a clean rebuild end with the same views.
 
+mod common;
+
 use std::sync::Arc;
 
 use casewatch_domain::alert::{Level, RuleId};
 use casewatch_domain::case::{Disposition, Light, Policy};
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_log::{Destination, EventLog, NewRecord};
-use casewatch_projector::{Progress, Projector, ProjectorOptions, audit};
+use casewatch_projector::audit;
 use casewatch_proto::{RECORD_FORMAT_VERSION, encode_record, pb};
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_store::{AlertFilter, ViewStore};
@@ -89,28 +91,6 @@ fn records() -> Vec<NewRecord> {
     records
 }
 
-async fn projector(
-    log: &Arc<EmbeddedLog>,
-    store: &Arc<SqliteStore>,
-    batch_size: usize,
-) -> Projector<EmbeddedLog, SqliteStore> {
-    let partitions: Vec<u32> = (0..PARTITIONS).collect();
-    Projector::new(
-        log.clone(),
-        store.clone(),
-        Arc::new(Policy::default()),
-        &partitions,
-        ProjectorOptions {
-            batch_size,
-            ..ProjectorOptions::default()
-        },
-        None,
-        Progress::new(PARTITIONS),
-    )
-    .await
-    .expect("the projector loads its partitions")
-}
-
 /// The counter's value for `case_alerted`, summed over partitions.
 fn quarantined(exporter: &InMemoryMetricExporter, case_alerted: bool) -> u64 {
     let finished = exporter
@@ -165,7 +145,7 @@ async fn unreadable_records_are_quarantined_and_alerted_and_the_projector_goes_o
 
     // Live: folded in small batches, restarted halfway as the log grows.
     let store = Arc::new(SqliteStore::open_in_memory().await.expect("a store"));
-    projector(&log, &store, 3)
+    common::projector(log.clone(), store.clone(), PARTITIONS, 3)
         .await
         .run_until_caught_up()
         .await
@@ -173,7 +153,7 @@ async fn unreadable_records_are_quarantined_and_alerted_and_the_projector_goes_o
     log.append(records.collect())
         .await
         .expect("the second half appends");
-    projector(&log, &store, 4)
+    common::projector(log.clone(), store.clone(), PARTITIONS, 4)
         .await
         .run_until_caught_up()
         .await
@@ -316,7 +296,7 @@ async fn unreadable_records_are_quarantined_and_alerted_and_the_projector_goes_o
 
     // A clean rebuild in one pass gives the same views.
     let rebuilt = Arc::new(SqliteStore::open_in_memory().await.expect("a store"));
-    projector(&log, &rebuilt, 1000)
+    common::projector(log.clone(), rebuilt.clone(), PARTITIONS, 1000)
         .await
         .run_until_caught_up()
         .await

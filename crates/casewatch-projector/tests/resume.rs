@@ -8,16 +8,16 @@
 //! without a gap or an overlap, and end with views identical to a clean rebuild of the log:
 //! no record skipped, none folded twice.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use casewatch_domain::case::Policy;
 use casewatch_domain::stats::{Counters, StatKey};
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_log::{Appended, Destination, EventLog, NewRecord, StoredRecord};
-use casewatch_projector::{Progress, Projector, ProjectorOptions};
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_store::{
     AlertFilter, CaseFilter, CaseRecord, CaseRow, Checkpoint, CommittedAlert, Hash, QuarantineRow,
@@ -54,7 +54,7 @@ async fn a_projector_killed_right_after_its_commit_refolds_nothing() {
 async fn kill_at_every_round(kill: Kill) {
     let (_dir, log) = scenario_log().await;
     let clean = Killer::new(SqliteStore::open_in_memory().await.expect("a store"), None);
-    projector(log.clone(), clean.clone())
+    common::projector(log.clone(), clean.clone(), PARTITIONS, BATCH)
         .await
         .run_until_caught_up()
         .await
@@ -71,7 +71,7 @@ async fn kill_at_every_round(kill: Kill) {
             SqliteStore::open(&path).await.expect("the views open"),
             Some((round, kill)),
         );
-        let mut doomed = projector(log.clone(), killer.clone()).await;
+        let mut doomed = common::projector(log.clone(), killer.clone(), PARTITIONS, BATCH).await;
         tokio::select! {
             () = killer.killed.notified() => {}
             outcome = doomed.run_until_caught_up() => {
@@ -90,7 +90,7 @@ async fn kill_at_every_round(kill: Kill) {
             "round {round}: the stored checkpoints are those of the committed rounds"
         );
         let reads = Arc::new(ReadLog::new(log.clone()));
-        projector(reads.clone(), store.clone())
+        common::projector(reads.clone(), store.clone(), PARTITIONS, BATCH)
             .await
             .run_until_caught_up()
             .await
@@ -137,25 +137,6 @@ async fn scenario_log() -> (tempfile::TempDir, Arc<EmbeddedLog>) {
     }
     log.append(records).await.expect("the scenario appends");
     (dir, Arc::new(log))
-}
-
-async fn projector<L: EventLog, S: ViewStore>(log: Arc<L>, store: Arc<S>) -> Projector<L, S> {
-    let partitions: Vec<u32> = (0..PARTITIONS).collect();
-    let options = ProjectorOptions {
-        batch_size: BATCH,
-        ..ProjectorOptions::default()
-    };
-    Projector::new(
-        log,
-        store,
-        Arc::new(Policy::default()),
-        &partitions,
-        options,
-        None,
-        Progress::new(PARTITIONS),
-    )
-    .await
-    .expect("the projector loads its partitions")
 }
 
 fn next_offsets(checkpoints: &[Checkpoint]) -> BTreeMap<u32, u64> {
