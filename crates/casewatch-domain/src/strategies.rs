@@ -591,3 +591,48 @@ mod tests {
         }
     }
 }
+
+/// How one valid encoding is damaged, for the tests that feed damaged bytes to decoders.
+#[derive(Debug, Clone)]
+pub enum Damage {
+    /// A byte replaced.
+    Flip { at: usize, with: u8 },
+    /// The end cut off.
+    Truncate { keep: usize },
+    /// Bytes pushed in.
+    Insert { at: usize, bytes: Vec<u8> },
+}
+
+/// One to `most` damages of at most `insert` bytes pushed in at a time.
+pub fn damage(most: usize, insert: usize) -> impl Strategy<Value = Vec<Damage>> {
+    let one = prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(at, with)| Damage::Flip { at, with }),
+        any::<usize>().prop_map(|keep| Damage::Truncate { keep }),
+        (any::<usize>(), vec(any::<u8>(), 1..=insert))
+            .prop_map(|(at, bytes)| Damage::Insert { at, bytes }),
+    ];
+    vec(one, 1..=most)
+}
+
+/// `bytes` with `damage` done to them, positions taken modulo the length.
+pub fn apply_damage(mut bytes: Vec<u8>, damage: &[Damage]) -> Vec<u8> {
+    for step in damage {
+        let len = bytes.len().max(1);
+        match step {
+            Damage::Flip { at, with } => {
+                if let Some(byte) = bytes.get_mut(at % len) {
+                    *byte = *with;
+                }
+            }
+            Damage::Truncate { keep } => bytes.truncate(keep % len),
+            Damage::Insert {
+                at,
+                bytes: inserted,
+            } => {
+                let at = (at % len).min(bytes.len());
+                bytes.splice(at..at, inserted.iter().copied());
+            }
+        }
+    }
+    bytes
+}

@@ -200,18 +200,14 @@ enum Corruption {
     /// Not a record at all.
     Garbage(Vec<u8>),
     /// An earlier record with bytes flipped, cut off or pushed in (it may still decode).
-    Damaged { of: usize, damage: Vec<Damage> },
+    Damaged {
+        of: usize,
+        damage: Vec<strategies::Damage>,
+    },
     /// A well-formed case event of a known case number whose content is invalid.
     Invalid { case: usize, recorded_at: Timestamp },
     /// An earlier record in an envelope of a format this build does not read.
     FutureFormat { of: usize },
-}
-
-#[derive(Debug, Clone)]
-enum Damage {
-    Flip { at: usize, with: u8 },
-    Truncate { keep: usize },
-    Insert { at: usize, bytes: Vec<u8> },
 }
 
 /// A stretch of the run: `append` more operations reach the log, then a fresh projector
@@ -342,20 +338,11 @@ fn bounded_step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn damage() -> impl Strategy<Value = Vec<Damage>> {
-    let one = prop_oneof![
-        (any::<usize>(), any::<u8>()).prop_map(|(at, with)| Damage::Flip { at, with }),
-        any::<usize>().prop_map(|keep| Damage::Truncate { keep }),
-        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..6))
-            .prop_map(|(at, bytes)| Damage::Insert { at, bytes }),
-    ];
-    proptest::collection::vec(one, 1..3)
-}
-
 fn corruption() -> impl Strategy<Value = Corruption> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..64).prop_map(Corruption::Garbage),
-        (any::<usize>(), damage()).prop_map(|(of, damage)| Corruption::Damaged { of, damage }),
+        (any::<usize>(), strategies::damage(2, 5))
+            .prop_map(|(of, damage)| Corruption::Damaged { of, damage }),
         (0..CASES, instant())
             .prop_map(|(case, recorded_at)| Corruption::Invalid { case, recorded_at }),
         any::<usize>().prop_map(|of| Corruption::FutureFormat { of }),
@@ -459,28 +446,6 @@ fn case_record(event: CaseEvent, recorded_at: Timestamp) -> Vec<u8> {
     encode_record(pb::RecordKind::CaseEvent, recorded_at, &payload)
 }
 
-fn apply(mut bytes: Vec<u8>, damage: &[Damage]) -> Vec<u8> {
-    for step in damage {
-        let len = bytes.len().max(1);
-        match step {
-            Damage::Flip { at, with } => {
-                if let Some(byte) = bytes.get_mut(at % len) {
-                    *byte = *with;
-                }
-            }
-            Damage::Truncate { keep } => bytes.truncate(keep % len),
-            Damage::Insert {
-                at,
-                bytes: inserted,
-            } => {
-                let at = (at % len).min(bytes.len());
-                bytes.splice(at..at, inserted.iter().copied());
-            }
-        }
-    }
-    bytes
-}
-
 /// The records the operations append, in order. An operation that refers to an earlier
 /// one when there is none appends nothing.
 fn records(ops: &[Op]) -> Vec<Vec<NewRecord>> {
@@ -575,7 +540,7 @@ fn records(ops: &[Op]) -> Vec<Vec<NewRecord>> {
                     Corruption::Garbage(bytes) => Some(bytes.clone()),
                     Corruption::Damaged { of, damage } => earlier(*of)
                         .and_then(|of| sent[of].first())
-                        .map(|record| apply(record.bytes.clone(), damage)),
+                        .map(|record| strategies::apply_damage(record.bytes.clone(), damage)),
                     Corruption::Invalid { case, recorded_at } => {
                         let mut payload = pb::CaseEvent::from(event(
                             index,

@@ -10,49 +10,6 @@ use casewatch_proto::{DecodedRecord, decode_record, encode_record, pb};
 use proptest::prelude::*;
 use prost::Message;
 
-/// How one valid encoding is damaged.
-#[derive(Debug, Clone)]
-enum Damage {
-    /// A byte replaced.
-    Flip { at: usize, with: u8 },
-    /// The end cut off.
-    Truncate { keep: usize },
-    /// Bytes pushed in.
-    Insert { at: usize, bytes: Vec<u8> },
-}
-
-fn damage() -> impl Strategy<Value = Vec<Damage>> {
-    let one = prop_oneof![
-        (any::<usize>(), any::<u8>()).prop_map(|(at, with)| Damage::Flip { at, with }),
-        any::<usize>().prop_map(|keep| Damage::Truncate { keep }),
-        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..8))
-            .prop_map(|(at, bytes)| Damage::Insert { at, bytes }),
-    ];
-    proptest::collection::vec(one, 1..4)
-}
-
-fn apply(mut bytes: Vec<u8>, damage: &[Damage]) -> Vec<u8> {
-    for step in damage {
-        let len = bytes.len().max(1);
-        match step {
-            Damage::Flip { at, with } => {
-                if let Some(byte) = bytes.get_mut(at % len) {
-                    *byte = *with;
-                }
-            }
-            Damage::Truncate { keep } => bytes.truncate(keep % len),
-            Damage::Insert {
-                at,
-                bytes: inserted,
-            } => {
-                let at = (at % len).min(bytes.len());
-                bytes.splice(at..at, inserted.iter().copied());
-            }
-        }
-    }
-    bytes
-}
-
 /// What a decoded record must satisfy: its payload is valid by the domain's own checks.
 fn check_decoded(bytes: &[u8]) -> Result<(), TestCaseError> {
     if let Ok((_, record)) = decode_record(bytes) {
@@ -93,19 +50,19 @@ proptest! {
     fn a_damaged_record_decodes_to_a_valid_record_or_an_error(
         event in strategies::case_event(),
         recorded_at in strategies::timestamp(),
-        damage in damage(),
+        damage in strategies::damage(3, 7),
     ) {
         let payload = pb::CaseEvent::from(event).encode_to_vec();
-        let bytes = apply(encode_record(pb::RecordKind::CaseEvent, recorded_at, &payload), &damage);
+        let bytes = strategies::apply_damage(encode_record(pb::RecordKind::CaseEvent, recorded_at, &payload), &damage);
         check_decoded(&bytes)?;
     }
 
     #[test]
     fn a_damaged_event_converts_to_a_valid_event_or_an_error(
         event in strategies::case_event(),
-        damage in damage(),
+        damage in strategies::damage(3, 7),
     ) {
-        let bytes = apply(pb::CaseEvent::from(event).encode_to_vec(), &damage);
+        let bytes = strategies::apply_damage(pb::CaseEvent::from(event).encode_to_vec(), &damage);
         if let Ok(message) = pb::CaseEvent::decode(bytes.as_slice())
             && let Ok(converted) = CaseEvent::try_from(message)
         {
@@ -116,9 +73,9 @@ proptest! {
     #[test]
     fn a_damaged_action_converts_to_an_action_or_an_error(
         action in strategies::supervision_event(),
-        damage in damage(),
+        damage in strategies::damage(3, 7),
     ) {
-        let bytes = apply(pb::SupervisionEvent::from(action).encode_to_vec(), &damage);
+        let bytes = strategies::apply_damage(pb::SupervisionEvent::from(action).encode_to_vec(), &damage);
         if let Ok(message) = pb::SupervisionEvent::decode(bytes.as_slice())
             && let Ok(converted) = SupervisionEvent::try_from(message)
         {
