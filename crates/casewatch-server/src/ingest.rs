@@ -245,7 +245,8 @@ enum Admission {
     Wait,
     /// A unary call waits a little for the server's capacity (the queue is fair, so it gets
     /// in behind the streams' waiting requests) and is refused with `RESOURCE_EXHAUSTED`
-    /// after [`UNARY_CAPACITY_WAIT`], or at once when its caller is over its rate.
+    /// after [`UNARY_CAPACITY_WAIT`]; with room, it is refused at once if its caller is over
+    /// its rate.
     Brief,
 }
 
@@ -267,8 +268,8 @@ async fn admit<'a>(
     // A request larger than the whole capacity waits for all of it, not for ever.
     let weight = weight.min(capacity.total);
     match admission {
+        // Capacity first: a call refused for want of it has not spent any of its rate.
         Admission::Brief => {
-            caller.admit_events_now(events)?;
             let permit =
                 tokio::time::timeout(UNARY_CAPACITY_WAIT, capacity.permits.acquire_many(weight))
                     .await
@@ -278,6 +279,7 @@ async fn admit<'a>(
                         )
                     })?
                     .map_err(|_| Status::unavailable("the server is stopping"))?;
+            caller.admit_events_now(events)?;
             Ok(Some(permit))
         }
         // The caller's rate first: a stream over its rate waits without holding capacity
