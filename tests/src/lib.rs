@@ -320,13 +320,7 @@ pub fn record_bytes(input: &Input) -> Vec<u8> {
             *recorded_at,
             &event.encode_to_vec(),
         ),
-        Input::Tick(at) => {
-            let tick = pb::ClockTick {
-                at: Some(timestamp_to_pb(*at)),
-                source: "scenario".into(),
-            };
-            encode_record(pb::RecordKind::ClockTick, *at, &tick.encode_to_vec())
-        }
+        Input::Tick(at) => casewatch_proto::encode_tick(*at, "scenario"),
     }
 }
 

@@ -517,12 +517,7 @@ fn records(ops: &[Op]) -> Vec<Vec<NewRecord>> {
                 (keyed(&alert_id.case_no, bytes), None)
             }
             Op::Tick { at, partition } => {
-                let payload = pb::ClockTick {
-                    at: Some(casewatch_proto::convert::timestamp_to_pb(*at)),
-                    source: "adversary".to_owned(),
-                }
-                .encode_to_vec();
-                let bytes = encode_record(pb::RecordKind::ClockTick, *at, &payload);
+                let bytes = casewatch_proto::encode_tick(*at, "adversary");
                 let partitions = partition.map_or_else(|| (0..PARTITIONS).collect(), |p| vec![p]);
                 let records = partitions
                     .into_iter()
@@ -725,18 +720,10 @@ async fn check(ops: &[Op], sessions: &[Session]) -> Result<(), TestCaseError> {
     for records in pending {
         log.append(records).await.expect("the records append");
     }
-    common::projector(log.clone(), store.clone(), PARTITIONS, 5)
-        .await
-        .run_until_caught_up()
-        .await
-        .expect("the last projector catches up");
+    common::catch_up(log.clone(), store.clone(), PARTITIONS, 5).await;
 
     let rebuilt = Arc::new(SqliteStore::open_in_memory().await.expect("a store"));
-    common::projector(log.clone(), rebuilt.clone(), PARTITIONS, 1000)
-        .await
-        .run_until_caught_up()
-        .await
-        .expect("the rebuild folds");
+    common::catch_up(log.clone(), rebuilt.clone(), PARTITIONS, 1000).await;
 
     for partition in 0..PARTITIONS {
         let high_water = log.high_water(partition).await.expect("a high water");

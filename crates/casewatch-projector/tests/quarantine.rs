@@ -145,19 +145,11 @@ async fn unreadable_records_are_quarantined_and_alerted_and_the_projector_goes_o
 
     // Live: folded in small batches, restarted halfway as the log grows.
     let store = Arc::new(SqliteStore::open_in_memory().await.expect("a store"));
-    common::projector(log.clone(), store.clone(), PARTITIONS, 3)
-        .await
-        .run_until_caught_up()
-        .await
-        .expect("the first projector folds past the bad records");
+    common::catch_up(log.clone(), store.clone(), PARTITIONS, 3).await;
     log.append(records.collect())
         .await
         .expect("the second half appends");
-    common::projector(log.clone(), store.clone(), PARTITIONS, 4)
-        .await
-        .run_until_caught_up()
-        .await
-        .expect("the restarted projector catches up");
+    common::catch_up(log.clone(), store.clone(), PARTITIONS, 4).await;
     for checkpoint in store.checkpoints().await.expect("checkpoints") {
         let high_water = log
             .high_water(checkpoint.partition)
@@ -296,11 +288,7 @@ async fn unreadable_records_are_quarantined_and_alerted_and_the_projector_goes_o
 
     // A clean rebuild in one pass gives the same views.
     let rebuilt = Arc::new(SqliteStore::open_in_memory().await.expect("a store"));
-    common::projector(log.clone(), rebuilt.clone(), PARTITIONS, 1000)
-        .await
-        .run_until_caught_up()
-        .await
-        .expect("the rebuild folds");
+    common::catch_up(log.clone(), rebuilt.clone(), PARTITIONS, 1000).await;
     assert_eq!(
         store.digest().await.expect("a digest"),
         rebuilt.digest().await.expect("a digest")

@@ -54,11 +54,7 @@ async fn a_projector_killed_right_after_its_commit_refolds_nothing() {
 async fn kill_at_every_round(kill: Kill) {
     let (_dir, log) = scenario_log().await;
     let clean = Killer::new(SqliteStore::open_in_memory().await.expect("a store"), None);
-    common::projector(log.clone(), clean.clone(), PARTITIONS, BATCH)
-        .await
-        .run_until_caught_up()
-        .await
-        .expect("a clean rebuild");
+    common::catch_up(log.clone(), clean.clone(), PARTITIONS, BATCH).await;
     let rounds = clean.rounds.load(Ordering::Relaxed);
     assert!(rounds > 20, "the scenario takes {rounds} rounds");
     let expected_digest = clean.inner.digest().await.expect("a digest");
@@ -90,11 +86,7 @@ async fn kill_at_every_round(kill: Kill) {
             "round {round}: the stored checkpoints are those of the committed rounds"
         );
         let reads = Arc::new(ReadLog::new(log.clone()));
-        common::projector(reads.clone(), store.clone(), PARTITIONS, BATCH)
-            .await
-            .run_until_caught_up()
-            .await
-            .expect("the fresh projector catches up");
+        common::catch_up(reads.clone(), store.clone(), PARTITIONS, BATCH).await;
         for partition in 0..PARTITIONS {
             let from = checkpoints.get(&partition).copied().unwrap_or(0);
             let to = log.high_water(partition).await.expect("a high water");

@@ -16,7 +16,9 @@ mod rulebook;
 mod supervision;
 mod view;
 
-pub use record::{DecodedRecord, RECORD_FORMAT_VERSION, RecordError, decode_record, encode_record};
+pub use record::{
+    DecodedRecord, RECORD_FORMAT_VERSION, RecordError, decode_record, encode_record, encode_tick,
+};
 
 /// The messages and services generated from `proto/casewatch/v1`.
 pub mod pb {

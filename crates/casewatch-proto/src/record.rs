@@ -59,6 +59,16 @@ pub fn encode_record(kind: pb::RecordKind, recorded_at: Timestamp, payload: &[u8
     .encode_to_vec()
 }
 
+/// The record of a clock tick at `at`, from `source` (who ticked: a node, a test).
+pub fn encode_tick(at: Timestamp, source: &str) -> Vec<u8> {
+    let payload = pb::ClockTick {
+        at: Some(timestamp_to_pb(at)),
+        source: source.to_owned(),
+    }
+    .encode_to_vec();
+    encode_record(pb::RecordKind::ClockTick, at, &payload)
+}
+
 /// Decodes a record's envelope and payload into domain values. Unknown fields of the
 /// payload are skipped (the stored bytes keep them).
 pub fn decode_record(bytes: &[u8]) -> Result<(Timestamp, DecodedRecord), RecordError> {

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use casewatch_domain::Timestamp;
 use casewatch_log::{Appended, Destination, EventLog, NewRecord};
-use casewatch_proto::{convert::timestamp_to_pb, encode_record, pb};
-use prost::Message;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -19,12 +17,7 @@ pub async fn append_ticks(
     at: Timestamp,
     source: &str,
 ) -> casewatch_log::Result<Vec<Appended>> {
-    let payload = pb::ClockTick {
-        at: Some(timestamp_to_pb(at)),
-        source: source.to_owned(),
-    }
-    .encode_to_vec();
-    let bytes = encode_record(pb::RecordKind::ClockTick, at, &payload);
+    let bytes = casewatch_proto::encode_tick(at, source);
     let records = (0..log.partitions())
         .map(|partition| NewRecord {
             destination: Destination::Partition(partition),

@@ -31,3 +31,18 @@ pub(crate) async fn projector<L: EventLog, S: ViewStore>(
     .await
     .expect("the projector loads its partitions")
 }
+
+/// A fresh [`projector`] run until it has folded everything on the log: a restart, or a
+/// rebuild into an empty store.
+pub(crate) async fn catch_up<L: EventLog, S: ViewStore>(
+    log: Arc<L>,
+    store: Arc<S>,
+    partitions: u32,
+    batch_size: usize,
+) {
+    projector(log, store, partitions, batch_size)
+        .await
+        .run_until_caught_up()
+        .await
+        .expect("the projector catches up");
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use casewatch_domain::Timestamp;
 use casewatch_log::{Destination, NewRecord};
-use casewatch_proto::{convert::timestamp_to_pb, encode_record, pb};
+use casewatch_proto::pb;
 use casewatch_sim::{Output, SimConfig, Simulator};
 use prost::Message;
 
@@ -115,12 +115,7 @@ pub(crate) fn step_record(step: &Step, recorded_at: Timestamp) -> NewRecord {
 
 /// A clock tick at `at` on every partition, as the ticker appends it.
 fn tick_records(at: Timestamp, partitions: u32) -> impl Iterator<Item = NewRecord> {
-    let payload = pb::ClockTick {
-        at: Some(timestamp_to_pb(at)),
-        source: "casewatch bench".to_owned(),
-    }
-    .encode_to_vec();
-    let bytes = encode_record(pb::RecordKind::ClockTick, at, &payload);
+    let bytes = casewatch_proto::encode_tick(at, "casewatch bench");
     (0..partitions).map(move |partition| NewRecord {
         destination: Destination::Partition(partition),
         bytes: bytes.clone(),
