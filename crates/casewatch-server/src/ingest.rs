@@ -253,8 +253,8 @@ enum Admission {
 /// How long a unary append waits for room in the server's capacity before it is refused.
 const UNARY_CAPACITY_WAIT: Duration = Duration::from_secs(2);
 
-/// Room for `events` weighing `weight` KiB: in the server's capacity first (released when
-/// the log has answered), then in the caller's event rate.
+/// Room for `events` weighing `weight` KiB, in the server's capacity (released when the log
+/// has answered) and in the caller's event rate, in the order each admission says.
 async fn admit<'a>(
     capacity: &'a Capacity,
     caller: &Caller,

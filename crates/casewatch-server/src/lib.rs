@@ -98,14 +98,15 @@ pub struct Services {
 }
 
 impl Services {
-    /// The options of the services served (those of the views where both are).
-    fn options(&self) -> ServerOptions {
+    /// How long the services' options let a stopping server wait for open calls.
+    fn shutdown_grace(&self) -> Duration {
         self.views
             .as_ref()
             .map(|state| &state.options)
             .or(self.ingest.as_ref().map(|state| &state.options))
-            .cloned()
-            .unwrap_or_default()
+            .map_or(ServerOptions::default().shutdown_grace, |options| {
+                options.shutdown_grace
+            })
     }
 
     /// Every service, over one state: the single-process node.
@@ -151,8 +152,8 @@ pub struct ServerOptions {
     /// How far ahead of the server's clock a step may be dated (a source's clock that
     /// runs a little fast).
     pub max_clock_skew: chrono::TimeDelta,
-    /// How long a stopping server waits for its calls to finish before it closes the
-    /// connections that still hold one (a client that stopped reading, say).
+    /// How long a stopping server waits for its calls to finish before it stops without
+    /// those still open (a client that stopped reading, say).
     pub shutdown_grace: Duration,
 }
 
@@ -299,7 +300,7 @@ pub async fn serve(
     services: Services,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let grace = services.options().shutdown_grace;
+    let grace = services.shutdown_grace();
     // Small messages (an acknowledgement, a pushed alert) go out at once: with Nagle's
     // algorithm each would wait for the peer's delayed acknowledgement, about 40 ms.
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
