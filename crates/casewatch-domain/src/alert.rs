@@ -93,6 +93,7 @@ macro_rules! rules {
                 }
             }
         }
+
     };
 }
 
@@ -108,7 +109,9 @@ rules! {
     T4 => Time, Warning;
     /// 即办件未当日办结: an immediate case not completed on its acceptance day.
     T5 => Time, Yellow;
-    /// 特别程序超时: a special procedure open past its approved length, or ended without a result.
+    /// 特别程序超时: a special procedure open past its approved length, or ended without a
+    /// result; also a suspension (挂起) past its requested days, or past the legal limit's
+    /// length when none were requested.
     T6 => Time, Yellow;
     /// 延期不当: an extension too long, more than one extension, or one without an approver.
     T7 => Procedure, Yellow;
@@ -149,6 +152,15 @@ rules! {
     K2 => Complaint, Yellow;
     /// 督办超期: no feedback by a notice's due date; the alert goes up one level.
     A1 => Supervision, Yellow;
+}
+
+impl RuleId {
+    /// Whether the rule reports a fault of the system rather than of a department (C5: a
+    /// record Casewatch could not read). Its alerts are for operators and auditors: they
+    /// count in no department's statistics and light no case.
+    pub fn is_system(self) -> bool {
+        self == RuleId::C5
+    }
 }
 
 impl fmt::Display for RuleId {
@@ -369,6 +381,10 @@ pub struct Alert {
     pub notice: Option<Notice>,
     /// Whether the department already appealed once (an alert takes one appeal).
     pub appealed: bool,
+    /// When the alert became a card (raised as one, or escalated from a warning): the
+    /// day its card is counted on, and the day a revoke of it is counted against.
+    #[serde(default)]
+    pub carded_at: Option<Timestamp>,
 }
 
 impl Alert {

@@ -2,7 +2,7 @@
 //! working days (调休) as data, per region. The national calendar for the years the State
 //! Council has published ships in `data/calendar/cn-national.toml`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,8 +32,8 @@ pub enum CalendarError {
         from: NaiveDate,
         to: NaiveDate,
     },
-    #[error("{date} is in year {year}'s data but not in that year")]
-    WrongYear { date: NaiveDate, year: i32 },
+    #[error("{date} is in year {year}'s data but more than a year away from it")]
+    FarFromYear { date: NaiveDate, year: i32 },
 }
 
 /// One office period of a working day, in local time, e.g. 09:00–12:00.
@@ -126,6 +126,10 @@ pub struct WorkingCalendar {
     day_seconds: i64,
     rest_days: BTreeSet<NaiveDate>,
     workdays: BTreeSet<NaiveDate>,
+    /// The dates each year's notice listed: a notice may name days of the years beside
+    /// its own (the 2019 notice made Saturday 2018-12-29 a working day), and replacing a
+    /// year's data removes exactly the dates its notice brought.
+    notice_dates: BTreeMap<i32, Vec<NaiveDate>>,
     /// Years with published data; other years count Monday to Friday.
     covered_years: BTreeSet<i32>,
     /// Years 2000..=2062 already warned about, one bit each, and one bit for all the
@@ -142,6 +146,7 @@ impl Clone for WorkingCalendar {
             day_seconds: self.day_seconds,
             rest_days: self.rest_days.clone(),
             workdays: self.workdays.clone(),
+            notice_dates: self.notice_dates.clone(),
             covered_years: self.covered_years.clone(),
             warned_years: AtomicU64::new(self.warned_years.load(Ordering::Relaxed)),
         }
@@ -187,6 +192,7 @@ impl WorkingCalendar {
             office,
             rest_days: BTreeSet::new(),
             workdays: BTreeSet::new(),
+            notice_dates: BTreeMap::new(),
             covered_years: BTreeSet::new(),
             warned_years: AtomicU64::new(0),
         };
@@ -217,28 +223,32 @@ impl WorkingCalendar {
     }
 
     fn replace_year(&mut self, year: &CalendarYear) -> Result<(), CalendarError> {
-        self.rest_days.retain(|date| date.year() != year.year);
-        self.workdays.retain(|date| date.year() != year.year);
+        for date in self.notice_dates.remove(&year.year).unwrap_or_default() {
+            self.rest_days.remove(&date);
+            self.workdays.remove(&date);
+        }
+        let near = |date: NaiveDate| {
+            if (date.year() - year.year).abs() > 1 {
+                Err(CalendarError::FarFromYear {
+                    date,
+                    year: year.year,
+                })
+            } else {
+                Ok(date)
+            }
+        };
+        let mut dates = Vec::new();
         for holiday in &year.holidays {
             for date in holiday_dates(holiday)? {
-                if date.year() != year.year {
-                    return Err(CalendarError::WrongYear {
-                        date,
-                        year: year.year,
-                    });
-                }
-                self.rest_days.insert(date);
+                self.rest_days.insert(near(date)?);
+                dates.push(date);
             }
         }
         for workday in &year.workdays {
-            if workday.date.year() != year.year {
-                return Err(CalendarError::WrongYear {
-                    date: workday.date,
-                    year: year.year,
-                });
-            }
-            self.workdays.insert(workday.date);
+            self.workdays.insert(near(workday.date)?);
+            dates.push(workday.date);
         }
+        self.notice_dates.insert(year.year, dates);
         self.covered_years.insert(year.year);
         Ok(())
     }
@@ -441,6 +451,21 @@ impl WorkingCalendar {
                 remaining -= whole * self.day_seconds;
             }
         }
+    }
+
+    /// Midnight at the start of local day `date`.
+    pub fn start_of(&self, date: NaiveDate) -> Timestamp {
+        self.instant(date, NaiveTime::MIN)
+    }
+
+    /// Midnight at the start of the local day after `at`'s ([`end_of_calendar`] past the
+    /// end of the calendar).
+    pub fn start_of_next_day(&self, at: Timestamp) -> Timestamp {
+        self.local_date(at)
+            .succ_opt()
+            .map_or_else(end_of_calendar, |next| {
+                self.instant(next, NaiveTime::MIN).min(end_of_calendar())
+            })
     }
 
     /// The close of office on the working day of `at`; when `at` is on a rest day or after
@@ -733,6 +758,58 @@ mod tests {
         assert_eq!(
             WorkingCalendar::new(Vec::new(), &CalendarData::default()),
             Err(CalendarError::NoOfficeHours)
+        );
+    }
+
+    /// The 2019 notice (国办发明电〔2018〕15号) moved days of 2018: New Year's Day 2019 was
+    /// a holiday from Sunday 30 December 2018, made up on Saturday 29 December 2018.
+    #[test]
+    fn a_notice_may_name_days_of_the_year_before() {
+        let data = CalendarData::parse(
+            r#"
+            [[year]]
+            year = 2019
+            notice = "国办发明电〔2018〕15号"
+            holiday = [{ name = "元旦", from = "2018-12-30", to = "2019-01-01" }]
+            workday = [{ date = "2018-12-29", reason = "元旦调休" }]
+            "#,
+        )
+        .expect("valid data");
+        let office = WorkingCalendar::national().office.clone();
+        let calendar = WorkingCalendar::new(office.clone(), &data).expect("dates beside the year");
+        assert!(calendar.is_working_day(date("2018-12-29")));
+        assert!(!calendar.is_working_day(date("2018-12-31")));
+        assert!(!calendar.is_working_day(date("2019-01-01")));
+        assert!(calendar.is_working_day(date("2019-01-02")));
+        // Replacing 2019's data takes its days of 2018 with it.
+        let replaced = calendar
+            .with_changes(&RegionCalendar {
+                region: RegionCode::parse("330100").expect("valid"),
+                office_hours: None,
+                holidays: Vec::new(),
+                workdays: Vec::new(),
+                years: vec![CalendarYear {
+                    year: 2019,
+                    notice: "none".into(),
+                    published: None,
+                    holidays: Vec::new(),
+                    workdays: Vec::new(),
+                }],
+            })
+            .expect("valid changes");
+        assert!(!replaced.is_working_day(date("2018-12-29")));
+        assert!(replaced.is_working_day(date("2018-12-31")));
+        // A date two years away is a typo, not a notice.
+        let far = CalendarData::parse(
+            "[[year]]\nyear = 2019\nnotice = \"n\"\nworkday = [{ date = \"2021-02-07\", reason = \"r\" }]\n",
+        )
+        .expect("valid syntax");
+        assert_eq!(
+            WorkingCalendar::new(office, &far),
+            Err(CalendarError::FarFromYear {
+                date: date("2021-02-07"),
+                year: 2019
+            })
         );
     }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::Timestamp;
 use crate::alert::{Alert, AlertChange, AlertId, Level, LifecycleError};
 use crate::calendar::{Calendars, WorkingCalendar};
-use crate::clock::{Clock, Horizon, Measure, PauseReason, Span, whole_units};
+use crate::clock::{Clock, DayCounting, Horizon, Measure, PauseReason, Span, whole_units};
 use crate::event::{
     CaseEvent, CaseType, Channel, Decision, Limit, LimitUnit, ProcedureKind, RatingLevel, Step,
 };
@@ -57,6 +57,15 @@ pub enum Light {
     Yellow,
     /// An open red card or worse.
     Red,
+}
+
+/// Whether an open case is past its limits, as counted in the overdue gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overdue {
+    /// Past the promised limit (超承诺时限).
+    pub promised: bool,
+    /// Past the legal limit (超法定时限).
+    pub legal: bool,
 }
 
 /// A special procedure (特别程序) of the case.
@@ -165,7 +174,11 @@ pub struct Case {
     pub ended_at: Option<Timestamp>,
     pub promised_limit: Option<Limit>,
     pub legal_limit: Option<Limit>,
-    /// Approved extensions (延长审批), each moving both due dates.
+    /// How the limits in days count, as the rule book said when the case was accepted.
+    #[serde(default)]
+    pub day_counting: DayCounting,
+    /// Approved extensions (延长审批), each moving both due dates. An improper one (no
+    /// approver, one too many, or too long) raises T7 and is not here.
     pub extensions: Vec<Limit>,
     pub fee_required: Option<bool>,
     pub tickets_total_fen: u64,
@@ -189,11 +202,22 @@ pub struct Case {
     pub alerts: Vec<Alert>,
     /// The open-case light counted in the statistics, `None` while not open.
     pub counted_light: Option<Light>,
-    /// When the light was last counted. A later change of the gauge is counted no earlier
-    /// (a back-dated step after a tick turned the light must not take the case off the
-    /// gauge on a day before the tick put it there), so the gauge never sums below zero.
+    /// When the open case was first found past its promised limit, and past its legal
+    /// limit (kept once it ends, for figures as of an earlier date; cleared if an approved
+    /// extension brings it back within the limit).
     #[serde(default)]
-    pub light_counted_at: Option<Timestamp>,
+    pub overdue_promised_at: Option<Timestamp>,
+    #[serde(default)]
+    pub overdue_legal_at: Option<Timestamp>,
+    /// The overdue gauges counted in the statistics.
+    #[serde(default)]
+    pub counted_overdue: Overdue,
+    /// When the gauges (light, overdue) were last counted. A later change of a gauge is
+    /// counted no earlier (a back-dated step after a tick turned the light must not take
+    /// the case off the gauge on a day before the tick put it there), so the gauges never
+    /// sum below zero.
+    #[serde(default, alias = "light_counted_at")]
+    pub gauges_counted_at: Option<Timestamp>,
     /// The contiguous prefix of step numbers applied.
     pub applied_through: u32,
     /// Content fingerprints of the applied steps, by step number.
@@ -228,6 +252,7 @@ impl Case {
             ended_at: None,
             promised_limit: None,
             legal_limit: None,
+            day_counting: DayCounting::default(),
             extensions: Vec::new(),
             fee_required: None,
             tickets_total_fen: 0,
@@ -245,7 +270,10 @@ impl Case {
             ratings: Vec::new(),
             alerts: Vec::new(),
             counted_light: None,
-            light_counted_at: None,
+            overdue_promised_at: None,
+            overdue_legal_at: None,
+            counted_overdue: Overdue::default(),
+            gauges_counted_at: None,
             applied_through: 0,
             fingerprints: BTreeMap::new(),
             held: BTreeMap::new(),
@@ -261,12 +289,13 @@ impl Case {
         }
     }
 
-    /// The light from the open alerts.
+    /// The light from the open alerts (system alerts light nothing: they are no
+    /// department's doing).
     pub fn light(&self) -> Light {
         match self
             .alerts
             .iter()
-            .filter(|alert| alert.state.is_open())
+            .filter(|alert| alert.state.is_open() && !alert.rule().is_system())
             .map(|alert| alert.level)
             .max()
         {
@@ -338,15 +367,32 @@ impl Case {
         }
     }
 
-    /// Used time against the promised limit at `now`, in seconds of its measure.
-    pub fn used_seconds(&self, calendar: &WorkingCalendar, now: Timestamp) -> i64 {
-        let measure = self
-            .promised_limit
-            .map_or(Measure::Working, |limit| Measure::of(limit.unit()));
-        self.clock.used(measure, calendar, now)
+    /// Where a limit in `unit` starts counting: the acceptance instant, or under the
+    /// statute's counting the day after it (for limits in days); `None` before
+    /// acceptance.
+    fn count_start(&self, unit: LimitUnit, calendar: &WorkingCalendar) -> Option<Timestamp> {
+        let started = self.clock.started_at?;
+        Some(self.day_counting.count_from(started, unit, calendar))
     }
 
-    /// Used working days at `now`, rounded up.
+    /// Time used against a limit in `unit` at `now`, in seconds of its measure, counted
+    /// the way the case's limits count; 0 before acceptance.
+    pub fn used_against(&self, unit: LimitUnit, calendar: &WorkingCalendar, now: Timestamp) -> i64 {
+        self.count_start(unit, calendar).map_or(0, |start| {
+            self.clock
+                .used_since(start, Measure::of(unit), calendar, now)
+        })
+    }
+
+    /// Used time against the promised limit at `now`, in seconds of its measure.
+    pub fn used_seconds(&self, calendar: &WorkingCalendar, now: Timestamp) -> i64 {
+        let unit = self
+            .promised_limit
+            .map_or(LimitUnit::WorkingDays, |limit| limit.unit());
+        self.used_against(unit, calendar, now)
+    }
+
+    /// Working days used at `now` from the acceptance instant, rounded up.
     pub fn used_working_days(&self, calendar: &WorkingCalendar, now: Timestamp) -> i64 {
         whole_units(
             self.clock.used(Measure::Working, calendar, now),
@@ -355,16 +401,22 @@ impl Case {
         )
     }
 
-    /// When the promised limit (with extensions) runs out, as far as is known.
+    /// When the promised limit (with extensions) runs out, as far as is known: under the
+    /// statute's counting, the close of office on its last working day.
     pub fn promised_due(&self, calendar: &WorkingCalendar) -> Option<Timestamp> {
-        let span = self.promised_span(calendar)?;
-        self.clock.reaches(span.measure, calendar, span.seconds)
+        self.due(self.promised_limit?, calendar)
     }
 
     /// When the legal limit (with extensions) runs out, as far as is known.
     pub fn legal_due(&self, calendar: &WorkingCalendar) -> Option<Timestamp> {
-        let span = self.legal_span(calendar)?;
-        self.clock.reaches(span.measure, calendar, span.seconds)
+        self.due(self.legal_limit?, calendar)
+    }
+
+    fn due(&self, limit: Limit, calendar: &WorkingCalendar) -> Option<Timestamp> {
+        let span = self.extended(limit, calendar);
+        let start = self.count_start(limit.unit(), calendar)?;
+        self.clock
+            .reaches(start, span.measure, calendar, span.seconds)
     }
 
     /// Folds one reported step. `recorded_at` is when the log took it. Duplicates and
@@ -436,7 +488,7 @@ impl Case {
             }
         }
         let at = self.evaluated_at.unwrap_or(recorded_at);
-        self.update_light(&ctx, at, &mut effects);
+        self.update_gauges(&ctx, at, &mut effects);
         effects
     }
 
@@ -463,7 +515,7 @@ impl Case {
         let at = self.evaluated_at.map_or(now, |seen| seen.max(now));
         let mut horizon = Horizon::new(at);
         self.evaluate_time(&ctx, at, &mut effects, &mut horizon);
-        self.update_light(&ctx, at, &mut effects);
+        self.update_gauges(&ctx, at, &mut effects);
         (effects, horizon.until(ctx.calendar))
     }
 
@@ -484,7 +536,7 @@ impl Case {
         let change = alert.act(&event.action, &event.principal, at)?;
         let mut effects = Effects::default();
         self.record_change(&ctx, change, &mut effects);
-        self.update_light(&ctx, at, &mut effects);
+        self.update_gauges(&ctx, at, &mut effects);
         Ok(effects)
     }
 
@@ -503,7 +555,7 @@ impl Case {
         let at = self.evaluated_at.map_or(now, |seen| seen.max(now));
         let mut effects = Effects::default();
         self.raise_unreadable(&ctx, record, reason, at, &mut effects);
-        self.update_light(&ctx, at, &mut effects);
+        self.update_gauges(&ctx, at, &mut effects);
         effects
     }
 
@@ -576,6 +628,7 @@ impl Case {
                     self.case_type = Some(*case_type);
                     self.legal_limit = Some(*legal_limit);
                     self.promised_limit = Some(*promised_limit);
+                    self.day_counting = ctx.thresholds.day_counting;
                     self.fee_required = Some(*fee_required);
                     self.status = CaseStatus::Accepted;
                     self.clock.start(self.deemed_accepted_at.unwrap_or(at));
@@ -624,10 +677,14 @@ impl Case {
                 proc_no,
                 kind,
                 approved,
+                approver,
                 ..
             } => {
                 if *kind == ProcedureKind::Extension {
-                    self.extensions.push(*approved);
+                    // Only a proper extension extends (T7 judged the others).
+                    if self.improper_extension(ctx, approver, *approved).is_none() {
+                        self.extensions.push(*approved);
+                    }
                 } else if self.clock.started_at.is_some() {
                     self.clock.pause(
                         PauseReason::Procedure {
@@ -664,9 +721,14 @@ impl Case {
                     at,
                 );
             }
-            Step::Suspended { .. } => {
+            Step::Suspended { requested_days, .. } => {
                 if !self.clock.is_paused_for(&PauseReason::Suspension) {
-                    self.clock.pause(PauseReason::Suspension, at, None);
+                    // Capped at the days asked for, or else at the legal limit's length:
+                    // a case left suspended does not stop its clock for ever.
+                    let cap = requested_days
+                        .and_then(|days| Limit::working_days(days).ok())
+                        .or(self.legal_limit);
+                    self.clock.pause(PauseReason::Suspension, at, cap);
                 }
             }
             Step::Resumed { .. } => {
@@ -681,8 +743,11 @@ impl Case {
                 if self.accepted_at.is_some() {
                     counters.completed = 1;
                     let used = self.used_seconds(ctx.calendar, at);
-                    counters.used_working_seconds =
-                        self.clock.used(Measure::Working, ctx.calendar, at);
+                    let worked = self.clock.used(Measure::Working, ctx.calendar, at);
+                    counters.used_working_seconds = worked;
+                    counters.used_working_millidays = (worked * 1000
+                        + ctx.calendar.day_seconds() / 2)
+                        / ctx.calendar.day_seconds();
                     match (self.promised_span(ctx.calendar), self.promised_limit) {
                         (Some(span), Some(_)) if used > span.seconds => {
                             counters.completed_overdue = 1;
@@ -776,14 +841,19 @@ impl Case {
         effects.count(key, counters);
     }
 
-    /// Counts the open-case light gauge when the light or openness changed.
-    fn update_light(&mut self, ctx: &Context<'_>, at: Timestamp, effects: &mut Effects) {
-        let now = self.is_open().then(|| self.light());
-        if now == self.counted_light {
+    /// Counts the open-case gauges (light, overdue) when they changed.
+    fn update_gauges(&mut self, ctx: &Context<'_>, at: Timestamp, effects: &mut Effects) {
+        let open = self.is_open();
+        let light = open.then(|| self.light());
+        let overdue = Overdue {
+            promised: open && self.overdue_promised_at.is_some(),
+            legal: open && self.overdue_legal_at.is_some(),
+        };
+        if light == self.counted_light && overdue == self.counted_overdue {
             return;
         }
         let mut counters = Counters::default();
-        for (light, change) in [(self.counted_light, -1), (now, 1)] {
+        for (light, change) in [(self.counted_light, -1), (light, 1)] {
             match light {
                 Some(Light::Green) => counters.open_green += change,
                 Some(Light::Yellow) => counters.open_yellow += change,
@@ -791,38 +861,74 @@ impl Case {
                 None => {}
             }
         }
-        self.counted_light = now;
-        let at = self.light_counted_at.map_or(at, |counted| counted.max(at));
-        self.light_counted_at = Some(at);
+        let flag = |now: bool, before: bool| i64::from(now) - i64::from(before);
+        counters.open_overdue_promised = flag(overdue.promised, self.counted_overdue.promised);
+        counters.open_overdue_legal = flag(overdue.legal, self.counted_overdue.legal);
+        self.counted_light = light;
+        self.counted_overdue = overdue;
+        let at = self.gauges_counted_at.map_or(at, |counted| counted.max(at));
+        self.gauges_counted_at = Some(at);
         self.count(ctx, at, &counters, effects);
     }
 
-    /// Records an alert change: the change itself and its statistics.
+    /// Records an alert change: the change itself and its statistics. A card counts as
+    /// raised when it becomes a card (raised as one, or escalated from a warning), on
+    /// that day; a revoke counts against the same day, so valid cards never go below
+    /// zero. System alerts (C5) count in no statistics.
     pub(crate) fn record_change(
         &mut self,
         ctx: &Context<'_>,
-        change: AlertChange,
+        mut change: AlertChange,
         effects: &mut Effects,
     ) {
-        let mut counters = Counters::default();
+        let became_card = change.alert.level.is_card()
+            && change
+                .previous
+                .is_none_or(|(_, previous)| !previous.is_card());
+        if became_card {
+            change.alert.carded_at = Some(change.at);
+            if let Some(alert) = self
+                .alerts
+                .iter_mut()
+                .find(|alert| alert.id == change.alert.id)
+            {
+                alert.carded_at = Some(change.at);
+            }
+        }
+        if !change.alert.rule().is_system() {
+            self.count_change(ctx, &change, became_card, effects);
+        }
+        effects.alerts.push(change);
+    }
+
+    fn count_change(
+        &self,
+        ctx: &Context<'_>,
+        change: &AlertChange,
+        became_card: bool,
+        effects: &mut Effects,
+    ) {
         let alert = &change.alert;
+        let mut counters = Counters {
+            cards_raised: i64::from(became_card),
+            ..Counters::default()
+        };
         match change.previous {
             None => {
-                if alert.level.is_card() {
-                    counters.cards_raised = 1;
-                } else {
-                    counters.warnings_raised = 1;
-                }
+                counters.warnings_raised = i64::from(!alert.level.is_card());
                 counters.fee_anomalies = i64::from(alert.category == crate::alert::Category::Fee);
             }
             Some((state, level)) => {
-                if alert.level > level {
-                    counters.cards_escalated = 1;
-                }
+                counters.cards_escalated = i64::from(alert.level > level);
                 if state != alert.state {
                     match alert.state {
                         crate::alert::AlertState::Revoked if alert.level.is_card() => {
-                            counters.cards_revoked = 1;
+                            let carded = alert.carded_at.unwrap_or(alert.raised_at);
+                            let revoked = Counters {
+                                cards_revoked: 1,
+                                ..Counters::default()
+                            };
+                            self.count(ctx, carded, &revoked, effects);
                         }
                         crate::alert::AlertState::Closed => counters.alerts_closed = 1,
                         _ => {}
@@ -831,6 +937,5 @@ impl Case {
             }
         }
         self.count(ctx, change.at, &counters, effects);
-        effects.alerts.push(change);
     }
 }

@@ -10,6 +10,40 @@ use crate::event::{Limit, LimitUnit};
 const HOUR: i64 = 3600;
 const CALENDAR_DAY: i64 = 24 * HOUR;
 
+/// Where a limit's count begins (DOMAIN.md "The clock"); a rule-book setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayCounting {
+    /// The statute's counting: the day of acceptance is not counted (期间开始之日不计算在内),
+    /// so a limit of n working days ends at the close of office on the n-th working day
+    /// after it, and a limit of n calendar days at the end of the n-th day after it.
+    /// Limits in hours count office hours from the acceptance instant.
+    #[default]
+    Statutory,
+    /// Every limit counts from the acceptance instant: n working days are n day-lengths
+    /// of office time from it.
+    FromAcceptance,
+}
+
+impl DayCounting {
+    /// The instant from which a limit in `unit` counts, for a clock started at `started`.
+    pub fn count_from(
+        self,
+        started: Timestamp,
+        unit: LimitUnit,
+        calendar: &WorkingCalendar,
+    ) -> Timestamp {
+        match (self, unit) {
+            (DayCounting::Statutory, LimitUnit::WorkingDays | LimitUnit::CalendarDays) => {
+                calendar.start_of_next_day(started)
+            }
+            (DayCounting::Statutory, LimitUnit::Hours) | (DayCounting::FromAcceptance, _) => {
+                started
+            }
+        }
+    }
+}
+
 /// How time is counted: office hours of working days, or around the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Measure {
@@ -278,9 +312,24 @@ impl Clock {
     /// Time used at `now`, in seconds of `measure`: from the start to `now` or the stop,
     /// minus paused time. 0 before the clock starts.
     pub fn used(&self, measure: Measure, calendar: &WorkingCalendar, now: Timestamp) -> i64 {
-        let Some(start) = self.started_at else {
+        self.started_at
+            .map_or(0, |start| self.used_since(start, measure, calendar, now))
+    }
+
+    /// Time used at `now` counting from `from` (a limit's count start, at or after the
+    /// clock's start), in seconds of `measure`, minus the paused time after `from`. 0
+    /// before the clock starts.
+    pub fn used_since(
+        &self,
+        from: Timestamp,
+        measure: Measure,
+        calendar: &WorkingCalendar,
+        now: Timestamp,
+    ) -> i64 {
+        let Some(started) = self.started_at else {
             return 0;
         };
+        let start = from.max(started);
         let end = self.stopped_at.map_or(now, |stop| stop.min(now));
         if end <= start {
             return 0;
@@ -297,17 +346,19 @@ impl Clock {
         measure.elapsed(calendar, start, end) - paused
     }
 
-    /// The instant at which `seconds` of `measure` are used, given what is known at `now`:
-    /// an open pause without a cap lasts until further notice, so the instant is unknown
-    /// (`None`) when it falls after such a pause starts; it is also `None` when the clock
-    /// stopped first, or never started.
+    /// The instant at which `seconds` of `measure` are used counting from `from` (as
+    /// [`used_since`](Self::used_since)), given what is known at `now`: an open pause
+    /// without a cap lasts until further notice, so the instant is unknown (`None`) when
+    /// it falls after such a pause starts; it is also `None` when the clock stopped
+    /// first, or never started.
     pub fn reaches(
         &self,
+        from: Timestamp,
         measure: Measure,
         calendar: &WorkingCalendar,
         seconds: i64,
     ) -> Option<Timestamp> {
-        let start = self.started_at?;
+        let start = from.max(self.started_at?);
         let mut cursor = start;
         let mut remaining = seconds.max(0);
         let mut found = None;
@@ -353,11 +404,24 @@ mod tests {
         let now = at("2026-03-06T17:30:00+08:00");
         assert_eq!(clock.used(Measure::Working, &calendar, now), DAY);
         assert!(clock.is_paused(&calendar, now));
-        assert_eq!(clock.reaches(Measure::Working, &calendar, 2 * DAY), None);
+        assert_eq!(
+            clock.reaches(
+                at("2026-03-02T09:00:00+08:00"),
+                Measure::Working,
+                &calendar,
+                2 * DAY
+            ),
+            None
+        );
         assert!(clock.resume(&PauseReason::Suspension, at("2026-03-05T09:00:00+08:00")));
         assert_eq!(clock.used(Measure::Working, &calendar, now), 3 * DAY);
         assert_eq!(
-            clock.reaches(Measure::Working, &calendar, 2 * DAY),
+            clock.reaches(
+                at("2026-03-02T09:00:00+08:00"),
+                Measure::Working,
+                &calendar,
+                2 * DAY
+            ),
             Some(at("2026-03-05T17:30:00+08:00"))
         );
     }
@@ -395,7 +459,12 @@ mod tests {
         clock.stop(at("2026-03-07T12:00:00+08:00"));
         assert_eq!(clock.used(Measure::Calendar, &calendar, now), CALENDAR_DAY);
         assert_eq!(
-            clock.reaches(Measure::Calendar, &calendar, 2 * CALENDAR_DAY),
+            clock.reaches(
+                at("2026-03-02T09:00:00+08:00"),
+                Measure::Calendar,
+                &calendar,
+                2 * CALENDAR_DAY
+            ),
             None
         );
     }

@@ -12,6 +12,7 @@ pub mod case;
 pub mod clock;
 pub mod event;
 pub mod ids;
+pub mod report;
 pub mod rulebook;
 mod rules;
 pub mod stats;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::RuleId;
+use crate::clock::DayCounting;
 use crate::event::CaseType;
 use crate::ids::{ItemCode, RegionCode};
 
@@ -13,6 +14,9 @@ use crate::ids::{ItemCode, RegionCode};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
+    /// How limits in days are counted: `statutory` (the day of acceptance not counted; a
+    /// limit ends at the close of its last working day) or `from_acceptance`.
+    pub day_counting: DayCounting,
     /// T1: warn with this many promised working days left…
     pub t1_days_left: u32,
     /// …or with this many when the promised limit is at most `t1_short_limit_days`.
@@ -46,6 +50,7 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
+            day_counting: DayCounting::Statutory,
             t1_days_left: 2,
             t1_short_days_left: 1,
             t1_short_limit_days: 5,
@@ -85,6 +90,7 @@ impl Thresholds {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdPatch {
+    pub day_counting: Option<DayCounting>,
     pub t1_days_left: Option<u32>,
     pub t1_short_days_left: Option<u32>,
     pub t1_short_limit_days: Option<u32>,
@@ -107,6 +113,7 @@ impl ThresholdPatch {
     /// `base` with this patch's values laid over it.
     pub fn apply(&self, base: &Thresholds) -> Thresholds {
         Thresholds {
+            day_counting: self.day_counting.unwrap_or(base.day_counting),
             t1_days_left: self.t1_days_left.unwrap_or(base.t1_days_left),
             t1_short_days_left: self.t1_short_days_left.unwrap_or(base.t1_short_days_left),
             t1_short_limit_days: self.t1_short_limit_days.unwrap_or(base.t1_short_limit_days),
@@ -189,7 +196,8 @@ pub struct ItemProfile {
     /// review is required for promised and joint cases.
     pub required_steps: Vec<String>,
     /// Whether acceptance and decision must be made by different people (P3); when absent,
-    /// required for every case type but immediate (即办).
+    /// required for every case type but immediate (即办). Never required of a decision
+    /// signed off at the window (窗口直接签批).
     pub separation_required: Option<bool>,
 }
 

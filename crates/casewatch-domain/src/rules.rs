@@ -10,7 +10,7 @@ use crate::event::{
 };
 
 /// What a rule found: the numbers behind an alert.
-struct Finding {
+pub(crate) struct Finding {
     seq: Option<u32>,
     measured: Quantity,
     threshold: Quantity,
@@ -134,6 +134,7 @@ impl Case {
             updated_at: at,
             notice: None,
             appealed: false,
+            carded_at: None,
         };
         self.alerts.push(alert.clone());
         let change = crate::alert::AlertChange {
@@ -413,7 +414,9 @@ impl Case {
                 self.raise(ctx, RuleId::T9, seq_subject(seq), finding, at, effects);
             }
             Step::Decided {
-                decision, reason, ..
+                decision,
+                reason,
+                window_direct_signoff,
             } => {
                 if *decision == Decision::Deny && reason.trim().is_empty() {
                     let finding =
@@ -428,7 +431,12 @@ impl Case {
                         self.case_type
                             .is_some_and(|kind| kind != CaseType::Immediate),
                     );
-                if separation && self.accepted_by.as_deref() == Some(event.actor.id.as_str()) {
+                // A decision signed off at the window (首席代表) is the practice the
+                // separation rule makes room for, never a breach of it.
+                if separation
+                    && !window_direct_signoff
+                    && self.accepted_by.as_deref() == Some(event.actor.id.as_str())
+                {
                     let finding = Finding::new(
                         count(1),
                         count(0),
@@ -479,11 +487,13 @@ impl Case {
             } => {
                 let span = Span::of(*limit, calendar);
                 let since = self.last_handling_at.or(self.accepted_at);
-                let in_time = self.promised_span(calendar).is_none_or(|promised| {
-                    self.clock
-                        .used(promised.measure, calendar, event.occurred_at)
-                        <= promised.seconds
-                });
+                let in_time = self
+                    .promised_limit
+                    .zip(self.promised_span(calendar))
+                    .is_none_or(|(limit, promised)| {
+                        self.used_against(limit.unit(), calendar, event.occurred_at)
+                            <= promised.seconds
+                    });
                 if let Some(since) = since {
                     let took = span.measure.elapsed(calendar, since, event.occurred_at);
                     if took > span.seconds && in_time {
@@ -504,43 +514,7 @@ impl Case {
                 approved,
                 ..
             } => {
-                let extensions = self
-                    .procedures
-                    .iter()
-                    .filter(|procedure| procedure.kind == ProcedureKind::Extension)
-                    .count() as i64
-                    + 1;
-                let longest = th.max_extension_days(self.case_type);
-                let days = match approved.unit() {
-                    LimitUnit::Hours => whole_units(
-                        i64::from(approved.n()) * 3600,
-                        LimitUnit::WorkingDays,
-                        calendar,
-                    ),
-                    _ => i64::from(approved.n()),
-                };
-                let finding = if extensions > i64::from(th.t7_max_extensions) {
-                    Some(Finding::new(
-                        count(extensions),
-                        count(i64::from(th.t7_max_extensions)),
-                        "more extensions than allowed",
-                    ))
-                } else if days > i64::from(longest) {
-                    Some(Finding::new(
-                        Quantity::new(days, quantity_unit(approved.unit())),
-                        days_threshold(longest),
-                        "extension longer than allowed",
-                    ))
-                } else if approver.trim().is_empty() {
-                    Some(Finding::new(
-                        count(0),
-                        count(1),
-                        "extension without an approver",
-                    ))
-                } else {
-                    None
-                };
-                if let Some(finding) = finding {
+                if let Some(finding) = self.improper_extension(ctx, approver, *approved) {
                     self.raise(
                         ctx,
                         RuleId::T7,
@@ -630,6 +604,49 @@ impl Case {
                 );
             }
             _ => {}
+        }
+    }
+
+    /// T7: why an extension (延长审批) of `approved` by `approver` is improper, if it is:
+    /// one beyond the extensions allowed (the law allows one), one longer than allowed, or
+    /// one without an approver. An improper extension extends nothing.
+    pub(crate) fn improper_extension(
+        &self,
+        ctx: &Context<'_>,
+        approver: &str,
+        approved: crate::event::Limit,
+    ) -> Option<Finding> {
+        let th = &ctx.thresholds;
+        let extensions = self.extensions.len() as i64 + 1;
+        let longest = th.max_extension_days(self.case_type);
+        let days = match approved.unit() {
+            LimitUnit::Hours => whole_units(
+                i64::from(approved.n()) * 3600,
+                LimitUnit::WorkingDays,
+                ctx.calendar,
+            ),
+            _ => i64::from(approved.n()),
+        };
+        if extensions > i64::from(th.t7_max_extensions) {
+            Some(Finding::new(
+                count(extensions),
+                count(i64::from(th.t7_max_extensions)),
+                "more extensions than allowed; it extends nothing",
+            ))
+        } else if days > i64::from(longest) {
+            Some(Finding::new(
+                Quantity::new(days, quantity_unit(approved.unit())),
+                days_threshold(longest),
+                "extension longer than allowed; it extends nothing",
+            ))
+        } else if approver.trim().is_empty() {
+            Some(Finding::new(
+                count(0),
+                count(1),
+                "extension without an approver; it extends nothing",
+            ))
+        } else {
+            None
         }
     }
 
@@ -779,6 +796,7 @@ impl Case {
             );
             self.raise(ctx, RuleId::T6, proc_no, finding, at, effects);
         }
+        self.evaluate_suspensions(ctx, at, effects, horizon);
 
         // C4: a gap in the step numbers past its grace period.
         // While held steps are being drained the next one is never missing.
@@ -865,6 +883,50 @@ impl Case {
         self.escalate_late_feedback(ctx, at, effects, horizon);
     }
 
+    /// T6 for suspensions (挂起): one still open past its cap (the days requested, or the
+    /// legal limit's length) no longer stops the clock, and raises T6 once.
+    fn evaluate_suspensions(
+        &mut self,
+        ctx: &Context<'_>,
+        at: Timestamp,
+        effects: &mut Effects,
+        horizon: &mut Horizon,
+    ) {
+        let calendar = ctx.calendar;
+        let mut overrun = Vec::new();
+        let suspensions = self
+            .clock
+            .pauses
+            .iter()
+            .filter(|pause| pause.reason == PauseReason::Suspension);
+        for (index, pause) in suspensions.enumerate() {
+            let Some(cap) = pause.cap else { continue };
+            let span = Span::of(cap, calendar);
+            let end = pause.until.or(self.ended_at).unwrap_or(at).min(at);
+            let open = span.measure.elapsed(calendar, pause.from, end);
+            if open > span.seconds {
+                overrun.push((index + 1, open, cap));
+            } else if pause.until.is_none() {
+                horizon.after(span.measure, span.seconds - open);
+            }
+        }
+        for (number, open, cap) in overrun {
+            let finding = Finding::new(
+                in_unit(open, cap.unit(), ctx),
+                Quantity::new(i64::from(cap.n()), quantity_unit(cap.unit())),
+                format!("suspension {number} open past its length; the clock runs again"),
+            );
+            self.raise(
+                ctx,
+                RuleId::T6,
+                format!("suspension {number}"),
+                finding,
+                at,
+                effects,
+            );
+        }
+    }
+
     /// Raises `rule` about `subject` when it `waited` (working time) longer than
     /// `within_days`.
     #[allow(clippy::too_many_arguments)]
@@ -900,8 +962,12 @@ impl Case {
     ) {
         let calendar = ctx.calendar;
         if let (Some(span), Some(limit)) = (self.promised_span(calendar), self.promised_limit) {
-            let used = self.clock.used(span.measure, calendar, at);
-            if used > span.seconds {
+            let used = self.used_against(limit.unit(), calendar, at);
+            let past = used > span.seconds;
+            if self.is_open() {
+                self.overdue_promised_at = past.then(|| self.overdue_promised_at.unwrap_or(at));
+            }
+            if past {
                 let finding = Finding::new(
                     in_unit(used, limit.unit(), ctx),
                     in_unit(span.seconds, limit.unit(), ctx),
@@ -916,8 +982,12 @@ impl Case {
             }
         }
         if let (Some(span), Some(limit)) = (self.legal_span(calendar), self.legal_limit) {
-            let used = self.clock.used(span.measure, calendar, at);
-            if used > span.seconds {
+            let used = self.used_against(limit.unit(), calendar, at);
+            let past = used > span.seconds;
+            if self.is_open() {
+                self.overdue_legal_at = past.then(|| self.overdue_legal_at.unwrap_or(at));
+            }
+            if past {
                 let finding = Finding::new(
                     in_unit(used, limit.unit(), ctx),
                     in_unit(span.seconds, limit.unit(), ctx),

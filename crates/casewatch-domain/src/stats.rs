@@ -55,17 +55,20 @@ counters! {
     completed_overdue,
     rejected,
     withdrawn,
-    /// Working time used by completed cases, for the average.
+    /// Working time used by completed cases, from the acceptance instant, in seconds of
+    /// office time.
     used_working_seconds,
-    /// Open cases by light (changes).
+    /// Open cases by light (changes; a gauge).
     open_green,
     open_yellow,
     open_red,
     /// Warnings (预警) raised.
     warnings_raised,
-    /// Cards (黄牌 and above) raised.
+    /// Cards (黄牌 and above) raised: alerts raised as a card, or escalated from a warning
+    /// to a card, counted on the day they became one.
     cards_raised,
-    /// Cards revoked on appeal or by supervision; counted apart from valid cards.
+    /// Cards revoked on appeal or by supervision, counted against the day the card was
+    /// raised, so that valid cards (raised − revoked) are never below zero on any day.
     cards_revoked,
     /// Alerts raised a level.
     cards_escalated,
@@ -88,6 +91,14 @@ counters! {
     fees_charged_fen,
     /// Fee alerts raised (F1–F3).
     fee_anomalies,
+    /// Open cases past their promised limit (changes; a gauge like the lights).
+    open_overdue_promised,
+    /// Open cases past their legal limit (changes), a part of `open_overdue_promised`
+    /// where the promise is within the law.
+    open_overdue_legal,
+    /// The same working time as `used_working_seconds` in thousandths of the working days
+    /// of each case's own region (whose office hours may differ), for the average.
+    used_working_millidays,
 }
 
 impl Counters {
@@ -96,20 +107,45 @@ impl Counters {
         self.values().iter().all(|value| *value == 0)
     }
 
+    /// Open cases at the end of a period, by light.
+    pub fn open_cases(&self) -> i64 {
+        self.open_green + self.open_yellow + self.open_red
+    }
+
+    /// Valid cards: raised and not revoked.
+    pub fn valid_cards(&self) -> i64 {
+        self.cards_raised - self.cards_revoked
+    }
+
+    /// These flows with the gauges (open cases by light, overdue open cases) of `gauges`:
+    /// flows are summed over a period's days, gauges over every day up to its end.
+    pub fn with_gauges(mut self, gauges: &Counters) -> Counters {
+        self.open_green = gauges.open_green;
+        self.open_yellow = gauges.open_yellow;
+        self.open_red = gauges.open_red;
+        self.open_overdue_promised = gauges.open_overdue_promised;
+        self.open_overdue_legal = gauges.open_overdue_legal;
+        self
+    }
+
     /// The rates the reports publish.
-    pub fn rates(&self, day_seconds: i64) -> Rates {
-        let ratio = |part: i64, whole: i64| (whole > 0).then(|| part as f64 / whole as f64);
+    pub fn rates(&self) -> Rates {
         Rates {
             on_time: ratio(
                 self.completed_early + self.completed_on_time,
                 self.completed,
             ),
-            alert: ratio(self.cards_raised - self.cards_revoked, self.accepted),
+            alert: ratio(self.valid_cards(), self.accepted),
             window_direct_signoff: ratio(self.direct_decisions, self.decisions),
             online: ratio(self.online_accepted, self.accepted),
-            average_working_days: ratio(self.used_working_seconds, self.completed * day_seconds),
+            average_working_days: ratio(self.used_working_millidays, self.completed * 1000),
         }
     }
+}
+
+/// `part ÷ whole`, `None` when `whole` is not positive.
+pub fn ratio(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
 }
 
 /// Derived rates; `None` where the denominator is zero.
@@ -123,7 +159,8 @@ pub struct Rates {
     pub window_direct_signoff: Option<f64>,
     /// 网办率: online ÷ accepted.
     pub online: Option<f64>,
-    /// Average working days used by completed cases.
+    /// Average working days used by completed cases, each counted in its region's
+    /// working days.
     pub average_working_days: Option<f64>,
 }
 
@@ -152,60 +189,105 @@ pub struct StatDelta {
     pub counters: Counters,
 }
 
-/// One row of a ranking (周排名).
+/// One department's or county's figures for a period, to rank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Standing<K> {
+    pub key: K,
+    /// The period's flows, with the gauges at its end ([`Counters::with_gauges`]).
+    pub counters: Counters,
+    /// Cases open at the start of the period (the gauges of the day before it).
+    pub open_at_start: i64,
+}
+
+/// One row of a ranking (周排名, and the best and worst of the monthly bulletin).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RankRow<K> {
     pub key: K,
-    /// 1 for the best.
+    /// 1 for the best; equal figures share a rank. Rows that handled nothing come after
+    /// every other row, sharing the last rank.
     pub rank: u32,
+    /// Cases in hand: open at the start of the period, or accepted during it.
+    pub in_hand: i64,
+    /// Late cases: completed past the promised limit in the period, or open past it at
+    /// the period's end.
+    pub late: i64,
+    /// Late ÷ in hand.
+    pub late_rate: Option<f64>,
+    /// (Completed early + on time) ÷ completed, of the cases completed in the period.
     pub on_time_rate: Option<f64>,
+    /// Valid cards (raised − revoked) ÷ in hand.
     pub alert_rate: Option<f64>,
+    /// Nothing was in hand: the row is ranked last and marked so, never first.
+    pub nothing_handled: bool,
     pub counters: Counters,
 }
 
-/// Ranks departments or counties: by on-time rate (higher first), then by alert rate (lower
-/// first); rows without completed cases come last. Equal rates share a rank.
-pub fn rank<K: Ord>(rows: Vec<(K, Counters)>, day_seconds: i64) -> Vec<RankRow<K>> {
-    let mut rows: Vec<RankRow<K>> = rows
-        .into_iter()
-        .map(|(key, counters)| {
-            let rates = counters.rates(day_seconds);
-            RankRow {
-                key,
-                rank: 0,
-                on_time_rate: rates.on_time,
-                alert_rate: rates.alert,
-                counters,
-            }
-        })
-        .collect();
-    let order = |row: &RankRow<K>| {
-        (
-            row.on_time_rate.map(|rate| -rate),
-            row.alert_rate.unwrap_or(0.0),
-        )
-    };
-    rows.sort_by(|a, b| {
-        let (a_on_time, a_alert) = order(a);
-        let (b_on_time, b_alert) = order(b);
-        // `None` (nothing completed) sorts after every rate.
-        let on_time = match (a_on_time, b_on_time) {
-            (Some(a), Some(b)) => a.total_cmp(&b),
-            (a, b) => b.is_some().cmp(&a.is_some()),
-        };
-        on_time
-            .then(a_alert.total_cmp(&b_alert))
-            .then_with(|| a.key.cmp(&b.key))
-    });
-    let mut previous: Option<(Option<f64>, f64)> = None;
-    let mut rank = 0;
-    for (index, row) in rows.iter_mut().enumerate() {
-        let current = order(row);
-        if previous != Some(current) {
-            rank = u32::try_from(index + 1).unwrap_or(u32::MAX);
-            previous = Some(current);
+impl<K> RankRow<K> {
+    fn of(standing: Standing<K>) -> Self {
+        let counters = standing.counters;
+        let in_hand = standing.open_at_start + counters.accepted;
+        let late = counters.completed_overdue + counters.open_overdue_promised;
+        RankRow {
+            key: standing.key,
+            rank: 0,
+            in_hand,
+            late,
+            late_rate: ratio(late, in_hand),
+            on_time_rate: counters.rates().on_time,
+            alert_rate: ratio(counters.valid_cards(), in_hand),
+            nothing_handled: in_hand <= 0,
+            counters,
         }
-        row.rank = rank;
+    }
+
+    /// What the ranking compares, best first: rows with cases in hand, then fewer late
+    /// cases per case in hand, then fewer valid cards per case in hand, then a higher
+    /// on-time rate of the completed cases (none completed after any rate).
+    fn order(&self) -> (bool, f64, f64, bool, f64) {
+        (
+            self.nothing_handled,
+            self.late_rate.unwrap_or(0.0),
+            self.alert_rate.unwrap_or(0.0),
+            self.on_time_rate.is_none(),
+            -self.on_time_rate.unwrap_or(0.0),
+        )
+    }
+}
+
+/// Ranks departments or counties over a period. The ranking cannot be gamed by taking no
+/// cases, nor by leaving late cases open: it compares, in this order,
+/// 1. whether anything was in hand (open at the start, or accepted): a row that handled
+///    nothing is ranked last and marked, whatever else it shows;
+/// 2. the late rate: cases completed past the promised limit plus open cases past it at
+///    the period's end, per case in hand (lower first);
+/// 3. the alert rate: valid cards (raised − revoked) per case in hand (lower first);
+/// 4. the on-time rate of the cases completed in the period (higher first).
+///
+/// Equal figures share a rank; the key orders rows within a rank.
+pub fn rank<K: Ord>(standings: Vec<Standing<K>>) -> Vec<RankRow<K>> {
+    let mut rows: Vec<RankRow<K>> = standings.into_iter().map(RankRow::of).collect();
+    let compare = |a: &RankRow<K>, b: &RankRow<K>| {
+        let (a_empty, a_late, a_alert, a_none, a_on_time) = a.order();
+        let (b_empty, b_late, b_alert, b_none, b_on_time) = b.order();
+        a_empty
+            .cmp(&b_empty)
+            .then(a_late.total_cmp(&b_late))
+            .then(a_alert.total_cmp(&b_alert))
+            .then(a_none.cmp(&b_none))
+            .then(a_on_time.total_cmp(&b_on_time))
+    };
+    rows.sort_by(|a, b| compare(a, b).then_with(|| a.key.cmp(&b.key)));
+    let mut rank = 0;
+    for index in 0..rows.len() {
+        let tied = index > 0 && compare(&rows[index - 1], &rows[index]).is_eq();
+        if !tied {
+            rank = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        }
+        rows[index].rank = rank;
+    }
+    let last = rows.iter().filter(|row| !row.nothing_handled).count();
+    for row in rows.iter_mut().filter(|row| row.nothing_handled) {
+        row.rank = u32::try_from(last + 1).unwrap_or(u32::MAX);
     }
     rows
 }
@@ -231,29 +313,80 @@ mod tests {
         assert!(Counters::default().is_zero());
     }
 
+    fn standing(
+        key: &'static str,
+        counters: Counters,
+        open_at_start: i64,
+    ) -> Standing<&'static str> {
+        Standing {
+            key,
+            counters,
+            open_at_start,
+        }
+    }
+
     #[test]
-    fn ranking_prefers_on_time_then_fewer_alerts() {
-        let counters = |completed, on_time, accepted, cards| Counters {
+    fn ranking_prefers_fewer_late_cases_then_fewer_cards_then_on_time() {
+        let counters = |accepted, completed, on_time, overdue, open_overdue, cards| Counters {
+            accepted,
             completed,
             completed_on_time: on_time,
-            accepted,
+            completed_overdue: overdue,
+            open_overdue_promised: open_overdue,
             cards_raised: cards,
             ..Counters::default()
         };
-        let ranked = rank(
-            vec![
-                ("a", counters(10, 9, 10, 1)),
-                ("b", counters(10, 10, 10, 2)),
-                ("c", counters(10, 9, 10, 0)),
-                ("d", counters(0, 0, 5, 0)),
-                ("e", counters(10, 9, 10, 0)),
-            ],
-            7 * 3600,
-        );
-        let order: Vec<(&str, u32)> = ranked.iter().map(|row| (row.key, row.rank)).collect();
+        let ranked = rank(vec![
+            standing("a", counters(10, 10, 9, 1, 0, 1), 0),
+            standing("b", counters(10, 10, 10, 0, 0, 2), 0),
+            standing("c", counters(10, 10, 10, 0, 0, 0), 0),
+            // Never completes, but leaves a late case open: as late as `a`.
+            standing("d", counters(10, 0, 0, 0, 1, 1), 0),
+            standing("e", counters(10, 10, 10, 0, 0, 0), 0),
+            // Nothing in hand and five cards: last, and marked, never first.
+            standing("f", counters(0, 0, 0, 0, 0, 5), 0),
+            // Accepted nothing this week but had cases open from before.
+            standing("g", counters(0, 2, 2, 0, 0, 0), 4),
+        ]);
+        let order: Vec<(&str, u32, bool)> = ranked
+            .iter()
+            .map(|row| (row.key, row.rank, row.nothing_handled))
+            .collect();
         assert_eq!(
             order,
-            vec![("b", 1), ("c", 2), ("e", 2), ("a", 4), ("d", 5)]
+            vec![
+                ("c", 1, false),
+                ("e", 1, false),
+                ("g", 1, false),
+                ("b", 4, false),
+                ("a", 5, false),
+                ("d", 6, false),
+                ("f", 7, true),
+            ]
         );
+        let g = &ranked[2];
+        assert_eq!((g.in_hand, g.late, g.late_rate), (4, 0, Some(0.0)));
+        let d = &ranked[5];
+        assert_eq!((d.late, d.late_rate, d.on_time_rate), (1, Some(0.1), None));
+        assert_eq!(ranked[6].alert_rate, None);
+    }
+
+    #[test]
+    fn a_row_that_handled_nothing_is_never_first() {
+        let empty = Counters {
+            cards_raised: 5,
+            ..Counters::default()
+        };
+        let busy = Counters {
+            accepted: 1,
+            completed: 1,
+            completed_overdue: 1,
+            cards_raised: 1,
+            ..Counters::default()
+        };
+        let ranked = rank(vec![standing("empty", empty, 0), standing("busy", busy, 0)]);
+        assert_eq!(ranked[0].key, "busy");
+        assert_eq!((ranked[1].key, ranked[1].rank), ("empty", 2));
+        assert!(ranked[1].nothing_handled);
     }
 }

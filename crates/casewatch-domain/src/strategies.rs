@@ -11,6 +11,7 @@ use proptest::strategy::Union;
 
 use crate::Timestamp;
 use crate::alert::{AlertId, RuleId};
+use crate::clock::DayCounting;
 use crate::event::{
     Actor, AppealOutcome, AppealTarget, Applicant, ApplicantKind, CaseEvent, CaseType, Certificate,
     Channel, CompletionResult, Decision, FeeItem, Limit, LimitUnit, Material, ProcedureKind,
@@ -534,6 +535,10 @@ pub fn threshold_patch() -> impl Strategy<Value = ThresholdPatch> {
             option::of(1_u8..=5),
             days(),
             option::of(btree_set(rule_id(), 0..4)),
+            option::of(prop_oneof![
+                Just(DayCounting::Statutory),
+                Just(DayCounting::FromAcceptance)
+            ]),
         ),
     )
         .prop_map(
@@ -554,8 +559,9 @@ pub fn threshold_patch() -> impl Strategy<Value = ThresholdPatch> {
                     k1_accept_within_days,
                     k1_answer_within_days,
                 ),
-                (k2_min_level, k2_follow_up_within_days, disabled),
+                (k2_min_level, k2_follow_up_within_days, disabled, day_counting),
             )| ThresholdPatch {
+                day_counting,
                 t1_days_left,
                 t1_short_days_left,
                 t1_short_limit_days,

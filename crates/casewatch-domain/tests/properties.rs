@@ -96,12 +96,20 @@ proptest! {
         clock in clock(),
         measure in measure(),
         days in 1i64..30,
+        count_after in prop::option::of(0i64..3000),
     ) {
         let calendar = WorkingCalendar::national();
         let seconds = days * calendar.day_seconds();
-        if let Some(due) = clock.reaches(measure, &calendar, seconds) {
-            prop_assert_eq!(clock.used(measure, &calendar, due), seconds);
-            prop_assert!(clock.used(measure, &calendar, due - chrono::Duration::seconds(1)) < seconds);
+        let started = clock.started_at.expect("started");
+        // From the acceptance instant, or from a count start after it (the statute's
+        // next day, or any other instant).
+        let from = count_after.map_or(started, |offset| started + minutes(offset));
+        if let Some(due) = clock.reaches(from, measure, &calendar, seconds) {
+            prop_assert_eq!(clock.used_since(from, measure, &calendar, due), seconds);
+            prop_assert!(
+                clock.used_since(from, measure, &calendar, due - chrono::Duration::seconds(1))
+                    < seconds
+            );
         }
     }
 }
@@ -334,8 +342,9 @@ fn supervision_actions_follow_the_lifecycle() {
     use casewatch_domain::alert::{AlertState, LifecycleError, RuleId};
     use casewatch_domain::supervision::{AppealDecision, Role, SupervisionAction};
     let mut script = Script::default();
+    // Promised two working days after Monday: due Wednesday 17:30.
     script
-        .step("2026-03-02 09:00", accepted(3, 20))
+        .step("2026-03-02 09:00", accepted(2, 20))
         .tick("2026-03-05 10:00");
     assert!(script.alert(RuleId::T2).is_some());
     // An auditor never writes; a county system cannot act on alerts.
@@ -459,12 +468,12 @@ fn a_warning_resolves_when_the_case_completes_in_time() {
     let mut script = Script::default();
     script
         .step("2026-03-02 09:00", accepted(10, 20))
-        .tick("2026-03-12 10:00");
+        .tick("2026-03-13 10:00");
     assert_eq!(script.case().light(), Light::Yellow);
     script
-        .step("2026-03-12 11:00", reviewed("review"))
-        .step_by("chief", "2026-03-12 14:00", granted())
-        .step("2026-03-12 15:00", completed());
+        .step("2026-03-13 11:00", reviewed("review"))
+        .step_by("chief", "2026-03-13 14:00", granted())
+        .step("2026-03-13 15:00", completed());
     assert_eq!(
         script.alert(RuleId::T1).expect("warned").state,
         AlertState::Resolved
@@ -531,37 +540,46 @@ fn due_dates_move_with_pauses_and_extensions() {
         .calendars
         .for_region(&script.case().region_code)
         .clone();
-    // Five working days from Monday 09:00: Friday 17:30.
+    // The day of acceptance does not count: five working days after Monday 2 March end
+    // at the close of office on Monday 9 March.
     assert_eq!(
         script.case().promised_due(&calendar),
-        Some(t("2026-03-06 17:30"))
+        Some(t("2026-03-09 17:30"))
     );
-    // Suspended for a whole Tuesday: due a working day later, on Monday.
+    // Suspended for a whole Tuesday: due a working day later, on Tuesday.
     script
         .step("2026-03-03 09:00", suspended())
         .step("2026-03-04 09:00", resumed());
     assert_eq!(
         script.case().promised_due(&calendar),
-        Some(t("2026-03-09 17:30"))
+        Some(t("2026-03-10 17:30"))
     );
-    // While suspended the due date is unknown.
+    // While suspended, the due date is as late as the suspension can make it: with no
+    // days requested, its cap is the legal limit's length (20 working days, over the
+    // Qingming holiday of Monday 6 April).
     script.step("2026-03-04 10:00", suspended());
-    assert_eq!(script.case().promised_due(&calendar), None);
+    assert_eq!(
+        script.case().promised_due(&calendar),
+        Some(t("2026-04-08 17:30"))
+    );
     script.step("2026-03-04 11:00", resumed());
     // An approved extension of 3 days moves both due dates by 3 working days: with the
-    // day and the hour suspended, the promise runs out 9 days 1 hour after acceptance.
+    // day and the hour suspended, the promise runs out 9 days 1 hour after Tuesday's
+    // start of office.
     script.step(
         "2026-03-04 12:00",
         procedure("E-1", ProcedureKind::Extension, working_days(3), "局长"),
     );
     assert_eq!(
         script.case().promised_due(&calendar),
-        Some(t("2026-03-13 10:00"))
+        Some(t("2026-03-16 10:00"))
     );
+    // The legal limit too, counted from Tuesday: Monday, the day of acceptance, the
+    // suspended day and hour, then 20 + 3 working days.
     let legal = script.case().legal_due(&calendar).expect("known");
     assert_eq!(
         calendar.working_seconds(t("2026-03-02 09:00"), legal),
-        (20 + 3 + 1) * 7 * 3600 + 3600
+        (1 + 1 + 20 + 3) * 7 * 3600 + 3600
     );
 }
 
@@ -663,7 +681,7 @@ fn a_notice_awaiting_feedback_is_due_back_at_its_feedback_date() {
     use casewatch_domain::supervision::{Role, SupervisionAction};
     let mut script = Script::default();
     script
-        .step("2026-03-02 09:00", accepted(3, 20))
+        .step("2026-03-02 09:00", accepted(2, 20))
         .tick("2026-03-05 10:00")
         .act(
             RuleId::T2,

@@ -38,7 +38,8 @@ fn hours(n: u32) -> Limit {
 }
 
 /// An ordinary case accepted Monday 2 March 09:00 with a promised limit of 10 and a legal
-/// limit of 20 working days.
+/// limit of 20 working days. The day of acceptance does not count: its promise runs out at
+/// the close of office on Monday 16 March, the tenth working day after it.
 fn ordinary() -> Script {
     let mut script = Script::default();
     script
@@ -48,23 +49,33 @@ fn ordinary() -> Script {
 }
 
 const SPECS: &[Spec] = &[
-    // T1 临近到期: due Friday 13 March 17:30.
+    // T1 临近到期: due Monday 16 March 17:30.
     Spec {
         rule: RuleId::T1,
-        scenario: "Thursday before the due Friday: 1 day 6 hours left",
+        scenario: "Friday before the due Monday: 1 day 6½ hours left",
         script: || {
             let mut s = ordinary();
-            s.tick("2026-03-12 10:00");
+            s.tick("2026-03-13 10:00");
             s
         },
         expect: Fires(Level::Warning, (2, WorkingDays), (2, WorkingDays)),
     },
     Spec {
         rule: RuleId::T1,
-        scenario: "Wednesday morning: 2 days 6 hours left",
+        scenario: "Thursday evening, after office: exactly 2 days left",
         script: || {
             let mut s = ordinary();
-            s.tick("2026-03-11 10:00");
+            s.tick("2026-03-12 20:00");
+            s
+        },
+        expect: Fires(Level::Warning, (2, WorkingDays), (2, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T1,
+        scenario: "Thursday morning: 2 days 6½ hours left",
+        script: || {
+            let mut s = ordinary();
+            s.tick("2026-03-12 10:00");
             s
         },
         expect: Silent,
@@ -72,37 +83,91 @@ const SPECS: &[Spec] = &[
     // T2 超承诺时限.
     Spec {
         rule: RuleId::T2,
-        scenario: "promised 3 days, an hour into the fourth",
+        scenario: "accepted Monday, promised 3 working days: an hour into Friday",
         script: || {
             let mut s = Script::default();
             s.step("2026-03-02 09:00", accepted(3, 20))
-                .tick("2026-03-05 10:00");
+                .tick("2026-03-06 10:00");
             s
         },
         expect: Fires(Level::Yellow, (4, WorkingDays), (3, WorkingDays)),
     },
     Spec {
         rule: RuleId::T2,
-        scenario: "promised 3 days, completed half an hour before the end of the third",
+        scenario: "accepted Monday, promised 3 working days: completed Thursday 17:00",
         script: || {
             let mut s = Script::default();
             s.step("2026-03-02 09:00", accepted(3, 20))
                 .step("2026-03-03 10:00", reviewed("review"))
-                .step("2026-03-04 16:00", granted())
-                .step("2026-03-04 17:00", completed())
+                .step("2026-03-05 16:00", granted())
+                .step("2026-03-05 17:00", completed())
                 .tick("2026-03-09 10:00");
             s
         },
         expect: Silent,
     },
+    Spec {
+        rule: RuleId::T2,
+        scenario: "completed at the very instant the promise runs out, Thursday 17:30",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(3, 20))
+                .step("2026-03-03 10:00", reviewed("review"))
+                .step("2026-03-05 16:00", granted())
+                .step("2026-03-05 17:30", completed())
+                .tick("2026-03-09 10:00");
+            s
+        },
+        expect: Silent,
+    },
+    Spec {
+        rule: RuleId::T2,
+        scenario: "accepted Monday 17:00 (after the day's work), 1 working day: Wednesday 09:01",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 17:00", accepted(1, 20))
+                .tick("2026-03-03 17:30")
+                .tick("2026-03-04 09:01");
+            s
+        },
+        expect: Fires(Level::Yellow, (2, WorkingDays), (1, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T2,
+        scenario: "accepted Wednesday 30 September, 3 working days over National Day: \
+                   completed Saturday 10 October 15:00, a make-up working day",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-09-30 10:00", accepted(3, 20))
+                .step("2026-10-09 10:00", reviewed("review"))
+                .step("2026-10-10 14:00", granted())
+                .step("2026-10-10 15:00", completed())
+                .tick("2026-10-12 10:00");
+            s
+        },
+        expect: Silent,
+    },
+    Spec {
+        rule: RuleId::T2,
+        scenario: "accepted Wednesday 30 September, 3 working days over National Day: \
+                   still open on Monday 12 October",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-09-30 10:00", accepted(3, 20))
+                .tick("2026-10-10 17:30")
+                .tick("2026-10-12 09:30");
+            s
+        },
+        expect: Fires(Level::Yellow, (4, WorkingDays), (3, WorkingDays)),
+    },
     // T3 超法定时限.
     Spec {
         rule: RuleId::T3,
-        scenario: "legal 5 days, an hour into the sixth",
+        scenario: "legal 5 days after Monday, an hour into the sixth (Tuesday)",
         script: || {
             let mut s = Script::default();
             s.step("2026-03-02 09:00", accepted(5, 5))
-                .tick("2026-03-09 10:00");
+                .tick("2026-03-10 10:00");
             s
         },
         expect: Fires(Level::Red, (6, WorkingDays), (5, WorkingDays)),
@@ -115,7 +180,7 @@ const SPECS: &[Spec] = &[
             s.step("2026-03-02 09:00", accepted(5, 5))
                 .step("2026-03-03 09:00", suspended())
                 .step("2026-03-05 09:00", resumed())
-                .tick("2026-03-09 10:00");
+                .tick("2026-03-10 10:00");
             s
         },
         expect: Silent,
@@ -125,7 +190,7 @@ const SPECS: &[Spec] = &[
         scenario: "a yellow card under notice, no feedback by the due date: it turns red",
         script: || {
             let mut s = Script::default();
-            s.step("2026-03-02 09:00", accepted(3, 20))
+            s.step("2026-03-02 09:00", accepted(2, 20))
                 .tick("2026-03-05 10:00")
                 .act(
                     RuleId::T2,

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use casewatch_domain::Timestamp;
+use casewatch_domain::alert::{Alert, Level};
 use casewatch_domain::stats::{Counters, StatKey};
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_log::{Appended, Destination, EventLog, NewRecord, StoredRecord};
@@ -255,6 +257,39 @@ impl ViewStore for Killer {
 
     async fn steps(&self, case_no: &str) -> Result<Vec<StepRow>, StoreError> {
         self.inner.steps(case_no).await
+    }
+
+    async fn overdue_cases(
+        &self,
+        region_prefixes: Option<&[String]>,
+        dept: Option<&str>,
+        at: Timestamp,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        self.inner.overdue_cases(region_prefixes, dept, at).await
+    }
+
+    async fn alerts_as_of(
+        &self,
+        region_prefixes: Option<&[String]>,
+        dept: Option<&str>,
+        min_level: Level,
+        at: Timestamp,
+    ) -> Result<Vec<Alert>, StoreError> {
+        self.inner
+            .alerts_as_of(region_prefixes, dept, min_level, at)
+            .await
+    }
+
+    async fn alert_changes_between(
+        &self,
+        region_prefixes: Option<&[String]>,
+        dept: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<CommittedAlert>, StoreError> {
+        self.inner
+            .alert_changes_between(region_prefixes, dept, from, to)
+            .await
     }
 
     async fn step_hashes(

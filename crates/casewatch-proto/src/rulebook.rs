@@ -2,6 +2,7 @@
 
 use casewatch_domain::ValidationError;
 use casewatch_domain::alert::RuleId;
+use casewatch_domain::clock::DayCounting;
 use casewatch_domain::rulebook::ThresholdPatch;
 
 use crate::convert::rating_field;
@@ -34,7 +35,19 @@ impl TryFrom<pb::RuleThresholds> for ThresholdPatch {
                     .collect::<Result<_, _>>()
             })
             .transpose()?;
+        let day_counting = match pb::DayCounting::try_from(thresholds.day_counting) {
+            Ok(pb::DayCounting::Unspecified) => None,
+            Ok(pb::DayCounting::Statutory) => Some(DayCounting::Statutory),
+            Ok(pb::DayCounting::FromAcceptance) => Some(DayCounting::FromAcceptance),
+            Err(_) => {
+                return Err(ValidationError::new(
+                    "day_counting",
+                    format!("unknown value {}", thresholds.day_counting),
+                ));
+            }
+        };
         Ok(ThresholdPatch {
+            day_counting,
             t1_days_left: thresholds.t1_days_left,
             t1_short_days_left: thresholds.t1_short_days_left,
             t1_short_limit_days: thresholds.t1_short_limit_days,
@@ -74,6 +87,12 @@ impl From<ThresholdPatch> for pb::RuleThresholds {
             disabled: patch.disabled.map(|rules| pb::DisabledRules {
                 rule_codes: rules.iter().map(|rule| rule.code().to_owned()).collect(),
             }),
+            day_counting: match patch.day_counting {
+                None => pb::DayCounting::Unspecified,
+                Some(DayCounting::Statutory) => pb::DayCounting::Statutory,
+                Some(DayCounting::FromAcceptance) => pb::DayCounting::FromAcceptance,
+            }
+            .into(),
         }
     }
 }

@@ -80,6 +80,7 @@ mod tests {
                 overdue_escalated: false,
             }),
             appealed: false,
+            carded_at: Some(at),
         };
         let wire = pb::Alert::from(&alert);
         assert_eq!(wire.id, "HZ/2026/0001/T2/1");

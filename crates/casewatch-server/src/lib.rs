@@ -25,6 +25,8 @@ mod ingest;
 mod monitor;
 pub mod node;
 mod relay;
+mod report_views;
+pub mod reports;
 mod tasks;
 mod ticker;
 mod views;

@@ -1,27 +1,29 @@
 //! `MonitorService`: the live board for monitoring staff and departments — cases, alerts,
 //! a resumable alert feed, supervision actions (through the log), statistics, rankings.
 
-use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use casewatch_domain::access::Operation;
 use casewatch_domain::alert::AlertId;
 use casewatch_domain::case::Case;
-use casewatch_domain::ids::RegionLevel;
-use casewatch_domain::stats::{Counters, rank};
+use casewatch_domain::ids::{RegionCode, RegionLevel};
+use casewatch_domain::report::Grouping;
+use casewatch_domain::stats::Counters;
 use casewatch_domain::supervision::SupervisionEvent;
 use casewatch_log::{Destination, NewRecord};
 use casewatch_proto::convert::{date_field, date_to_pb, optional_enum_field};
 use casewatch_proto::{encode_record, pb};
 use casewatch_store::{CaseFilter, CommittedAlert};
-use chrono::{Datelike, Days, NaiveDate};
+use chrono::NaiveDate;
 use futures::Stream;
 use prost::Message;
 use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc};
 use tonic::{Request, Response, Status};
 
 use crate::auth::{Caller, authorize};
+use crate::report_views;
+use crate::reports::{self, Reach};
 use crate::views::{self, invalid};
 use crate::{AppState, await_consistency, log_status, store_status};
 
@@ -116,20 +118,6 @@ pub(crate) fn reach(caller: &Caller, case: &Case) -> Result<(), Status> {
         .map_err(|denied| caller.denied(denied))
 }
 
-/// Sums rows of counters under a key per row.
-fn group<K: Ord>(rows: impl IntoIterator<Item = (K, Counters)>) -> BTreeMap<K, Counters> {
-    let mut groups: BTreeMap<K, Counters> = BTreeMap::new();
-    for (key, counters) in rows {
-        *groups.entry(key).or_default() += &counters;
-    }
-    groups
-}
-
-/// The first day with statistics, for the open-case gauges summed up to a day.
-fn beginning() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date")
-}
-
 type AlertStream = Pin<Box<dyn Stream<Item = Result<pb::Alert, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -168,6 +156,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
             item_code: (!request.item_code.is_empty()).then(|| request.item_code.clone()),
             status: views::status_filter(request.status)?,
             light: views::light_filter(request.light)?,
+            overdue: views::overdue_filter(request.overdue)?,
         };
         let limit = views::page_size(request.page_size);
         let after = (!request.page_token.is_empty()).then_some(request.page_token.as_str());
@@ -354,66 +343,24 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         if to < from {
             return Err(Status::invalid_argument("to: must not be before `from`"));
         }
-        let prefixes = views::scoped_regions(&caller, &request.region_prefix)?;
-        let group_by = pb::StatisticsGroupBy::try_from(request.group_by)
-            .unwrap_or(pb::StatisticsGroupBy::Unspecified);
         let level = optional_enum_field::<RegionLevel>("region_level", request.region_level)
             .map_err(invalid)?
             .unwrap_or(RegionLevel::County);
-        let key_of = |key: &casewatch_domain::stats::StatKey| match group_by {
-            pb::StatisticsGroupBy::Department => key.dept_code.to_string(),
-            pb::StatisticsGroupBy::Item => key.item_code.to_string(),
-            pb::StatisticsGroupBy::RegionLevel | pb::StatisticsGroupBy::Unspecified => key
-                .region_code
-                .ancestor(level)
-                .unwrap_or_else(|| key.region_code.clone())
-                .to_string(),
+        let grouping = match pb::StatisticsGroupBy::try_from(request.group_by) {
+            Ok(pb::StatisticsGroupBy::Department) => Grouping::Department,
+            Ok(pb::StatisticsGroupBy::Item) => Grouping::Item,
+            _ => Grouping::Region(level),
         };
-        let store = &self.state.store;
-        // A department reads its own rows only.
-        let own = |(key, _): &&(casewatch_domain::stats::StatKey, Counters)| {
-            caller
-                .grant
-                .dept_filter()
-                .is_none_or(|dept| *dept == key.dept_code)
-        };
-        let flows = store
-            .statistics(from, to, prefixes.as_deref())
+        let reach = reach_of(&caller, &request.region_prefix)?;
+        let rows = reports::statistics(self.state.store.as_ref(), &reach, from, to, grouping)
             .await
-            .map_err(store_status)?;
-        // Open cases by light are gauges: their changes summed from the beginning.
-        let gauges = store
-            .statistics(beginning(), to, prefixes.as_deref())
-            .await
-            .map_err(store_status)?;
-        let mut rows = group(
-            flows
-                .iter()
-                .filter(own)
-                .map(|(key, counters)| (key_of(key), *counters)),
-        );
-        let levels = group(
-            gauges
-                .iter()
-                .filter(own)
-                .map(|(key, counters)| (key_of(key), *counters)),
-        );
-        for (key, gauge) in levels {
-            let row = rows.entry(key).or_default();
-            row.open_green = gauge.open_green;
-            row.open_yellow = gauge.open_yellow;
-            row.open_red = gauge.open_red;
-        }
-        let day_seconds = self.state.policy.calendars.national().day_seconds();
+            .map_err(report_status)?;
         let message = |key: String, counters: &Counters| pb::StatisticsRow {
             key,
             counters: Some(views::counters(counters)),
-            rates: Some(views::rates(&counters.rates(day_seconds))),
+            rates: Some(views::rates(&counters.rates())),
         };
-        let mut total = Counters::default();
-        for counters in rows.values() {
-            total += counters;
-        }
+        let total = casewatch_domain::report::total(rows.values());
         Ok(Response::new(pb::GetStatisticsResponse {
             rows: rows
                 .iter()
@@ -431,45 +378,94 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         let request = request.into_inner();
         await_consistency(&self.state, request.consistency.as_ref()).await?;
         let day = date_field("week", request.week).map_err(invalid)?;
-        let monday = day
-            .checked_sub_days(Days::new(u64::from(day.weekday().num_days_from_monday())))
-            .ok_or_else(|| Status::invalid_argument("week: out of range"))?;
-        let sunday = monday
-            .checked_add_days(Days::new(6))
-            .ok_or_else(|| Status::invalid_argument("week: out of range"))?;
-        let prefixes = views::scoped_regions(&caller, &request.region_prefix)?;
-        let rows = self
-            .state
-            .store
-            .statistics(monday, sunday, prefixes.as_deref())
+        let grouping = if request.kind == i32::from(pb::RankingKind::Counties) {
+            Grouping::Region(RegionLevel::County)
+        } else {
+            Grouping::Department
+        };
+        // A ranking compares departments with each other: every department of the
+        // caller's regions is in it.
+        let reach = Reach {
+            prefixes: views::scoped_regions(&caller, &request.region_prefix)?,
+            dept: None,
+        };
+        let (week, rows) = reports::ranking(self.state.store.as_ref(), &reach, day, grouping)
             .await
-            .map_err(store_status)?;
-        let counties = request.kind == i32::from(pb::RankingKind::Counties);
-        let grouped = group(rows.iter().map(|(key, counters)| {
-            let name = if counties {
-                key.region_code
-                    .ancestor(RegionLevel::County)
-                    .unwrap_or_else(|| key.region_code.clone())
-                    .to_string()
-            } else {
-                key.dept_code.to_string()
-            };
-            (name, *counters)
-        }));
-        let day_seconds = self.state.policy.calendars.national().day_seconds();
-        let ranked = rank(grouped.into_iter().collect(), day_seconds);
+            .map_err(report_status)?;
         Ok(Response::new(pb::GetRankingResponse {
-            week_start: Some(date_to_pb(monday)),
-            rows: ranked
-                .into_iter()
-                .map(|row| pb::RankingRow {
-                    rank: row.rank,
-                    key: row.key,
-                    on_time_rate: row.on_time_rate,
-                    alert_rate: row.alert_rate,
-                    counters: Some(views::counters(&row.counters)),
-                })
-                .collect(),
+            week_start: Some(date_to_pb(week.first)),
+            rows: rows.iter().map(report_views::ranking_row).collect(),
         }))
+    }
+
+    async fn get_dispatch_list(
+        &self,
+        request: Request<pb::GetReportRequest>,
+    ) -> Result<Response<pb::DispatchList>, Status> {
+        let caller = authorize(&request, Operation::ReadStatistics)?;
+        let request = request.into_inner();
+        await_consistency(&self.state, request.consistency.as_ref()).await?;
+        let (region, reach, day) = report_request(&caller, &request)?;
+        let list = reports::dispatch_list(
+            self.state.store.as_ref(),
+            &self.state.policy,
+            &region,
+            &reach,
+            day,
+        )
+        .await
+        .map_err(report_status)?;
+        Ok(Response::new(report_views::dispatch_list(&list)))
+    }
+
+    async fn get_monthly_bulletin(
+        &self,
+        request: Request<pb::GetReportRequest>,
+    ) -> Result<Response<pb::MonthlyBulletin>, Status> {
+        let caller = authorize(&request, Operation::ReadStatistics)?;
+        let request = request.into_inner();
+        await_consistency(&self.state, request.consistency.as_ref()).await?;
+        let (region, reach, day) = report_request(&caller, &request)?;
+        let bulletin = reports::monthly_bulletin(
+            self.state.store.as_ref(),
+            &self.state.policy,
+            &region,
+            &reach,
+            day,
+        )
+        .await
+        .map_err(report_status)?;
+        Ok(Response::new(report_views::monthly_bulletin(&bulletin)))
+    }
+}
+
+/// The rows a caller may read within a requested region prefix: its scope, and its own
+/// department only when it speaks for one.
+fn reach_of(caller: &Caller, region_prefix: &str) -> Result<Reach, Status> {
+    Ok(Reach {
+        prefixes: views::scoped_regions(caller, region_prefix)?,
+        dept: caller.grant.dept_filter().map(ToString::to_string),
+    })
+}
+
+/// The region, reach and day of a report request.
+fn report_request(
+    caller: &Caller,
+    request: &pb::GetReportRequest,
+) -> Result<(RegionCode, Reach, NaiveDate), Status> {
+    if request.region.is_empty() {
+        return Err(Status::invalid_argument("region: required"));
+    }
+    let region = RegionCode::parse(&request.region)
+        .map_err(|error| Status::invalid_argument(format!("region: {error}")))?;
+    let reach = reach_of(caller, &request.region)?;
+    let day = date_field("date", request.date).map_err(invalid)?;
+    Ok((region, reach, day))
+}
+
+fn report_status(error: reports::ReportError) -> Status {
+    match error {
+        reports::ReportError::Store(error) => store_status(error),
+        reports::ReportError::OutOfRange(_) => Status::invalid_argument(error.to_string()),
     }
 }

@@ -7,7 +7,7 @@ use casewatch_domain::event::LimitUnit;
 use casewatch_domain::stats::{Counters, Rates};
 use casewatch_proto::convert::{ProtoEnum, optional_enum_field, timestamp_field};
 use casewatch_proto::pb;
-use casewatch_store::{AlertFilter, CaseRow, CommittedAlert};
+use casewatch_store::{AlertFilter, CaseRow, CommittedAlert, OverdueFilter};
 use tonic::Status;
 
 use crate::AppState;
@@ -90,6 +90,8 @@ pub(crate) fn case_view(state: &AppState, row: &CaseRow) -> pb::CaseView {
             .submitted_at
             .map(casewatch_proto::convert::timestamp_to_pb),
         channel: case.channel.map_or(0, ProtoEnum::to_pb),
+        past_promised: case.counted_overdue.promised,
+        past_legal: case.counted_overdue.legal,
     }
 }
 
@@ -136,6 +138,9 @@ pub(crate) fn counters(counters: &Counters) -> pb::Counters {
         online_accepted: unsigned(counters.online_accepted),
         fees_charged_fen: unsigned(counters.fees_charged_fen),
         fee_anomalies: unsigned(counters.fee_anomalies),
+        open_overdue_promised: unsigned(counters.open_overdue_promised),
+        open_overdue_legal: unsigned(counters.open_overdue_legal),
+        used_working_millidays: unsigned(counters.used_working_millidays),
     }
 }
 
@@ -147,6 +152,18 @@ pub(crate) fn rates(rates: &Rates) -> pb::Rates {
         window_direct_signoff_rate: rates.window_direct_signoff,
         online_rate: rates.online,
         average_working_days: rates.average_working_days,
+    }
+}
+
+/// The overdue filter of a case list.
+pub(crate) fn overdue_filter(value: i32) -> Result<Option<OverdueFilter>, Status> {
+    match pb::OverdueFilter::try_from(value) {
+        Ok(pb::OverdueFilter::Unspecified) => Ok(None),
+        Ok(pb::OverdueFilter::PastPromised) => Ok(Some(OverdueFilter::PastPromised)),
+        Ok(pb::OverdueFilter::PastLegal) => Ok(Some(OverdueFilter::PastLegal)),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "overdue: unknown value {value}"
+        ))),
     }
 }
 

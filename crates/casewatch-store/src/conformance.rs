@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{AlertId, AlertState, Category, Level, RuleId};
+use casewatch_domain::alert::{Alert, AlertId, AlertState, Category, Cause, Level, RuleId};
 use casewatch_domain::case::{Case, CaseStatus, Disposition, Light, Policy};
 use casewatch_domain::event::{
     Actor, Applicant, ApplicantKind, CaseEvent, CaseType, Channel, CompletionResult, Decision,
@@ -25,8 +25,9 @@ use chrono::NaiveDate;
 use sha2::{Digest as _, Sha256};
 
 use crate::{
-    AlertChangeRow, AlertFilter, CaseFilter, CaseRow, Checkpoint, CommittedAlert, Hash, Partition,
-    Position, QuarantineRow, RefusalRow, StepHash, StepRow, StoreError, ViewBatch, ViewStore,
+    AlertChangeRow, AlertFilter, CaseFilter, CaseRow, Checkpoint, CommittedAlert, Hash,
+    OverdueFilter, Partition, Position, QuarantineRow, RefusalRow, StepHash, StepRow, StoreError,
+    ViewBatch, ViewStore,
 };
 
 /// Hands out fresh, empty stores of one backend.
@@ -64,8 +65,13 @@ macro_rules! view_store_conformance {
             alert_changes_follow_filters,
             list_alerts_shows_current_state_newest_first,
             list_cases_filters_and_pages,
+            list_cases_filters_open_cases_past_a_limit,
+            overdue_cases_are_those_open_and_past_the_promise_at_an_instant,
+            alerts_as_of_an_instant_are_as_they_stood_then,
+            alert_changes_between_take_from_inclusive_to_exclusive,
             statistics_add_up,
             zero_statistics_do_not_count,
+            every_counter_reads_back_and_counts_in_the_digest,
             digest_ignores_batch_splits_and_partition_order,
             digest_changes_with_content,
             held_steps_become_applied,
@@ -382,6 +388,182 @@ pub async fn list_alerts_shows_current_state_newest_first<H: Harness>(harness: &
     assert_eq!(paged, current);
 }
 
+/// `alerts_as_of` gives every alert with a change at or before the instant as that change
+/// left it, by alert id: a card raised, then escalated, then revoked reads as each in turn,
+/// each from the instant of its change on; filtered by region, department and the level
+/// it had then.
+pub async fn alerts_as_of_an_instant_are_as_they_stood_then<H: Harness>(harness: &mut H) {
+    let store = harness.fresh().await;
+    let committed = apply_each(&store, Log::sample_with_card_history().interleaved(3)).await;
+    let card = AlertId {
+        case_no: CaseNo::parse("HZ-2026-0001").expect("valid case number"),
+        rule: RuleId::T2,
+        occurrence: 1,
+    };
+    let history: Vec<&CommittedAlert> = committed
+        .iter()
+        .filter(|change| change.row.change.alert.id == card)
+        .collect();
+    let [raised, escalated, revoked] = history[..] else {
+        panic!("the card `{card}` changes three times: {history:?}");
+    };
+    let read = |at: Timestamp, min_level: Level| {
+        let store = &store;
+        async move {
+            store
+                .alerts_as_of(None, None, min_level, at)
+                .await
+                .expect("alerts read")
+        }
+    };
+    let nanosecond = chrono::TimeDelta::nanoseconds(1);
+    let card_at = |alerts: Vec<Alert>| alerts.into_iter().find(|alert| alert.id == card);
+    assert_eq!(raised.row.change.cause, Cause::Raised);
+    assert!(raised.row.change.alert.level.is_card());
+    assert!(escalated.row.change.alert.level > raised.row.change.alert.level);
+    assert_eq!(revoked.row.change.alert.state, AlertState::Revoked);
+    for (at, expected) in [
+        (raised.row.change.at - nanosecond, None),
+        (raised.row.change.at, Some(raised)),
+        (escalated.row.change.at - nanosecond, Some(raised)),
+        (escalated.row.change.at, Some(escalated)),
+        (revoked.row.change.at - nanosecond, Some(escalated)),
+        (revoked.row.change.at, Some(revoked)),
+        (
+            revoked.row.change.at + chrono::TimeDelta::days(30),
+            Some(revoked),
+        ),
+    ] {
+        assert_eq!(
+            card_at(read(at, Level::Warning).await),
+            expected.map(|change| change.row.change.alert.clone()),
+            "`{card}` at {at}"
+        );
+    }
+    let above = escalated.row.change.alert.level;
+    assert_eq!(
+        card_at(read(escalated.row.change.at - nanosecond, above).await),
+        None,
+        "below {above:?} before its escalation"
+    );
+    assert!(card_at(read(escalated.row.change.at, above).await).is_some());
+
+    let mut instants = vec![committed[0].row.change.at - nanosecond];
+    for change in &committed {
+        instants.extend([change.row.change.at - nanosecond, change.row.change.at]);
+    }
+    for scope in sample_scopes() {
+        for min_level in [Level::Warning, Level::Red] {
+            let filter = AlertFilter {
+                min_level: Some(min_level),
+                ..scope.alerts()
+            };
+            for at in &instants {
+                let mut latest: BTreeMap<String, &Alert> = BTreeMap::new();
+                for change in committed
+                    .iter()
+                    .filter(|change| change.row.change.at <= *at)
+                {
+                    let alert = &change.row.change.alert;
+                    latest.insert(alert.id.to_string(), alert);
+                }
+                let expected: Vec<Alert> = latest
+                    .into_values()
+                    .filter(|alert| filter.matches(alert))
+                    .cloned()
+                    .collect();
+                let read = store
+                    .alerts_as_of(scope.prefixes(), scope.dept(), min_level, *at)
+                    .await
+                    .expect("alerts read");
+                assert_eq!(
+                    read, expected,
+                    "{}, {min_level:?} and above, at {at}",
+                    scope.name
+                );
+            }
+        }
+    }
+}
+
+/// `alert_changes_between` gives the changes at or after `from` and before `to`, in
+/// cursor order with their cursors, inside the region prefixes and of the department given.
+pub async fn alert_changes_between_take_from_inclusive_to_exclusive<H: Harness>(harness: &mut H) {
+    let store = harness.fresh().await;
+    let committed = apply_each(&store, Log::sample_with_card_history().interleaved(2)).await;
+    let instants: BTreeSet<Timestamp> = committed
+        .iter()
+        .map(|change| change.row.change.at)
+        .collect();
+    let instants: Vec<Timestamp> = instants.into_iter().collect();
+    assert!(
+        instants.len() >= 4,
+        "the sample changes alerts at several instants"
+    );
+    let nanosecond = chrono::TimeDelta::nanoseconds(1);
+    let (first, last) = (instants[0], instants[instants.len() - 1]);
+    let mut windows = vec![
+        (first, last + nanosecond),
+        (first, last),
+        (first - nanosecond, first),
+        (last, first),
+    ];
+    for pair in instants.windows(2) {
+        windows.extend([
+            (pair[0], pair[1]),
+            (pair[0], pair[0]),
+            (pair[0], pair[0] + nanosecond),
+        ]);
+    }
+    for scope in sample_scopes() {
+        let filter = scope.alerts();
+        for (from, to) in &windows {
+            let expected: Vec<CommittedAlert> = committed
+                .iter()
+                .filter(|change| {
+                    let at = change.row.change.at;
+                    *from <= at && at < *to && filter.matches(&change.row.change.alert)
+                })
+                .cloned()
+                .collect();
+            let read = store
+                .alert_changes_between(scope.prefixes(), scope.dept(), *from, *to)
+                .await
+                .expect("changes read");
+            assert_eq!(read, expected, "{} in {from}..{to}", scope.name);
+        }
+    }
+    let all = |from, to| {
+        let store = &store;
+        async move {
+            store
+                .alert_changes_between(None, None, from, to)
+                .await
+                .expect("changes read")
+        }
+    };
+    assert_eq!(
+        all(first, last + nanosecond).await,
+        committed,
+        "every change"
+    );
+    assert!(
+        all(first, last)
+            .await
+            .iter()
+            .all(|change| change.row.change.at < last),
+        "`to` is exclusive"
+    );
+    assert!(
+        all(last, last + nanosecond)
+            .await
+            .iter()
+            .all(|change| change.row.change.at == last),
+        "`from` is inclusive"
+    );
+    assert!(!all(last, last + nanosecond).await.is_empty());
+}
+
 /// `list_cases` filters by region prefix, department, item, status and light, in case
 /// number order, and pages after a case number.
 pub async fn list_cases_filters_and_pages<H: Harness>(harness: &mut H) {
@@ -472,6 +654,31 @@ pub async fn list_cases_filters_and_pages<H: Harness>(harness: &mut H) {
             },
             true,
         ),
+        (
+            "past the promise",
+            CaseFilter {
+                overdue: Some(OverdueFilter::PastPromised),
+                ..CaseFilter::default()
+            },
+            true,
+        ),
+        (
+            "past the law",
+            CaseFilter {
+                overdue: Some(OverdueFilter::PastLegal),
+                ..CaseFilter::default()
+            },
+            true,
+        ),
+        (
+            "past the promise in department 1",
+            CaseFilter {
+                dept_code: Some(dept(1).as_str().into()),
+                overdue: Some(OverdueFilter::PastPromised),
+                ..CaseFilter::default()
+            },
+            true,
+        ),
     ];
     for (name, filter, must_match) in filters {
         let expected: Vec<CaseRow> = cases
@@ -509,18 +716,155 @@ pub async fn list_cases_filters_and_pages<H: Harness>(harness: &mut H) {
             .is_empty(),
         "`_` in a prefix is a character, not a wildcard"
     );
-    let mut paged = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store
-            .list_cases(&CaseFilter::default(), after.as_deref(), 1)
-            .await
-            .expect("page reads");
-        let Some(last) = page.last() else { break };
-        after = Some(last.case.case_no.as_str().to_owned());
-        paged.extend(page);
+    assert_eq!(cases_in_pages(&store, &CaseFilter::default()).await, cases);
+}
+
+/// The overdue filter keeps the open cases (status accepted) past their promised, or legal,
+/// limit now: not a case past it that has ended since, nor one never past it; with the other
+/// conditions, page by page.
+pub async fn list_cases_filters_open_cases_past_a_limit<H: Harness>(harness: &mut H) {
+    let store = harness.fresh().await;
+    let batches = Log::sample().interleaved(2);
+    apply_each(&store, batches.clone()).await;
+    let cases: Vec<CaseRow> = Views::of(&batches).cases.into_values().collect();
+    for overdue in [OverdueFilter::PastPromised, OverdueFilter::PastLegal] {
+        assert!(
+            cases
+                .iter()
+                .any(|row| past_limit(&row.case, overdue).is_some()
+                    && row.case.status != CaseStatus::Accepted),
+            "the sample has a case that ended after passing the limit ({overdue:?})"
+        );
+        assert!(
+            cases
+                .iter()
+                .any(|row| past_limit(&row.case, overdue).is_none()),
+            "the sample has a case never past the limit ({overdue:?})"
+        );
+        for scope in sample_scopes() {
+            let filter = CaseFilter {
+                overdue: Some(overdue),
+                ..scope.cases()
+            };
+            let expected: Vec<CaseRow> = cases
+                .iter()
+                .filter(|row| case_matches(&filter, row))
+                .cloned()
+                .collect();
+            assert_eq!(
+                cases_in_pages(&store, &filter).await,
+                expected,
+                "{overdue:?} {}, page by page",
+                scope.name
+            );
+        }
     }
-    assert_eq!(paged, cases);
+}
+
+/// `overdue_cases` gives the cases open at an instant and past their promised limit by
+/// then, whatever became of them later: none before the first is past it, a case from the
+/// instant it is past it (inclusive) until the instant it ends (exclusive); inside the
+/// region prefixes and of the department given.
+pub async fn overdue_cases_are_those_open_and_past_the_promise_at_an_instant<H: Harness>(
+    harness: &mut H,
+) {
+    let store = harness.fresh().await;
+    let batches = Log::sample().interleaved(2);
+    apply_each(&store, batches.clone()).await;
+    let cases: Vec<CaseRow> = Views::of(&batches).cases.into_values().collect();
+    let overdue_at = |at: Timestamp, filter: &CaseFilter| -> Vec<CaseRow> {
+        cases
+            .iter()
+            .filter(|row| {
+                let case = &row.case;
+                case.overdue_promised_at.is_some_and(|past| past <= at)
+                    && case.accepted_at.is_some_and(|accepted| accepted <= at)
+                    && case.ended_at.is_none_or(|ended| ended > at)
+                    && case_matches(filter, row)
+            })
+            .cloned()
+            .collect()
+    };
+    let read = |at: Timestamp, filter: CaseFilter| {
+        let store = &store;
+        async move {
+            store
+                .overdue_cases(
+                    filter.region_prefixes.as_deref(),
+                    filter.dept_code.as_deref(),
+                    at,
+                )
+                .await
+                .expect("overdue cases read")
+        }
+    };
+
+    let ended = cases
+        .iter()
+        .find(|row| row.case.overdue_promised_at.is_some() && row.case.ended_at.is_some())
+        .expect("the sample has a case that ended past its promised limit");
+    let (Some(past), Some(end)) = (ended.case.overdue_promised_at, ended.case.ended_at) else {
+        unreachable!("found by both instants");
+    };
+    assert!(past < end);
+    let first_past = cases
+        .iter()
+        .filter_map(|row| row.case.overdue_promised_at)
+        .min()
+        .expect("the sample has cases past their promised limit");
+    let nanosecond = chrono::TimeDelta::nanoseconds(1);
+    let case_nos = |rows: Vec<CaseRow>| -> Vec<String> {
+        rows.iter()
+            .map(|row| row.case.case_no.as_str().to_owned())
+            .collect()
+    };
+    let all = CaseFilter::default();
+    assert!(
+        read(first_past - nanosecond, all.clone()).await.is_empty(),
+        "before any case is past its promise"
+    );
+    assert!(!read(first_past, all.clone()).await.is_empty());
+    for (at, listed) in [
+        (past - nanosecond, false),
+        (past, true),
+        (end - nanosecond, true),
+        (end, false),
+        (end + chrono::TimeDelta::days(30), false),
+    ] {
+        assert_eq!(
+            case_nos(read(at, all.clone()).await).contains(&ended.case.case_no.to_string()),
+            listed,
+            "`{}` at {at}",
+            ended.case.case_no
+        );
+    }
+    let still_open = read(end + chrono::TimeDelta::days(30), all.clone()).await;
+    assert!(
+        !still_open.is_empty(),
+        "the sample has a case still open past its promise"
+    );
+
+    let mut instants = vec![first_past - nanosecond, end + chrono::TimeDelta::days(30)];
+    for row in &cases {
+        let case = &row.case;
+        for at in [case.accepted_at, case.overdue_promised_at, case.ended_at]
+            .into_iter()
+            .flatten()
+        {
+            instants.extend([at - nanosecond, at]);
+        }
+    }
+    for scope in sample_scopes() {
+        let filter = scope.cases();
+        for at in &instants {
+            assert_eq!(
+                read(*at, filter.clone()).await,
+                overdue_at(*at, &filter),
+                "{} at {at}",
+                scope.name
+            );
+        }
+    }
 }
 
 /// Statistics deltas add up per key, however they were batched, within a day range and a
@@ -636,6 +980,75 @@ pub async fn zero_statistics_do_not_count<H: Harness>(harness: &mut H) {
         .await
         .expect("statistics read");
     assert_eq!(listed, vec![(key("330106"), accepted)]);
+}
+
+/// Every counter of [`Counters::NAMES`] reads back as written, and a change of any of them
+/// changes the digest (and changing it back restores it).
+pub async fn every_counter_reads_back_and_counts_in_the_digest<H: Harness>(harness: &mut H) {
+    for name in [
+        "open_overdue_promised",
+        "open_overdue_legal",
+        "used_working_millidays",
+    ] {
+        assert!(Counters::NAMES.contains(&name), "`{name}` is a counter");
+    }
+    let store = harness.fresh().await;
+    let key = StatKey {
+        day: day(2026, 3, 2),
+        region_code: RegionCode::parse("330106").expect("valid region"),
+        dept_code: dept(1),
+        item_code: ItemCode::parse("ITEM-0001").expect("valid item"),
+    };
+    let values: Vec<i64> = (1..).take(Counters::NAMES.len()).collect();
+    let counters = Counters::from_values(&values);
+    assert_eq!(
+        counters.values(),
+        values,
+        "every counter is non-zero and distinct"
+    );
+    apply_each(
+        &store,
+        vec![stats_batch(0, 0, 1, vec![(key.clone(), counters)])],
+    )
+    .await;
+    let read = |expected: Counters| {
+        let store = &store;
+        let key = key.clone();
+        async move {
+            assert_eq!(
+                store
+                    .statistics(key.day, key.day, None)
+                    .await
+                    .expect("statistics read"),
+                vec![(key, expected)]
+            );
+        }
+    };
+    read(counters).await;
+    let reference = digest(&store).await;
+    let mut offset = 1;
+    for (index, name) in Counters::NAMES.iter().enumerate() {
+        for change in [1, -1] {
+            let mut delta = vec![0; Counters::NAMES.len()];
+            delta[index] = change;
+            let batch = stats_batch(
+                0,
+                offset,
+                offset + 1,
+                vec![(key.clone(), Counters::from_values(&delta))],
+            );
+            apply_each(&store, vec![batch]).await;
+            offset += 1;
+            let mut expected = values.clone();
+            if change > 0 {
+                expected[index] += change;
+                assert_ne!(digest(&store).await, reference, "`{name}` is in the digest");
+            } else {
+                assert_eq!(digest(&store).await, reference, "`{name}` changed back");
+            }
+            read(Counters::from_values(&expected)).await;
+        }
+    }
 }
 
 /// The same log gives the same digest whether it arrives in batches of one record, of
@@ -1144,6 +1557,94 @@ fn case_matches(filter: &CaseFilter, row: &CaseRow) -> bool {
             .is_none_or(|item| case.item_code.as_str() == item)
         && filter.status.is_none_or(|status| case.status == status)
         && filter.light.is_none_or(|light| row.light == light)
+        && filter.overdue.is_none_or(|overdue| {
+            case.status == CaseStatus::Accepted && past_limit(case, overdue).is_some()
+        })
+}
+
+/// When a case was first found past the limit an overdue filter names.
+fn past_limit(case: &Case, overdue: OverdueFilter) -> Option<Timestamp> {
+    match overdue {
+        OverdueFilter::PastPromised => case.overdue_promised_at,
+        OverdueFilter::PastLegal => case.overdue_legal_at,
+    }
+}
+
+/// Every case `list_cases` gives for `filter`, read one a page.
+async fn cases_in_pages<S: ViewStore>(store: &S, filter: &CaseFilter) -> Vec<CaseRow> {
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_cases(filter, after.as_deref(), 1)
+            .await
+            .expect("page reads");
+        let Some(last) = page.last() else {
+            return paged;
+        };
+        after = Some(last.case.case_no.as_str().to_owned());
+        paged.extend(page);
+    }
+}
+
+/// A region and department scope, as the reads of cases and alerts as of an instant take
+/// it.
+struct Scope {
+    name: &'static str,
+    region_prefixes: Option<Vec<String>>,
+    dept_code: Option<String>,
+}
+
+impl Scope {
+    fn prefixes(&self) -> Option<&[String]> {
+        self.region_prefixes.as_deref()
+    }
+
+    fn dept(&self) -> Option<&str> {
+        self.dept_code.as_deref()
+    }
+
+    /// The reference meaning of the scope for cases.
+    fn cases(&self) -> CaseFilter {
+        CaseFilter {
+            region_prefixes: self.region_prefixes.clone(),
+            dept_code: self.dept_code.clone(),
+            ..CaseFilter::default()
+        }
+    }
+
+    /// The reference meaning of the scope for alerts.
+    fn alerts(&self) -> AlertFilter {
+        AlertFilter {
+            region_prefixes: self.region_prefixes.clone(),
+            dept_code: self.dept_code.clone(),
+            ..AlertFilter::default()
+        }
+    }
+}
+
+/// Scopes over the sample: every one but the first leaves some of it out.
+fn sample_scopes() -> Vec<Scope> {
+    let scope = |name, prefixes: Option<&[&str]>, dept_no: Option<u32>| Scope {
+        name,
+        region_prefixes: prefixes
+            .map(|prefixes| prefixes.iter().map(|prefix| (*prefix).to_owned()).collect()),
+        dept_code: dept_no.map(|n| dept(n).as_str().to_owned()),
+    };
+    vec![
+        scope("everywhere", None, None),
+        scope("region 3302", Some(&["3302"]), None),
+        scope("region 330106", Some(&["330106"]), None),
+        scope(
+            "regions 3302 and 330106001",
+            Some(&["3302", "330106001"]),
+            None,
+        ),
+        scope("no region", Some(&[]), None),
+        scope("region with %", Some(&["33%"]), None),
+        scope("department 2", None, Some(2)),
+        scope("department 1 in 330106", Some(&["330106"]), Some(1)),
+    ]
 }
 
 /// What a store should hold after a sequence of batches.
@@ -1314,6 +1815,32 @@ impl Log {
             policy: Policy::default(),
             partitions: BTreeMap::from([(0, partition_0), (1, partition_1)]),
         }
+    }
+
+    /// The sample, and then a monitor escalates the yellow card `HZ-2026-0001/T2/1` to red
+    /// and revokes it, on two later days.
+    fn sample_with_card_history() -> Self {
+        let mut log = Log::sample();
+        let hz1 = Source::new("HZ-2026-0001", "330106", 1, "ITEM-0001");
+        log.partitions.entry(0).or_default().extend([
+            hz1.action(
+                RuleId::T2,
+                Role::Monitor,
+                "2026-04-02 09:00",
+                SupervisionAction::Escalate {
+                    reason: "逾期未改".into(),
+                },
+            ),
+            hz1.action(
+                RuleId::T2,
+                Role::Monitor,
+                "2026-04-03 09:00",
+                SupervisionAction::Revoke {
+                    reason: "误报".into(),
+                },
+            ),
+        ]);
+        log
     }
 
     fn partitions(&self) -> Vec<Partition> {

@@ -8,7 +8,7 @@
 //! is decided by the domain and the projector.
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{AlertChange, AlertState, Category, Level, RuleId};
+use casewatch_domain::alert::{Alert, AlertChange, AlertState, Category, Level, RuleId};
 use casewatch_domain::case::{Case, CaseStatus, Disposition, Light};
 use casewatch_domain::stats::{Counters, StatKey};
 use chrono::NaiveDate;
@@ -186,6 +186,18 @@ pub struct CaseFilter {
     pub item_code: Option<String>,
     pub status: Option<CaseStatus>,
     pub light: Option<Light>,
+    pub overdue: Option<OverdueFilter>,
+}
+
+/// Which overdue cases to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverdueFilter {
+    /// Open cases (status accepted) currently past their promised limit (超承诺时限):
+    /// `Case::overdue_promised_at` is set.
+    PastPromised,
+    /// Open cases (status accepted) currently past their legal limit (超法定时限):
+    /// `Case::overdue_legal_at` is set.
+    PastLegal,
 }
 
 /// Which alerts to list or stream.
@@ -209,7 +221,7 @@ pub struct AlertFilter {
 impl AlertFilter {
     /// Whether an alert, as it is after a change, passes the filter. This is the filter's
     /// meaning; backends implement it in their queries, and live feeds apply it directly.
-    pub fn matches(&self, alert: &casewatch_domain::alert::Alert) -> bool {
+    pub fn matches(&self, alert: &Alert) -> bool {
         self.region_prefixes.as_ref().is_none_or(|prefixes| {
             prefixes
                 .iter()
@@ -330,6 +342,39 @@ pub trait ViewStore: Send + Sync + 'static {
         cursor: u64,
         filter: &AlertFilter,
         limit: u32,
+    ) -> Result<Vec<CommittedAlert>>;
+
+    /// Cases open at `at` and past their promised limit by then: `overdue_promised_at` at or
+    /// before `at`, accepted at or before `at`, and not ended by `at` (`ended_at` null or
+    /// after `at`); inside any of `region_prefixes` (as [`CaseFilter::region_prefixes`]), of
+    /// department `dept` when given; ordered by case number.
+    async fn overdue_cases(
+        &self,
+        region_prefixes: Option<&[String]>,
+        dept: Option<&str>,
+        at: Timestamp,
+    ) -> Result<Vec<CaseRecord>>;
+
+    /// Alerts as they stood at `at`: for every alert inside the prefixes (and of `dept`
+    /// when given) with a change at or before `at`, the alert after its latest such change
+    /// (the `alert` JSON of alert_transitions), kept when its level then was at least
+    /// `min_level`; ordered by alert id.
+    async fn alerts_as_of(
+        &self,
+        region_prefixes: Option<&[String]>,
+        dept: Option<&str>,
+        min_level: Level,
+        at: Timestamp,
+    ) -> Result<Vec<Alert>>;
+
+    /// Alert changes whose time is in `from..to` (from inclusive, to exclusive), inside the
+    /// prefixes and of `dept` when given, in cursor order, with their cursors.
+    async fn alert_changes_between(
+        &self,
+        region_prefixes: Option<&[String]>,
+        dept: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
     ) -> Result<Vec<CommittedAlert>>;
 
     /// The archive of one case, in log order.

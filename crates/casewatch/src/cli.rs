@@ -47,6 +47,10 @@ pub(crate) enum Command {
     /// Measure Casewatch against its references on this machine: ingest, projection,
     /// alert latency, verification and memory (see BENCHMARKS.md).
     Bench(BenchArgs),
+    /// Write a report of a region read from the views: `daily` statistics (日统计), the
+    /// `weekly` ranking (周排名), the ten-day `dispatch` list (旬调度) or the `monthly`
+    /// bulletin (月通报), as Markdown, CSV, JSON or printable HTML.
+    Report(crate::report::ReportArgs),
     /// Make a bearer token for a new principal, and print it with the `[[principals]]`
     /// entry that configures it (which holds only the token's SHA-256).
     Token(TokenArgs),

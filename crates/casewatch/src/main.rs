@@ -13,6 +13,7 @@ mod client;
 mod commands;
 mod config;
 mod demo;
+mod report;
 mod roles;
 
 /// mimalloc rather than the system allocator: the fold and the ingest path allocate and
@@ -35,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Rebuild(args) => tool(commands::rebuild(args)).await,
         cli::Command::Migrate(args) => tool(commands::migrate(args)).await,
         cli::Command::Bench(args) => tool(bench::run(args)).await,
+        cli::Command::Report(args) => tool(report::run(args)).await,
         cli::Command::Token(args) => tool(async move { access::print_token(&args) }).await,
     }
 }

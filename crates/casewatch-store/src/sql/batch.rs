@@ -423,7 +423,8 @@ impl Rows {
 
 const CASE_INSERT: &str = "INSERT INTO cases (case_no, partition, region_code, dept_code, \
     item_code, status, case_type, light, accepted_at, ended_at, promised_due, legal_due, \
-    used_seconds, paused, open_alerts, last_seq, held_count, chain_head, as_of, state)";
+    used_seconds, paused, open_alerts, last_seq, held_count, chain_head, as_of, state, \
+    overdue_promised_at, overdue_legal_at)";
 
 const CASE_UPSERT: &str = " ON CONFLICT (case_no) DO UPDATE SET \
     partition = excluded.partition, region_code = excluded.region_code, \
@@ -433,7 +434,8 @@ const CASE_UPSERT: &str = " ON CONFLICT (case_no) DO UPDATE SET \
     legal_due = excluded.legal_due, used_seconds = excluded.used_seconds, \
     paused = excluded.paused, open_alerts = excluded.open_alerts, last_seq = excluded.last_seq, \
     held_count = excluded.held_count, chain_head = excluded.chain_head, as_of = excluded.as_of, \
-    state = excluded.state";
+    state = excluded.state, overdue_promised_at = excluded.overdue_promised_at, \
+    overdue_legal_at = excluded.overdue_legal_at";
 
 /// The stats insert, its columns generated from [`Counters::NAMES`].
 static STATS_INSERT: LazyLock<String> = LazyLock::new(|| {
@@ -502,6 +504,8 @@ fn case_params(row: &CaseRow) -> Result<Vec<Param>> {
         row.chain_head.into(),
         timestamp_text(&row.as_of).into(),
         to_json("case state", case)?.into(),
+        case.overdue_promised_at.as_ref().map(timestamp_text).into(),
+        case.overdue_legal_at.as_ref().map(timestamp_text).into(),
     ])
 }
 

@@ -187,6 +187,39 @@ macro_rules! view_store {
                 self.views.alert_changes_after(cursor, filter, limit).await
             }
 
+            async fn overdue_cases(
+                &self,
+                region_prefixes: Option<&[String]>,
+                dept: Option<&str>,
+                at: ::casewatch_domain::Timestamp,
+            ) -> $crate::Result<Vec<$crate::CaseRecord>> {
+                self.views.overdue_cases(region_prefixes, dept, at).await
+            }
+
+            async fn alerts_as_of(
+                &self,
+                region_prefixes: Option<&[String]>,
+                dept: Option<&str>,
+                min_level: ::casewatch_domain::alert::Level,
+                at: ::casewatch_domain::Timestamp,
+            ) -> $crate::Result<Vec<::casewatch_domain::alert::Alert>> {
+                self.views
+                    .alerts_as_of(region_prefixes, dept, min_level, at)
+                    .await
+            }
+
+            async fn alert_changes_between(
+                &self,
+                region_prefixes: Option<&[String]>,
+                dept: Option<&str>,
+                from: ::casewatch_domain::Timestamp,
+                to: ::casewatch_domain::Timestamp,
+            ) -> $crate::Result<Vec<$crate::CommittedAlert>> {
+                self.views
+                    .alert_changes_between(region_prefixes, dept, from, to)
+                    .await
+            }
+
             async fn steps(&self, case_no: &str) -> $crate::Result<Vec<$crate::StepRow>> {
                 self.views.steps(case_no).await
             }

@@ -3,8 +3,8 @@
 use std::str::FromStr;
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{Alert, AlertChange, Cause};
-use casewatch_domain::case::Case;
+use casewatch_domain::alert::{Alert, AlertChange, Cause, Level};
+use casewatch_domain::case::{Case, CaseStatus};
 use casewatch_domain::stats::{Counters, StatKey};
 use chrono::NaiveDate;
 use sqlx::QueryBuilder;
@@ -20,7 +20,7 @@ use crate::codec::{
 use crate::digest::ViewDigest;
 use crate::{
     AlertChangeRow, AlertFilter, CaseFilter, CaseRecord, CaseRow, Checkpoint, CommittedAlert, Hash,
-    Offset, Partition, Position, QuarantineRow, Result, StepHash, StepRow,
+    Offset, OverdueFilter, Partition, Position, QuarantineRow, Result, StepHash, StepRow,
 };
 
 const CHECKPOINT_COLUMNS: &str = "partition, next_offset, chain_hash, clock";
@@ -33,6 +33,10 @@ const STEP_COLUMNS: &str = "partition, log_offset, case_no, seq, kind, recorded_
 
 const TRANSITION_COLUMNS: &str = "t.cursor, t.at, t.previous_state, t.previous_level, t.cause, \
     t.partition, t.log_offset, t.alert";
+
+/// Alert changes with their alert's identity columns (`a`), for [`push_alert_filter`].
+const CHANGES_WITH_ALERTS: &str =
+    "FROM alert_transitions t JOIN alerts a ON a.alert_id = t.alert_id";
 
 const STAT_KEY_COLUMNS: &str = "day, region_code, dept_code, item_code";
 
@@ -91,12 +95,11 @@ impl<DB: Dialect> SqlViews<DB> {
         if let Some(after) = after {
             query.push(" AND case_no > ").push_param(after);
         }
-        if let Some(prefixes) = &filter.region_prefixes {
-            push_prefixes(&mut query, "region_code", prefixes);
-        }
-        if let Some(dept) = &filter.dept_code {
-            query.push(" AND dept_code = ").push_param(dept.as_str());
-        }
+        push_case_scope(
+            &mut query,
+            filter.region_prefixes.as_deref(),
+            filter.dept_code.as_deref(),
+        );
         if let Some(item) = &filter.item_code {
             query.push(" AND item_code = ").push_param(item.as_str());
         }
@@ -106,9 +109,44 @@ impl<DB: Dialect> SqlViews<DB> {
         if let Some(light) = &filter.light {
             query.push(" AND light = ").push_param(enum_text(light)?);
         }
+        if let Some(overdue) = filter.overdue {
+            let past = match overdue {
+                OverdueFilter::PastPromised => "overdue_promised_at",
+                OverdueFilter::PastLegal => "overdue_legal_at",
+            };
+            query
+                .push(" AND status = ")
+                .push_param(enum_text(&CaseStatus::Accepted)?)
+                .push(format!(" AND {past} IS NOT NULL"));
+        }
         query
             .push(" ORDER BY case_no LIMIT ")
             .push_param(i64::from(limit));
+        self.fetch(query).await?.iter().map(case_from_row).collect()
+    }
+
+    /// `overdue_promised_at IS NOT NULL`, which the range implies, is the condition of the
+    /// partial index `cases_past_promised`, said outright so that either planner matches it.
+    pub(crate) async fn overdue_cases(
+        &self,
+        region_prefixes: Option<&[String]>,
+        dept: Option<&str>,
+        at: Timestamp,
+    ) -> Result<Vec<CaseRecord>> {
+        let at = timestamp_text(&at);
+        let mut query = QueryBuilder::new(format!(
+            "SELECT {CASE_COLUMNS} FROM cases \
+             WHERE overdue_promised_at IS NOT NULL AND overdue_promised_at <= "
+        ));
+        query
+            .push_param(at.as_str())
+            .push(" AND accepted_at <= ")
+            .push_param(at.as_str())
+            .push(" AND (ended_at IS NULL OR ended_at > ")
+            .push_param(at)
+            .push(")");
+        push_case_scope(&mut query, region_prefixes, dept);
+        query.push(" ORDER BY case_no");
         self.fetch(query).await?.iter().map(case_from_row).collect()
     }
 
@@ -127,7 +165,7 @@ impl<DB: Dialect> SqlViews<DB> {
                 .push(" AND a.cursor < ")
                 .push_param(cursor_bind(before));
         }
-        self.fetch_alerts(query, filter, "a", "a.cursor DESC", limit)
+        self.fetch_alerts(query, filter, "a", "a.cursor DESC", Some(limit))
             .await
     }
 
@@ -138,28 +176,83 @@ impl<DB: Dialect> SqlViews<DB> {
         limit: u32,
     ) -> Result<Vec<CommittedAlert>> {
         let mut query = QueryBuilder::new(format!(
-            "SELECT {TRANSITION_COLUMNS} FROM alert_transitions t \
-             JOIN alerts a ON a.alert_id = t.alert_id WHERE t.cursor > "
+            "SELECT {TRANSITION_COLUMNS} {CHANGES_WITH_ALERTS} WHERE t.cursor > "
         ));
         query.push_param(cursor_bind(cursor));
-        self.fetch_alerts(query, filter, "t", "t.cursor", limit)
+        self.fetch_alerts(query, filter, "t", "t.cursor", Some(limit))
+            .await
+    }
+
+    /// Each alert's latest change at or before `at`: one with no later change (a higher
+    /// cursor; an alert's history never runs back in time) at or before `at`. An
+    /// anti-join, which PostgreSQL plans as well as SQLite does; an equality with the
+    /// greatest such cursor would have it hash every transition.
+    pub(crate) async fn alerts_as_of(
+        &self,
+        region_prefixes: Option<&[String]>,
+        dept: Option<&str>,
+        min_level: Level,
+        at: Timestamp,
+    ) -> Result<Vec<Alert>> {
+        let at = timestamp_text(&at);
+        let mut query = QueryBuilder::new(format!(
+            "SELECT {TRANSITION_COLUMNS} {CHANGES_WITH_ALERTS} WHERE t.at <= "
+        ));
+        query
+            .push_param(at.as_str())
+            .push(
+                " AND NOT EXISTS (SELECT 1 FROM alert_transitions l \
+                 WHERE l.alert_id = t.alert_id AND l.cursor > t.cursor AND l.at <= ",
+            )
+            .push_param(at)
+            .push(")");
+        let filter = AlertFilter {
+            min_level: Some(min_level),
+            ..alert_scope(region_prefixes, dept)
+        };
+        let changes = self
+            .fetch_alerts(query, &filter, "t", "t.alert_id", None)
+            .await?;
+        Ok(changes
+            .into_iter()
+            .map(|change| change.row.change.alert)
+            .collect())
+    }
+
+    pub(crate) async fn alert_changes_between(
+        &self,
+        region_prefixes: Option<&[String]>,
+        dept: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<CommittedAlert>> {
+        let mut query = QueryBuilder::new(format!(
+            "SELECT {TRANSITION_COLUMNS} {CHANGES_WITH_ALERTS} WHERE t.at >= "
+        ));
+        query
+            .push_param(timestamp_text(&from))
+            .push(" AND t.at < ")
+            .push_param(timestamp_text(&to));
+        let filter = alert_scope(region_prefixes, dept);
+        self.fetch_alerts(query, &filter, "t", "t.cursor", None)
             .await
     }
 
     /// Completes an alert query with the filter (state and level from `current`, as
-    /// [`push_alert_filter`] says), the order and the limit, and runs it.
+    /// [`push_alert_filter`] says), the order and the limit if any, and runs it.
     async fn fetch_alerts(
         &self,
         mut query: QueryBuilder<'static, DB>,
         filter: &AlertFilter,
         current: &str,
         order: &str,
-        limit: u32,
+        limit: Option<u32>,
     ) -> Result<Vec<CommittedAlert>> {
         push_alert_filter(&mut query, filter, current)?;
-        query
-            .push(format!(" ORDER BY {order} LIMIT "))
-            .push_param(i64::from(limit));
+        query.push(format!(" ORDER BY {order}"));
+        if let Some(limit) = limit {
+            query.push(" LIMIT ").push_param(i64::from(limit));
+        }
         self.fetch(query)
             .await?
             .iter()
@@ -370,6 +463,30 @@ impl<DB: Dialect> SqlViews<DB> {
     async fn fetch(&self, query: QueryBuilder<'static, DB>) -> Result<Vec<DB::Row>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
         DB::fetch_all(&mut conn, query).await
+    }
+}
+
+/// Adds the conditions on a case's region and department.
+fn push_case_scope<DB: Dialect>(
+    query: &mut QueryBuilder<'_, DB>,
+    region_prefixes: Option<&[String]>,
+    dept: Option<&str>,
+) {
+    if let Some(prefixes) = region_prefixes {
+        push_prefixes(query, "region_code", prefixes);
+    }
+    if let Some(dept) = dept {
+        query.push(" AND dept_code = ").push_param(dept);
+    }
+}
+
+/// The alerts inside any of `region_prefixes` (as [`CaseFilter::region_prefixes`]) and of
+/// department `dept` when given.
+fn alert_scope(region_prefixes: Option<&[String]>, dept: Option<&str>) -> AlertFilter {
+    AlertFilter {
+        region_prefixes: region_prefixes.map(<[String]>::to_vec),
+        dept_code: dept.map(str::to_owned),
+        ..AlertFilter::default()
     }
 }
 
