@@ -38,7 +38,10 @@ async fn the_late_case_is_due_by_the_statute_and_listed_as_overdue() {
         .into_inner()
         .case_view
         .expect("a view");
-    assert_eq!(view.promised_due, Some(timestamp_to_pb(local("2026-03-05 17:30"))));
+    assert_eq!(
+        view.promised_due,
+        Some(timestamp_to_pb(local("2026-03-05 17:30")))
+    );
     assert!(view.past_promised);
     assert!(!view.past_legal);
 
@@ -59,7 +62,10 @@ async fn the_late_case_is_due_by_the_statute_and_listed_as_overdue() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(listed(pb::OverdueFilter::PastPromised).await, ["330106-B-LATE"]);
+    assert_eq!(
+        listed(pb::OverdueFilter::PastPromised).await,
+        ["330106-B-LATE"]
+    );
     assert!(listed(pb::OverdueFilter::PastLegal).await.is_empty());
     assert_eq!(listed(pb::OverdueFilter::Unspecified).await.len(), 7);
 }
@@ -121,7 +127,10 @@ async fn the_dispatch_list_names_the_overdue_case_and_the_open_red_cards() {
         .expect("a dispatch list")
         .into_inner();
     let period = list.period.expect("a period");
-    assert_eq!((period.first, period.last), (date("2026-03-01"), date("2026-03-10")));
+    assert_eq!(
+        (period.first, period.last),
+        (date("2026-03-01"), date("2026-03-10"))
+    );
     assert_eq!(period.label, "2026-03 上旬");
     // The 旬 is still running: the list is as of the views' time, the last tick.
     assert_eq!(list.as_of, Some(timestamp_to_pb(local("2026-03-09 17:00"))));
@@ -130,7 +139,12 @@ async fn the_dispatch_list_names_the_overdue_case_and_the_open_red_cards() {
         .iter()
         .map(|case| {
             let cards: Vec<_> = case.cards.iter().map(|card| card.rule.as_str()).collect();
-            (case.case_no.as_str(), case.county.as_str(), case.days_overdue, cards)
+            (
+                case.case_no.as_str(),
+                case.county.as_str(),
+                case.days_overdue,
+                cards,
+            )
         })
         .collect();
     // Friday's 7 hours and Monday's 6½ up to the last tick: 2 working days.
@@ -142,12 +156,21 @@ async fn the_dispatch_list_names_the_overdue_case_and_the_open_red_cards() {
         .collect();
     assert_eq!(
         red,
-        [("330102-D-FEE/F1/1", false), ("330105-E-CONFLICT/C3/1", false)]
+        [
+            ("330102-D-FEE/F1/1", false),
+            ("330105-E-CONFLICT/C3/1", false)
+        ]
     );
     let totals: Vec<_> = list
         .totals
         .iter()
-        .map(|totals| (totals.county.as_str(), totals.overdue_open, totals.previous_overdue_open))
+        .map(|totals| {
+            (
+                totals.county.as_str(),
+                totals.overdue_open,
+                totals.previous_overdue_open,
+            )
+        })
         .collect();
     assert_eq!(
         totals,
@@ -179,7 +202,11 @@ async fn the_monthly_bulletin_adds_up_the_month() {
     assert_eq!(counters.open_overdue_promised, 1);
     assert_eq!(counters.open_overdue_legal, 0);
     assert_eq!(total.rates.expect("rates").on_time_rate, Some(1.0));
-    let regions: Vec<_> = bulletin.regions.iter().map(|row| row.key.as_str()).collect();
+    let regions: Vec<_> = bulletin
+        .regions
+        .iter()
+        .map(|row| row.key.as_str())
+        .collect();
     assert_eq!(regions, ["330102", "330105", "330106"]);
     let marked: Vec<_> = bulletin
         .red_cards_and_escalations
@@ -230,5 +257,9 @@ async fn a_report_names_a_missing_or_bad_region() {
         .await
         .expect_err("not a region code");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-    assert!(refused.message().starts_with("region: "), "{}", refused.message());
+    assert!(
+        refused.message().starts_with("region: "),
+        "{}",
+        refused.message()
+    );
 }

@@ -799,13 +799,16 @@ pub async fn overdue_cases_are_those_open_and_past_the_promise_at_an_instant<H: 
         }
     };
 
-    let ended = cases
+    let (ended, past, end) = cases
         .iter()
-        .find(|row| row.case.overdue_promised_at.is_some() && row.case.ended_at.is_some())
+        .find_map(|row| {
+            Some((
+                &row.case.case_no,
+                row.case.overdue_promised_at?,
+                row.case.ended_at?,
+            ))
+        })
         .expect("the sample has a case that ended past its promised limit");
-    let (Some(past), Some(end)) = (ended.case.overdue_promised_at, ended.case.ended_at) else {
-        unreachable!("found by both instants");
-    };
     assert!(past < end);
     let first_past = cases
         .iter()
@@ -813,11 +816,6 @@ pub async fn overdue_cases_are_those_open_and_past_the_promise_at_an_instant<H: 
         .min()
         .expect("the sample has cases past their promised limit");
     let nanosecond = chrono::TimeDelta::nanoseconds(1);
-    let case_nos = |rows: Vec<CaseRow>| -> Vec<String> {
-        rows.iter()
-            .map(|row| row.case.case_no.as_str().to_owned())
-            .collect()
-    };
     let all = CaseFilter::default();
     assert!(
         read(first_past - nanosecond, all.clone()).await.is_empty(),
@@ -831,16 +829,17 @@ pub async fn overdue_cases_are_those_open_and_past_the_promise_at_an_instant<H: 
         (end, false),
         (end + chrono::TimeDelta::days(30), false),
     ] {
+        let overdue = read(at, all.clone()).await;
         assert_eq!(
-            case_nos(read(at, all.clone()).await).contains(&ended.case.case_no.to_string()),
+            overdue.iter().any(|row| &row.case.case_no == ended),
             listed,
-            "`{}` at {at}",
-            ended.case.case_no
+            "`{ended}` at {at}"
         );
     }
-    let still_open = read(end + chrono::TimeDelta::days(30), all.clone()).await;
     assert!(
-        !still_open.is_empty(),
+        !read(end + chrono::TimeDelta::days(30), all.clone())
+            .await
+            .is_empty(),
         "the sample has a case still open past its promise"
     );
 

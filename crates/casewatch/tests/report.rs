@@ -1,0 +1,130 @@
+//! `casewatch report` as a user runs it: the scripted scenario folded into a data
+//! directory's views, then each report written by the binary, its Markdown and CSV
+//! compared with reviewed snapshots.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use casewatch_domain::case::Policy;
+use casewatch_log::embedded::EmbeddedLog;
+use casewatch_log::{Destination, EventLog, NewRecord};
+use casewatch_projector::{Progress, Projector, ProjectorOptions};
+use casewatch_store::sqlite::SqliteStore;
+use casewatch_tests::{Input, record_bytes, scenario};
+
+const PARTITIONS: u32 = 4;
+
+/// A data directory whose views hold the scripted scenario, folded as a node would.
+async fn scenario_data() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = Arc::new(EmbeddedLog::open(&dir.path().join("log"), PARTITIONS).expect("a log"));
+    let mut records = Vec::new();
+    for input in scenario() {
+        let bytes = record_bytes(&input);
+        let destinations = match &input {
+            Input::Step { event, .. } => vec![Destination::Key(event.case_no.clone())],
+            Input::Tick(_) => (0..PARTITIONS).map(Destination::Partition).collect(),
+        };
+        records.extend(destinations.into_iter().map(|destination| NewRecord {
+            destination,
+            bytes: bytes.clone(),
+            idempotency_key: None,
+            headers: Vec::new(),
+        }));
+    }
+    log.append(records).await.expect("the scenario appends");
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("views.db"))
+            .await
+            .expect("the views open"),
+    );
+    let owned: Vec<u32> = (0..PARTITIONS).collect();
+    Projector::new(
+        log,
+        store,
+        Arc::new(Policy::default()),
+        &owned,
+        ProjectorOptions::default(),
+        None,
+        Progress::new(PARTITIONS),
+    )
+    .await
+    .expect("a projector")
+    .run_until_caught_up()
+    .await
+    .expect("the projector catches up");
+    dir
+}
+
+/// Runs `casewatch report KIND` on `data` and returns what it wrote.
+fn report(data: &Path, kind: &str, date: &str, format: &str) -> Vec<u8> {
+    let output = Command::new(env!("CARGO_BIN_EXE_casewatch"))
+        .args([
+            "report", kind, "--region", "330100", "--date", date, "--format", format,
+        ])
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("casewatch runs");
+    assert!(
+        output.status.success(),
+        "casewatch report {kind} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).expect("UTF-8")
+}
+
+#[tokio::test]
+async fn every_report_writes_markdown_csv_json_and_html() {
+    let data = scenario_data().await;
+    let data = data.path();
+    insta::assert_snapshot!("daily_md", text(report(data, "daily", "2026-03-02", "md")));
+    insta::assert_snapshot!(
+        "weekly_md",
+        text(report(data, "weekly", "2026-03-04", "md"))
+    );
+    insta::assert_snapshot!(
+        "dispatch_md",
+        text(report(data, "dispatch", "2026-03-09", "md"))
+    );
+    insta::assert_snapshot!(
+        "monthly_md",
+        text(report(data, "monthly", "2026-03-31", "md"))
+    );
+
+    let csv = report(data, "dispatch", "2026-03-09", "csv");
+    assert!(
+        csv.starts_with(b"\xEF\xBB\xBF"),
+        "a byte-order mark for spreadsheets"
+    );
+    insta::assert_snapshot!("dispatch_csv", text(csv[3..].to_vec()));
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&report(data, "monthly", "2026-03-31", "json")).expect("JSON");
+    assert_eq!(json["total"]["counters"]["accepted"], 7);
+    assert_eq!(json["overdue_cases"][0]["case_no"], "330106-B-LATE");
+
+    let html = text(report(data, "weekly", "2026-03-04", "html"));
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("@media print"));
+    assert!(html.contains("<td>330105</td>"));
+}
+
+#[tokio::test]
+async fn a_bad_region_is_refused_by_name() {
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let output = Command::new(env!("CARGO_BIN_EXE_casewatch"))
+        .args(["report", "daily", "--region", "33x", "--date", "2026-03-02"])
+        .arg("--data")
+        .arg(data.path())
+        .output()
+        .expect("casewatch runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--region"), "{stderr}");
+}
