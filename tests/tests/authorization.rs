@@ -63,6 +63,8 @@ enum Rpc {
     ActOnAlert,
     GetStatistics,
     GetRanking,
+    GetDispatchList,
+    GetMonthlyBulletin,
     ReplayCase,
     ReadLog,
     GetCaseAsOf,
@@ -72,7 +74,7 @@ enum Rpc {
     ListQuarantine,
 }
 
-const RPCS: [Rpc; 16] = [
+const RPCS: [Rpc; 18] = [
     Rpc::Append,
     Rpc::AppendStream,
     Rpc::GetCase,
@@ -82,6 +84,8 @@ const RPCS: [Rpc; 16] = [
     Rpc::ActOnAlert,
     Rpc::GetStatistics,
     Rpc::GetRanking,
+    Rpc::GetDispatchList,
+    Rpc::GetMonthlyBulletin,
     Rpc::ReplayCase,
     Rpc::ReadLog,
     Rpc::GetCaseAsOf,
@@ -99,9 +103,11 @@ impl Rpc {
         match self {
             Rpc::Append | Rpc::AppendStream => &[CountySystem, Admin],
             Rpc::GetCase | Rpc::ListCases => &[CountySystem, Department, Monitor, Auditor, Admin],
-            Rpc::ListAlerts | Rpc::SubscribeAlerts | Rpc::GetStatistics => {
-                &[Department, Monitor, Auditor, Admin]
-            }
+            Rpc::ListAlerts
+            | Rpc::SubscribeAlerts
+            | Rpc::GetStatistics
+            | Rpc::GetDispatchList
+            | Rpc::GetMonthlyBulletin => &[Department, Monitor, Auditor, Admin],
             Rpc::ActOnAlert => &[Department, Monitor, Admin],
             Rpc::GetRanking => &[Monitor, Auditor, Admin],
             Rpc::ReplayCase
@@ -465,6 +471,24 @@ impl World {
                         week: Some(day),
                         kind: pb::RankingKind::Counties.into(),
                         region_prefix: region,
+                        consistency: None,
+                    })
+                    .await,
+            ),
+            Rpc::GetDispatchList => code(
+                monitor
+                    .get_dispatch_list(pb::GetReportRequest {
+                        region,
+                        date: Some(day),
+                        consistency: None,
+                    })
+                    .await,
+            ),
+            Rpc::GetMonthlyBulletin => code(
+                monitor
+                    .get_monthly_bulletin(pb::GetReportRequest {
+                        region,
+                        date: Some(day),
                         consistency: None,
                     })
                     .await,
