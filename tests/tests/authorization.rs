@@ -63,6 +63,8 @@ enum Rpc {
     ActOnAlert,
     GetStatistics,
     GetRanking,
+    GetDailyReport,
+    GetWeeklyRanking,
     GetDispatchList,
     GetMonthlyBulletin,
     ReplayCase,
@@ -74,7 +76,7 @@ enum Rpc {
     ListQuarantine,
 }
 
-const RPCS: [Rpc; 18] = [
+const RPCS: [Rpc; 20] = [
     Rpc::Append,
     Rpc::AppendStream,
     Rpc::GetCase,
@@ -84,6 +86,8 @@ const RPCS: [Rpc; 18] = [
     Rpc::ActOnAlert,
     Rpc::GetStatistics,
     Rpc::GetRanking,
+    Rpc::GetDailyReport,
+    Rpc::GetWeeklyRanking,
     Rpc::GetDispatchList,
     Rpc::GetMonthlyBulletin,
     Rpc::ReplayCase,
@@ -106,10 +110,11 @@ impl Rpc {
             Rpc::ListAlerts
             | Rpc::SubscribeAlerts
             | Rpc::GetStatistics
+            | Rpc::GetDailyReport
             | Rpc::GetDispatchList
             | Rpc::GetMonthlyBulletin => &[Department, Monitor, Auditor, Admin],
             Rpc::ActOnAlert => &[Department, Monitor, Admin],
-            Rpc::GetRanking => &[Monitor, Auditor, Admin],
+            Rpc::GetRanking | Rpc::GetWeeklyRanking => &[Monitor, Auditor, Admin],
             Rpc::ReplayCase
             | Rpc::ReadLog
             | Rpc::GetCaseAsOf
@@ -471,6 +476,24 @@ impl World {
                         week: Some(day),
                         kind: pb::RankingKind::Counties.into(),
                         region_prefix: region,
+                        consistency: None,
+                    })
+                    .await,
+            ),
+            Rpc::GetDailyReport => code(
+                monitor
+                    .get_daily_report(pb::GetReportRequest {
+                        region,
+                        date: Some(day),
+                        consistency: None,
+                    })
+                    .await,
+            ),
+            Rpc::GetWeeklyRanking => code(
+                monitor
+                    .get_weekly_ranking(pb::GetReportRequest {
+                        region,
+                        date: Some(day),
                         consistency: None,
                     })
                     .await,

@@ -12,6 +12,7 @@ pub mod client;
 pub mod convert;
 mod event;
 mod record;
+mod report;
 mod rulebook;
 mod supervision;
 mod view;

@@ -25,7 +25,6 @@ mod ingest;
 mod monitor;
 pub mod node;
 mod relay;
-mod report_views;
 pub mod reports;
 mod tasks;
 mod ticker;

@@ -14,7 +14,7 @@ use casewatch_domain::supervision::SupervisionEvent;
 use casewatch_log::{Destination, NewRecord};
 use casewatch_proto::convert::{date_field, date_to_pb, optional_enum_field};
 use casewatch_proto::{encode_record, pb};
-use casewatch_store::{CaseFilter, CommittedAlert};
+use casewatch_store::{CaseFilter, CommittedAlert, ViewStore};
 use chrono::NaiveDate;
 use futures::Stream;
 use prost::Message;
@@ -22,7 +22,6 @@ use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc};
 use tonic::{Request, Response, Status};
 
 use crate::auth::{Caller, authorize};
-use crate::report_views;
 use crate::reports::{self, Reach};
 use crate::views::{self, invalid};
 use crate::{AppState, await_consistency, log_status, store_status};
@@ -357,8 +356,8 @@ impl pb::monitor_service_server::MonitorService for Monitor {
             .map_err(report_status)?;
         let message = |key: String, counters: &Counters| pb::StatisticsRow {
             key,
-            counters: Some(views::counters(counters)),
-            rates: Some(views::rates(&counters.rates())),
+            counters: Some(counters.into()),
+            rates: Some((&counters.rates()).into()),
         };
         let total = casewatch_domain::report::total(rows.values());
         Ok(Response::new(pb::GetStatisticsResponse {
@@ -394,49 +393,83 @@ impl pb::monitor_service_server::MonitorService for Monitor {
             .map_err(report_status)?;
         Ok(Response::new(pb::GetRankingResponse {
             week_start: Some(date_to_pb(week.first)),
-            rows: rows.iter().map(report_views::ranking_row).collect(),
+            rows: rows.iter().map(Into::into).collect(),
         }))
+    }
+
+    async fn get_daily_report(
+        &self,
+        request: Request<pb::GetReportRequest>,
+    ) -> Result<Response<pb::DailyReport>, Status> {
+        let ask = self.report_ask(request, Operation::ReadStatistics).await?;
+        let report = reports::daily(self.store(), &ask.region, &ask.reach, ask.day).await;
+        reply(report)
+    }
+
+    async fn get_weekly_ranking(
+        &self,
+        request: Request<pb::GetReportRequest>,
+    ) -> Result<Response<pb::WeeklyRanking>, Status> {
+        let ask = self.report_ask(request, Operation::ReadRankings).await?;
+        let report = reports::weekly(self.store(), &ask.region, &ask.reach, ask.day).await;
+        reply(report)
     }
 
     async fn get_dispatch_list(
         &self,
         request: Request<pb::GetReportRequest>,
     ) -> Result<Response<pb::DispatchList>, Status> {
-        let caller = authorize(&request, Operation::ReadStatistics)?;
-        let request = request.into_inner();
-        await_consistency(&self.state, request.consistency.as_ref()).await?;
-        let (region, reach, day) = report_request(&caller, &request)?;
-        let list = reports::dispatch_list(
-            self.state.store.as_ref(),
-            &self.state.policy,
-            &region,
-            &reach,
-            day,
-        )
-        .await
-        .map_err(report_status)?;
-        Ok(Response::new(report_views::dispatch_list(&list)))
+        let ask = self.report_ask(request, Operation::ReadStatistics).await?;
+        let policy = &self.state.policy;
+        let report =
+            reports::dispatch_list(self.store(), policy, &ask.region, &ask.reach, ask.day).await;
+        reply(report)
     }
 
     async fn get_monthly_bulletin(
         &self,
         request: Request<pb::GetReportRequest>,
     ) -> Result<Response<pb::MonthlyBulletin>, Status> {
-        let caller = authorize(&request, Operation::ReadStatistics)?;
+        let ask = self.report_ask(request, Operation::ReadStatistics).await?;
+        let policy = &self.state.policy;
+        let report =
+            reports::monthly_bulletin(self.store(), policy, &ask.region, &ask.reach, ask.day).await;
+        reply(report)
+    }
+}
+
+/// What a report request asks for, within the caller's reach.
+struct ReportAsk {
+    region: RegionCode,
+    reach: Reach,
+    day: NaiveDate,
+}
+
+impl Monitor {
+    fn store(&self) -> &dyn ViewStore {
+        self.state.store.as_ref()
+    }
+
+    /// A report request read: the caller authorized for `operation`, the consistency it
+    /// asks for awaited.
+    async fn report_ask(
+        &self,
+        request: Request<pb::GetReportRequest>,
+        operation: Operation,
+    ) -> Result<ReportAsk, Status> {
+        let caller = authorize(&request, operation)?;
         let request = request.into_inner();
         await_consistency(&self.state, request.consistency.as_ref()).await?;
-        let (region, reach, day) = report_request(&caller, &request)?;
-        let bulletin = reports::monthly_bulletin(
-            self.state.store.as_ref(),
-            &self.state.policy,
-            &region,
-            &reach,
-            day,
-        )
-        .await
-        .map_err(report_status)?;
-        Ok(Response::new(report_views::monthly_bulletin(&bulletin)))
+        report_request(&caller, &request, operation)
     }
+}
+
+/// A report as its message.
+fn reply<R, M>(report: Result<R, reports::ReportError>) -> Result<Response<M>, Status>
+where
+    M: for<'a> From<&'a R>,
+{
+    Ok(Response::new(M::from(&report.map_err(report_status)?)))
 }
 
 /// The rows a caller may read within a requested region prefix: its scope, and its own
@@ -448,19 +481,25 @@ fn reach_of(caller: &Caller, region_prefix: &str) -> Result<Reach, Status> {
     })
 }
 
-/// The region, reach and day of a report request.
+/// The region, reach and day of a report request. A ranking compares departments with
+/// each other, so it holds every department of the caller's regions; the other reports
+/// hold only a department's own rows when the caller speaks for one.
 fn report_request(
     caller: &Caller,
     request: &pb::GetReportRequest,
-) -> Result<(RegionCode, Reach, NaiveDate), Status> {
+    operation: Operation,
+) -> Result<ReportAsk, Status> {
     if request.region.is_empty() {
         return Err(Status::invalid_argument("region: required"));
     }
     let region = RegionCode::parse(&request.region)
         .map_err(|error| Status::invalid_argument(format!("region: {error}")))?;
-    let reach = reach_of(caller, &request.region)?;
+    let mut reach = reach_of(caller, &request.region)?;
+    if operation == Operation::ReadRankings {
+        reach.dept = None;
+    }
     let day = date_field("date", request.date).map_err(invalid)?;
-    Ok((region, reach, day))
+    Ok(ReportAsk { region, reach, day })
 }
 
 fn report_status(error: reports::ReportError) -> Status {

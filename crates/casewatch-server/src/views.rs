@@ -4,7 +4,6 @@ use casewatch_domain::alert::{AlertState, Category, Level, RuleId};
 use casewatch_domain::case::{CaseStatus, Light};
 use casewatch_domain::clock::whole_units;
 use casewatch_domain::event::LimitUnit;
-use casewatch_domain::stats::{Counters, Rates};
 use casewatch_proto::convert::{ProtoEnum, optional_enum_field, timestamp_field};
 use casewatch_proto::pb;
 use casewatch_store::{AlertFilter, CaseRow, CommittedAlert, OverdueFilter};
@@ -100,58 +99,6 @@ pub(crate) fn alert(committed: &CommittedAlert) -> pb::Alert {
     pb::Alert {
         cursor: committed.cursor,
         ..pb::Alert::from(&committed.row.change.alert)
-    }
-}
-
-fn unsigned(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-/// Counters as a message (negative sums, impossible for totals, read as 0).
-pub(crate) fn counters(counters: &Counters) -> pb::Counters {
-    pb::Counters {
-        accepted: unsigned(counters.accepted),
-        completed: unsigned(counters.completed),
-        completed_early: unsigned(counters.completed_early),
-        completed_on_time: unsigned(counters.completed_on_time),
-        completed_overdue: unsigned(counters.completed_overdue),
-        rejected: unsigned(counters.rejected),
-        withdrawn: unsigned(counters.withdrawn),
-        used_working_seconds: unsigned(counters.used_working_seconds),
-        open_green: unsigned(counters.open_green),
-        open_yellow: unsigned(counters.open_yellow),
-        open_red: unsigned(counters.open_red),
-        warnings_raised: unsigned(counters.warnings_raised),
-        cards_raised: unsigned(counters.cards_raised),
-        cards_revoked: unsigned(counters.cards_revoked),
-        cards_escalated: unsigned(counters.cards_escalated),
-        alerts_closed: unsigned(counters.alerts_closed),
-        queries: unsigned(counters.queries),
-        appeals: unsigned(counters.appeals),
-        rating_1: unsigned(counters.rating_1),
-        rating_2: unsigned(counters.rating_2),
-        rating_3: unsigned(counters.rating_3),
-        rating_4: unsigned(counters.rating_4),
-        rating_5: unsigned(counters.rating_5),
-        decisions: unsigned(counters.decisions),
-        direct_decisions: unsigned(counters.direct_decisions),
-        online_accepted: unsigned(counters.online_accepted),
-        fees_charged_fen: unsigned(counters.fees_charged_fen),
-        fee_anomalies: unsigned(counters.fee_anomalies),
-        open_overdue_promised: unsigned(counters.open_overdue_promised),
-        open_overdue_legal: unsigned(counters.open_overdue_legal),
-        used_working_millidays: unsigned(counters.used_working_millidays),
-    }
-}
-
-/// Rates as a message.
-pub(crate) fn rates(rates: &Rates) -> pb::Rates {
-    pb::Rates {
-        on_time_rate: rates.on_time,
-        alert_rate: rates.alert,
-        window_direct_signoff_rate: rates.window_direct_signoff,
-        online_rate: rates.online,
-        average_working_days: rates.average_working_days,
     }
 }
 

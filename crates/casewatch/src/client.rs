@@ -12,16 +12,15 @@ use casewatch_server::AppState;
 use clap::Args;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
+/// The server called when none is named: a `casewatch serve` on this machine.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
 /// How to reach a server and who to be there.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ClientArgs {
-    /// The server to call (`https://…` for TLS).
-    #[arg(
-        long,
-        env = "CASEWATCH_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub(crate) server: String,
+    /// The server to call (`https://…` for TLS) [default: http://127.0.0.1:50051].
+    #[arg(long, env = "CASEWATCH_SERVER")]
+    pub(crate) server: Option<String>,
     /// The bearer token of the principal to call as.
     #[arg(long, env = "CASEWATCH_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
@@ -65,8 +64,8 @@ impl ClientArgs {
 
     /// A channel to the server whose calls carry the credentials.
     pub(crate) async fn connect(&self) -> anyhow::Result<Authorized<Channel>> {
-        let url = &self.server;
-        let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+        let url = self.server.as_deref().unwrap_or(DEFAULT_SERVER);
+        let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
             .with_context(|| format!("`{url}` is not a server address"))?;
         if url.starts_with("https://") || self.ca_cert.is_some() || self.client_cert.is_some() {
             let mut tls = ClientTlsConfig::new().with_enabled_roots();

@@ -10,8 +10,13 @@ use casewatch_domain::case::Policy;
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_log::{Destination, EventLog, NewRecord};
 use casewatch_projector::{Progress, Projector, ProjectorOptions};
+use casewatch_server::auth::{generate_token, token_digest};
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_tests::{Input, record_bytes, scenario};
+
+mod child;
+
+use child::Role;
 
 const PARTITIONS: u32 = 4;
 
@@ -59,14 +64,23 @@ async fn scenario_data() -> tempfile::TempDir {
 
 /// Runs `casewatch report KIND` on `data` and returns what it wrote.
 fn report(data: &Path, kind: &str, date: &str, format: &str) -> Vec<u8> {
-    let output = Command::new(env!("CARGO_BIN_EXE_casewatch"))
-        .args([
-            "report", kind, "--region", "330100", "--date", date, "--format", format,
-        ])
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("casewatch runs");
+    run_report(kind, date, format, |command| {
+        command.arg("--data").arg(data)
+    })
+}
+
+/// Runs `casewatch report KIND` for Hangzhou with the source `source` adds.
+fn run_report(
+    kind: &str,
+    date: &str,
+    format: &str,
+    source: impl FnOnce(&mut Command) -> &mut Command,
+) -> Vec<u8> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_casewatch"));
+    command.args([
+        "report", kind, "--region", "330100", "--date", date, "--format", format,
+    ]);
+    let output = source(&mut command).output().expect("casewatch runs");
     assert!(
         output.status.success(),
         "casewatch report {kind} failed: {}",
@@ -113,6 +127,57 @@ async fn every_report_writes_markdown_csv_json_and_html() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("@media print"));
     assert!(html.contains("<td>330105</td>"));
+}
+
+/// `--server` asks a running `casewatch serve` (here on the same data directory, its clock
+/// ticker off so that the views' time stays where the scenario left it) as the city's
+/// monitoring office: every report in every format is byte for byte the one read from the
+/// views, so nothing is lost or changed on the way through gRPC.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_from_a_server_is_the_report_from_its_views() {
+    let data = scenario_data().await;
+    let data = data.path();
+    let token = generate_token();
+    let config = data.join("casewatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data = "{data}"
+[log]
+partitions = {PARTITIONS}
+[server]
+tick_interval = "0s"
+[[principals]]
+name = "city-office"
+role = "monitor"
+regions = ["330100"]
+token_sha256 = "{digest}"
+"#,
+            data = data.display(),
+            digest = hex::encode(token_digest(&token)),
+        ),
+    )
+    .expect("the configuration is written");
+    let server = Role::spawn(&["serve"], &config);
+    let url = format!("http://{}", server.addr);
+    for (kind, date) in [
+        ("daily", "2026-03-02"),
+        ("weekly", "2026-03-04"),
+        ("dispatch", "2026-03-09"),
+        ("monthly", "2026-03-31"),
+    ] {
+        for format in ["md", "csv", "json", "html"] {
+            let served = run_report(kind, date, format, |command| {
+                command.args(["--server", &url, "--token", &token])
+            });
+            assert_eq!(
+                text(served),
+                text(report(data, kind, date, format)),
+                "{kind} as {format}"
+            );
+        }
+    }
+    server.terminate();
 }
 
 #[tokio::test]

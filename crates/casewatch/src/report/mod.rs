@@ -10,10 +10,17 @@ use anyhow::Context as _;
 use casewatch_domain::case::Policy;
 use casewatch_domain::ids::RegionCode;
 use casewatch_server::reports::{self, Reach};
+use casewatch_store::ViewStore;
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 
+use casewatch_domain::report::{DailyReport, DispatchList, MonthlyBulletin, WeeklyRanking};
+use casewatch_proto::convert::date_to_pb;
+use casewatch_proto::pb;
+use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
+
 use crate::backends::Views;
+use crate::client::ClientArgs;
 use crate::config::ConfigArgs;
 
 /// Which report.
@@ -57,38 +64,34 @@ pub(crate) struct ReportArgs {
     /// Write to this file instead of standard output.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
+    /// Views to read (the configuration's); ignored with `--server`.
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
+    /// With `--server` (or `CASEWATCH_SERVER`): ask that server for the report instead of
+    /// reading views, as the principal of the token.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
 }
 
 /// Makes the report and writes it.
 pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<()> {
     let region =
         RegionCode::parse(&args.region).map_err(|error| anyhow::anyhow!("--region: {error}"))?;
-    let config = args.config.load()?;
-    let views = Views::open(&config).await?.shared();
-    let store = views.as_ref();
-    let reach = Reach::region(&region);
-    let policy = Policy::default();
-    let day = args.date;
-    let bytes = match args.kind {
-        Kind::Daily => {
-            let report = reports::daily(store, &region, &reach, day).await?;
-            write(args.format, &report, || render::daily(&report))?
-        }
-        Kind::Weekly => {
-            let report = reports::weekly(store, &region, &reach, day).await?;
-            write(args.format, &report, || render::weekly(&report))?
-        }
-        Kind::Dispatch => {
-            let report = reports::dispatch_list(store, &policy, &region, &reach, day).await?;
-            write(args.format, &report, || render::dispatch(&report))?
-        }
-        Kind::Monthly => {
-            let report = reports::monthly_bulletin(store, &policy, &region, &reach, day).await?;
-            write(args.format, &report, || render::monthly(&report))?
-        }
+    let report = if args.client.server.is_some() {
+        from_server(&args.client, &region, args.kind, args.date).await?
+    } else {
+        let config = args.config.load()?;
+        let views = Views::open(&config).await?.shared();
+        make(
+            views.as_ref(),
+            &Policy::default(),
+            &region,
+            args.kind,
+            args.date,
+        )
+        .await?
     };
+    let bytes = report.write(args.format)?;
     match &args.out {
         Some(path) => std::fs::write(path, bytes)
             .with_context(|| format!("write the report to `{}`", path.display())),
@@ -99,6 +102,97 @@ pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<()> {
                 .context("write the report to standard output")
         }
     }
+}
+
+/// A report made, of any kind.
+pub(crate) enum Made {
+    Daily(DailyReport),
+    Weekly(WeeklyRanking),
+    Dispatch(DispatchList),
+    Monthly(MonthlyBulletin),
+}
+
+impl Made {
+    /// The report in `format`.
+    pub(crate) fn write(&self, format: Format) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Made::Daily(report) => write(format, report, || render::daily(report)),
+            Made::Weekly(report) => write(format, report, || render::weekly(report)),
+            Made::Dispatch(report) => write(format, report, || render::dispatch(report)),
+            Made::Monthly(report) => write(format, report, || render::monthly(report)),
+        }
+    }
+}
+
+/// The `kind` report of `region` for the period holding `day`, from `store`.
+pub(crate) async fn make(
+    store: &dyn ViewStore,
+    policy: &Policy,
+    region: &RegionCode,
+    kind: Kind,
+    day: NaiveDate,
+) -> anyhow::Result<Made> {
+    let reach = Reach::region(region);
+    Ok(match kind {
+        Kind::Daily => Made::Daily(reports::daily(store, region, &reach, day).await?),
+        Kind::Weekly => Made::Weekly(reports::weekly(store, region, &reach, day).await?),
+        Kind::Dispatch => {
+            Made::Dispatch(reports::dispatch_list(store, policy, region, &reach, day).await?)
+        }
+        Kind::Monthly => {
+            Made::Monthly(reports::monthly_bulletin(store, policy, region, &reach, day).await?)
+        }
+    })
+}
+
+/// The `kind` report as a server makes it for the caller of `client`.
+async fn from_server(
+    client: &ClientArgs,
+    region: &RegionCode,
+    kind: Kind,
+    day: NaiveDate,
+) -> anyhow::Result<Made> {
+    let mut monitor = MonitorServiceClient::new(client.connect().await?);
+    let request = pb::GetReportRequest {
+        region: region.to_string(),
+        date: Some(date_to_pb(day)),
+        consistency: None,
+    };
+    let unreadable = "the server's report does not read as one";
+    Ok(match kind {
+        Kind::Daily => Made::Daily(
+            monitor
+                .get_daily_report(request)
+                .await?
+                .into_inner()
+                .try_into()
+                .context(unreadable)?,
+        ),
+        Kind::Weekly => Made::Weekly(
+            monitor
+                .get_weekly_ranking(request)
+                .await?
+                .into_inner()
+                .try_into()
+                .context(unreadable)?,
+        ),
+        Kind::Dispatch => Made::Dispatch(
+            monitor
+                .get_dispatch_list(request)
+                .await?
+                .into_inner()
+                .try_into()
+                .context(unreadable)?,
+        ),
+        Kind::Monthly => Made::Monthly(
+            monitor
+                .get_monthly_bulletin(request)
+                .await?
+                .into_inner()
+                .try_into()
+                .context(unreadable)?,
+        ),
+    })
 }
 
 /// A report in `format`: JSON from its data, the others from its document.
