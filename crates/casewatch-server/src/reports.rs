@@ -214,18 +214,25 @@ fn as_of(policy: &Policy, period: &Period, views_time: Option<Timestamp>) -> Tim
     views_time.map_or(end, |now| now.min(end))
 }
 
-/// Open cases past their promised limit at `at`, with their cards as they stood then.
+/// Every alert of `reach` as it stood at `at` (warnings and cards, open or not): one read
+/// for all the lists of a report.
+async fn alerts_at(store: &dyn ViewStore, reach: &Reach, at: Timestamp) -> Result<Vec<Alert>> {
+    Ok(store
+        .alerts_as_of(reach.prefixes.as_deref(), reach.dept(), Level::Warning, at)
+        .await?)
+}
+
+/// Open cases past their promised limit at `at`, with their cards as they stood then
+/// (`alerts`: [`alerts_at`] `at`).
 async fn overdue_cases(
     store: &dyn ViewStore,
     policy: &Policy,
     reach: &Reach,
     at: Timestamp,
+    alerts: &[Alert],
 ) -> Result<Vec<OverdueCase>> {
-    let alerts = store
-        .alerts_as_of(reach.prefixes.as_deref(), reach.dept(), Level::Warning, at)
-        .await?;
     let mut by_case: BTreeMap<&str, Vec<&Alert>> = BTreeMap::new();
-    for alert in &alerts {
+    for alert in alerts {
         by_case
             .entry(alert.id.case_no.as_str())
             .or_default()
@@ -261,17 +268,13 @@ async fn overdue_cases(
     Ok(cases)
 }
 
-/// Red cards (or worse) open at `at`, by county, department and case.
-async fn open_red_cards(
-    store: &dyn ViewStore,
-    reach: &Reach,
-    at: Timestamp,
-) -> Result<Vec<CardLine>> {
-    let mut cards: Vec<CardLine> = store
-        .alerts_as_of(reach.prefixes.as_deref(), reach.dept(), Level::Red, at)
-        .await?
+/// The red cards (or worse) open among `alerts`, by county, department and case.
+fn open_red_cards(alerts: &[Alert]) -> Vec<CardLine> {
+    let mut cards: Vec<CardLine> = alerts
         .iter()
-        .filter(|alert| alert.state.is_open() && !alert.rule().is_system())
+        .filter(|alert| {
+            alert.level >= Level::Red && alert.state.is_open() && !alert.rule().is_system()
+        })
         .map(CardLine::of)
         .collect();
     cards.sort_by(|a, b| {
@@ -281,7 +284,7 @@ async fn open_red_cards(
             &b.alert_id,
         ))
     });
-    Ok(cards)
+    cards
 }
 
 fn county_of(region: &RegionCode) -> RegionCode {
@@ -319,13 +322,14 @@ pub async fn dispatch_list(
         figures: row,
     })
     .collect();
+    let alerts = alerts_at(store, reach, at).await?;
     Ok(DispatchList {
         region: region.clone(),
         period: xun,
         previous,
         as_of: at,
-        overdue_cases: overdue_cases(store, policy, reach, at).await?,
-        red_cards: open_red_cards(store, reach, at).await?,
+        overdue_cases: overdue_cases(store, policy, reach, at, &alerts).await?,
+        red_cards: open_red_cards(&alerts),
         totals,
     })
 }
@@ -376,9 +380,8 @@ pub async fn monthly_bulletin(
         .map(|change| change.alert.id)
         .collect();
     // Each with its outcome: the alert as it stands at the bulletin's instant.
-    let red_cards_and_escalations = store
-        .alerts_as_of(reach.prefixes.as_deref(), reach.dept(), Level::Warning, at)
-        .await?
+    let alerts = alerts_at(store, reach, at).await?;
+    let red_cards_and_escalations = alerts
         .iter()
         .filter(|alert| marked.contains(&alert.id))
         .map(CardLine::of)
@@ -397,6 +400,6 @@ pub async fn monthly_bulletin(
         worst_counties,
         nothing_handled,
         red_cards_and_escalations,
-        overdue_cases: overdue_cases(store, policy, reach, at).await?,
+        overdue_cases: overdue_cases(store, policy, reach, at, &alerts).await?,
     })
 }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_log::{EventLog, NewRecord};
 use casewatch_store::postgres::{PgStore, testing::TestSchema};
+use casewatch_store::sqlite::SqliteStore;
 use futures::StreamExt;
 
 use crate::cli::BenchArgs;
@@ -18,6 +19,7 @@ use crate::cli::BenchArgs;
 mod alert;
 mod ingest;
 mod project;
+mod publish;
 mod report;
 mod workload;
 
@@ -38,6 +40,9 @@ pub(crate) enum Scenario {
     PushAlert,
     /// Read the whole log and recompute every hash chain.
     Verify,
+    /// The four published reports of the workload's city, from the projector scenario's
+    /// SQLite and PostgreSQL views.
+    Report,
     /// Memory per open case, and under a tenfold overload of stream ingest.
     Memory,
 }
@@ -56,11 +61,25 @@ struct Bench {
     projected: Option<Projected>,
 }
 
-/// A pre-filled log and the views folded from it.
+/// A pre-filled log and the views folded from it, open until the run ends.
 struct Projected {
     log: Arc<EmbeddedLog>,
-    views: PathBuf,
+    sqlite: Arc<SqliteStore>,
+    /// The PostgreSQL views, in their throwaway schema, when PostgreSQL answers.
+    postgres: Option<(Arc<PgStore>, TestSchema)>,
     records: u64,
+}
+
+impl Projected {
+    /// Closes the views and drops the PostgreSQL schema.
+    async fn close(self) -> anyhow::Result<()> {
+        self.sqlite.close().await;
+        if let Some((store, schema)) = self.postgres {
+            store.close().await;
+            schema.remove().await?;
+        }
+        Ok(())
+    }
 }
 
 impl Bench {
@@ -134,6 +153,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Scenario::Projector,
             Scenario::PushAlert,
             Scenario::Verify,
+            Scenario::Report,
             Scenario::Memory,
         ];
     }
@@ -179,6 +199,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Scenario::Projector => project::catch_up(&mut bench).await?,
             Scenario::PushAlert => alert::push_to_alert(&bench).await?,
             Scenario::Verify => project::verify(&mut bench).await?,
+            Scenario::Report => publish::reports(&mut bench).await?,
             Scenario::Memory => {
                 let mut reports = project::open_cases(&bench).await?;
                 reports.push(ingest::overload(&bench).await?);
@@ -188,6 +209,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         for report in reports {
             report.print(bench.args.json);
         }
+    }
+    if let Some(projected) = bench.projected.take() {
+        projected.close().await?;
     }
     Ok(())
 }

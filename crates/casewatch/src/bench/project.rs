@@ -93,7 +93,7 @@ pub(super) async fn catch_up(bench: &mut Bench) -> anyhow::Result<Vec<Report>> {
     report.target("≥ 200,000 events/s into SQLite", rate >= 200_000.0);
     let digest = sqlite.digest().await?;
 
-    match bench.postgres_views().await? {
+    let postgres = match bench.postgres_views().await? {
         Some((store, schema)) => {
             let store = Arc::new(store);
             let (folded, elapsed) = fold(log.clone(), store.clone()).await?;
@@ -110,22 +110,38 @@ pub(super) async fn catch_up(bench: &mut Bench) -> anyhow::Result<Vec<Report>> {
                 "PostgreSQL views equal the SQLite views",
                 same,
             );
-            store.close().await;
-            schema.remove().await?;
             ensure!(
                 same,
                 "the PostgreSQL views differ from the SQLite views of the same log"
             );
+            Some((store, schema))
         }
-        None => report.skipped("postgres", "PostgreSQL not reachable"),
-    }
-    sqlite.close().await;
+        None => {
+            report.skipped("postgres", "PostgreSQL not reachable");
+            None
+        }
+    };
     bench.projected = Some(Projected {
         log,
-        views,
+        sqlite,
+        postgres,
         records: folded,
     });
     Ok(vec![report])
+}
+
+/// The projector scenario's log and views; the scenario runs (and prints its report) first
+/// when it has not.
+pub(super) async fn projected(bench: &mut Bench) -> anyhow::Result<&Projected> {
+    if bench.projected.is_none() {
+        for report in catch_up(bench).await? {
+            report.print(bench.args.json);
+        }
+    }
+    bench
+        .projected
+        .as_ref()
+        .context("the projector scenario keeps its log and views")
 }
 
 /// Reads every record of every partition (and decodes it, if asked); returns the records
@@ -154,21 +170,7 @@ async fn read_all(log: &EmbeddedLog, decode: bool) -> anyhow::Result<(u64, Durat
 /// Scenario 5: every hash chain recomputed from the log and compared with the views,
 /// beside reading the log alone.
 pub(super) async fn verify(bench: &mut Bench) -> anyhow::Result<Vec<Report>> {
-    if bench.projected.is_none() {
-        let mut unused = Report::new("projector", "embedded log");
-        let log = prefill(bench, &mut unused).await?;
-        let views = bench.scratch("projector-views")?.join("views.db");
-        let (records, _) = fold(log.clone(), Arc::new(SqliteStore::open(&views).await?)).await?;
-        bench.projected = Some(Projected {
-            log,
-            views,
-            records,
-        });
-    }
-    let projected = bench
-        .projected
-        .as_ref()
-        .context("the log was just projected")?;
+    let projected = projected(bench).await?;
     let mut report = Report::new("verify", "embedded log, SQLite views");
     let (read, elapsed) = read_all(&projected.log, false).await?;
     let reference = report.rate(
@@ -177,9 +179,8 @@ pub(super) async fn verify(bench: &mut Bench) -> anyhow::Result<Vec<Report>> {
         read,
         elapsed,
     );
-    let store = SqliteStore::open(&projected.views).await?;
     let started = Instant::now();
-    let verified = audit::verify_log(&*projected.log, &store, &[]).await?;
+    let verified = audit::verify_log(&*projected.log, &*projected.sqlite, &[]).await?;
     let elapsed = started.elapsed();
     ensure!(
         verified.first_mismatch.is_none(),
@@ -200,7 +201,6 @@ pub(super) async fn verify(bench: &mut Bench) -> anyhow::Result<Vec<Report>> {
     );
     report.ratio("read_ratio", "verify / reading alone", rate, reference);
     report.target("≥ 1,000,000 events/s", rate >= 1_000_000.0);
-    store.close().await;
     Ok(vec![report])
 }
 
