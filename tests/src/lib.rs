@@ -3,8 +3,10 @@
 //! the alerts Casewatch must raise for them. Suites differ only in how the inputs travel
 //! (folded in-process, through the embedded log, through Kafka and PostgreSQL).
 
+pub mod month;
+
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{Level, RuleId};
+use casewatch_domain::alert::{AlertId, Level, RuleId};
 use casewatch_domain::ids::DeptCode;
 use casewatch_proto::convert::timestamp_to_pb;
 use casewatch_proto::pb::case_event::{
@@ -100,15 +102,30 @@ fn working_days(n: u32) -> Option<pb::Limit> {
 struct CaseScript {
     case_no: &'static str,
     region: &'static str,
+    dept_code: String,
+    item_code: &'static str,
     next_seq: u32,
     inputs: Vec<Input>,
 }
 
 impl CaseScript {
+    /// A case of the food-licence item at the scenario's office in `region`.
     fn new(case_no: &'static str, region: &'static str) -> Self {
+        Self::handled_by(case_no, region, dept(region), "330000-SCJG-0001")
+    }
+
+    /// A case of item `item_code` handled by department `dept_code` in `region`.
+    fn handled_by(
+        case_no: &'static str,
+        region: &'static str,
+        dept_code: String,
+        item_code: &'static str,
+    ) -> Self {
         Self {
             case_no,
             region,
+            dept_code,
+            item_code,
             next_seq: 1,
             inputs: Vec::new(),
         }
@@ -119,9 +136,9 @@ impl CaseScript {
             event_id: format!("{}-{seq}", self.case_no),
             case_no: self.case_no.into(),
             seq,
-            item_code: "330000-SCJG-0001".into(),
+            item_code: self.item_code.into(),
             region_code: self.region.into(),
-            dept_code: dept(self.region),
+            dept_code: self.dept_code.clone(),
             occurred_at: Some(timestamp_to_pb(at)),
             source_system: format!("county-{}", self.region),
             source_version: 1,
@@ -186,9 +203,14 @@ fn submitted() -> Step {
 }
 
 fn accepted(promised: u32) -> Step {
+    accepted_within(promised, 20)
+}
+
+/// A promised case (承诺件) accepted with `promised` and `legal` working days.
+fn accepted_within(promised: u32, legal: u32) -> Step {
     Step::Accepted(Accepted {
         case_type: pb::CaseType::Promised.into(),
-        legal_limit: working_days(20),
+        legal_limit: working_days(legal),
         promised_limit: working_days(promised),
         fee_required: false,
         fee_standard_fen: None,
@@ -321,6 +343,75 @@ pub fn record_bytes(input: &Input) -> Vec<u8> {
             &event.encode_to_vec(),
         ),
         Input::Tick(at) => casewatch_proto::encode_tick(*at, "scenario"),
+    }
+}
+
+/// One input of a script in which people act on alerts too (the scripted month).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scripted {
+    /// A step or a clock tick, as in [`scenario`].
+    Input(Input),
+    /// At `at`, an administrator acts on an alert: `ActOnAlert` over gRPC, a supervision
+    /// record on the log in-process.
+    Act {
+        at: Timestamp,
+        request: pb::ActOnAlertRequest,
+    },
+}
+
+/// The principal `ActOnAlert` records for the development administrator, the harness's
+/// operator.
+pub const ADMINISTRATOR: &str = "dev-admin";
+
+impl Scripted {
+    /// When it reaches Casewatch.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Scripted::Input(Input::Step { recorded_at, .. }) => *recorded_at,
+            Scripted::Input(Input::Tick(at)) | Scripted::Act { at, .. } => *at,
+        }
+    }
+
+    /// The case whose partition its record goes to; `None` for a tick, which goes to
+    /// every partition.
+    pub fn case_no(&self) -> Option<String> {
+        match self {
+            Scripted::Input(Input::Step { event, .. }) => Some(event.case_no.clone()),
+            Scripted::Input(Input::Tick(_)) => None,
+            Scripted::Act { request, .. } => Some(
+                request
+                    .alert_id
+                    .parse::<AlertId>()
+                    .expect("the script names alerts by valid ids")
+                    .case_no
+                    .to_string(),
+            ),
+        }
+    }
+
+    /// The record bytes, as ingest, the ticker or `ActOnAlert` (for [`ADMINISTRATOR`])
+    /// append them.
+    pub fn record_bytes(&self) -> Vec<u8> {
+        match self {
+            Scripted::Input(input) => record_bytes(input),
+            Scripted::Act { at, request } => {
+                let event = pb::SupervisionEvent {
+                    event_id: request.event_id.clone(),
+                    alert_id: request.alert_id.clone(),
+                    principal: Some(pb::Principal {
+                        id: ADMINISTRATOR.into(),
+                        name: String::new(),
+                        role: pb::Role::Admin.into(),
+                    }),
+                    action: request.action.clone().map(Into::into),
+                };
+                encode_record(
+                    pb::RecordKind::SupervisionEvent,
+                    *at,
+                    &event.encode_to_vec(),
+                )
+            }
+        }
     }
 }
 

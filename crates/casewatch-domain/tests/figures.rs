@@ -9,190 +9,15 @@
 
 mod support;
 
-use casewatch_domain::Timestamp;
 use casewatch_domain::alert::{Cause, Level, Quantity, QuantityUnit, RuleId};
-use casewatch_domain::calendar::{Calendars, OfficePeriod, RegionCalendar, WorkingCalendar};
-use casewatch_domain::case::{Effects, Light};
+use casewatch_domain::calendar::{Calendars, OfficePeriod, RegionCalendar};
+use casewatch_domain::case::Light;
 use casewatch_domain::clock::DayCounting;
-use casewatch_domain::event::{CaseEvent, Decision, ProcedureKind, Step};
-use casewatch_domain::ids::{EventId, RegionCode};
-use casewatch_domain::stats::{Counters, StatDelta};
-use casewatch_domain::supervision::{
-    AppealDecision, Principal, Role, SupervisionAction, SupervisionEvent,
-};
+use casewatch_domain::event::{Decision, ProcedureKind, Step};
+use casewatch_domain::ids::RegionCode;
+use casewatch_domain::supervision::{AppealDecision, Role, SupervisionAction};
 use chrono::{NaiveDate, NaiveTime};
 use support::*;
-
-/// A scripted case whose statistics deltas are kept, so that tests can add them up the way
-/// the projector does. Every record still reaches the case through the domain's own entry
-/// points (`handle_step`, `advance`, `handle_supervision`, `handle_unreadable`).
-struct Tally {
-    script: Script,
-    /// The region the case's steps report, when not the script's own.
-    region: Option<RegionCode>,
-    deltas: Vec<StatDelta>,
-}
-
-impl Tally {
-    fn new(script: Script) -> Self {
-        Self {
-            script,
-            region: None,
-            deltas: Vec::new(),
-        }
-    }
-
-    /// An ordinary case of `HZ-2026-0001` under the default policy.
-    fn ordinary() -> Self {
-        Self::new(Script::default())
-    }
-
-    fn keep(&mut self, effects: Effects) {
-        self.script.changes.extend(effects.alerts);
-        self.script.dispositions.extend(
-            effects
-                .steps
-                .iter()
-                .map(|step| (step.seq, step.disposition)),
-        );
-        self.deltas.extend(effects.stats);
-    }
-
-    fn event(&mut self, actor: &str, at: Timestamp, step: Step) -> CaseEvent {
-        let seq = self.script.next_seq;
-        self.script.next_seq += 1;
-        let mut event = self.script.event(seq, actor, at, step);
-        if let Some(region) = &self.region {
-            event.region_code = region.clone();
-        }
-        event
-    }
-
-    /// The next step, by `clerk-1`, reported as it happens.
-    fn step(&mut self, at: &str, step: Step) -> &mut Self {
-        self.step_by("clerk-1", at, step)
-    }
-
-    fn step_by(&mut self, actor: &str, at: &str, step: Step) -> &mut Self {
-        let event = self.event(actor, t(at), step);
-        let script = &mut self.script;
-        let case = script
-            .case
-            .get_or_insert_with(|| casewatch_domain::case::Case::new(&event));
-        let effects = case.handle_step(&event, t(at), &script.policy);
-        script.events.push(event);
-        self.keep(effects);
-        self
-    }
-
-    /// A clock tick.
-    fn tick(&mut self, at: &str) -> &mut Self {
-        let script = &mut self.script;
-        let case = script.case.as_mut().expect("a tick needs a case");
-        let effects = case.advance(t(at), &script.policy);
-        self.keep(effects);
-        self
-    }
-
-    /// A record of the case that could not be read, met when the partition's time is `at`.
-    fn unreadable(&mut self, record: &[u8], reason: &str, at: &str) -> &mut Self {
-        let script = &mut self.script;
-        let case = script
-            .case
-            .as_mut()
-            .expect("an unreadable record needs a known case");
-        let effects = case.handle_unreadable(record, reason, t(at), &script.policy);
-        self.keep(effects);
-        self
-    }
-
-    /// A person in `role` acts on the first alert of `rule`; the action must be allowed.
-    fn act(&mut self, rule: RuleId, role: Role, at: &str, action: SupervisionAction) -> &mut Self {
-        let script = &mut self.script;
-        let alert_id = script
-            .alert(rule)
-            .unwrap_or_else(|| panic!("{rule} was raised"))
-            .id
-            .clone();
-        let event = SupervisionEvent {
-            event_id: EventId::parse(format!("act-{alert_id}-{}", script.changes.len()))
-                .expect("valid id"),
-            alert_id,
-            principal: Principal {
-                id: format!("{role}-1").replace(' ', "-"),
-                name: String::new(),
-                role,
-            },
-            action,
-        };
-        let case = script.case.as_mut().expect("an action needs a case");
-        let effects = case
-            .handle_supervision(&event, t(at), &script.policy)
-            .unwrap_or_else(|error| panic!("the action is allowed: {error}"));
-        self.keep(effects);
-        self
-    }
-
-    /// Every delta added up.
-    fn totals(&self) -> Counters {
-        self.sum(|_| true)
-    }
-
-    /// The deltas counted on `day`, added up.
-    fn on(&self, day: NaiveDate) -> Counters {
-        self.sum(|delta| delta.key.day == day)
-    }
-
-    /// The deltas counted up to and including `day`: the gauges at its end.
-    fn through(&self, day: NaiveDate) -> Counters {
-        self.sum(|delta| delta.key.day <= day)
-    }
-
-    fn sum(&self, keep: impl Fn(&StatDelta) -> bool) -> Counters {
-        let mut totals = Counters::default();
-        for delta in self.deltas.iter().filter(|delta| keep(delta)) {
-            totals += &delta.counters;
-        }
-        totals
-    }
-
-    /// The days some delta counts `counter` on (non-zero), in order.
-    fn days_of(&self, counter: impl Fn(&Counters) -> i64) -> Vec<NaiveDate> {
-        let mut days: Vec<NaiveDate> = self
-            .deltas
-            .iter()
-            .filter(|delta| counter(&delta.counters) != 0)
-            .map(|delta| delta.key.day)
-            .collect();
-        days.sort_unstable();
-        days.dedup();
-        days
-    }
-
-    fn calendar(&self) -> &WorkingCalendar {
-        self.script
-            .policy
-            .calendars
-            .for_region(&self.script.case().region_code)
-    }
-
-    fn promised_due(&self) -> Option<Timestamp> {
-        self.script.case().promised_due(self.calendar())
-    }
-
-    fn legal_due(&self) -> Option<Timestamp> {
-        self.script.case().legal_due(self.calendar())
-    }
-
-    /// How many alerts `rule` raised on the case.
-    fn raised(&self, rule: RuleId) -> usize {
-        self.script
-            .alerts()
-            .iter()
-            .filter(|alert| alert.rule() == rule)
-            .count()
-    }
-}
 
 fn day(text: &str) -> NaiveDate {
     text.parse().expect("a valid date")
@@ -208,22 +33,22 @@ fn working(n: i64) -> Quantity {
 
 /// Accepted Monday 2 March 09:00, promised 10 and legal 20 working days (due Monday 16
 /// March 17:30 and Monday 30 March 17:30); on Friday 13 March T1 warns.
-fn warned() -> Tally {
-    let mut tally = Tally::ordinary();
-    tally
+fn warned() -> Script {
+    let mut script = Script::default();
+    script
         .step("2026-03-02 09:00", accepted(10, 20))
         .tick("2026-03-13 10:00");
     assert_eq!(
-        tally.script.alert(RuleId::T1).expect("T1 warns").level,
+        script.alert(RuleId::T1).expect("T1 warns").level,
         Level::Warning
     );
-    tally
+    script
 }
 
 /// The department appeals the card on Tuesday 17 March and a monitor revokes it on
 /// Wednesday 18 March; the card was raised on Monday 16 March. Checks the figures.
-fn appeal_revoke_and_check(mut tally: Tally) {
-    tally
+fn appeal_revoke_and_check(mut script: Script) {
+    script
         .act(
             RuleId::T1,
             Role::Department,
@@ -241,7 +66,7 @@ fn appeal_revoke_and_check(mut tally: Tally) {
                 reason: "申诉成立".into(),
             },
         );
-    let totals = tally.totals();
+    let totals = script.totals();
     assert_eq!(
         (
             totals.warnings_raised,
@@ -255,20 +80,20 @@ fn appeal_revoke_and_check(mut tally: Tally) {
     assert_eq!(totals.valid_cards(), 0);
     assert_eq!(totals.rates().alert, Some(0.0));
     // The warning on the Friday, the card and its revoke both on the Monday it became one.
-    assert_eq!(tally.on(day("2026-03-13")).warnings_raised, 1);
-    assert_eq!(tally.days_of(|c| c.cards_raised), vec![day("2026-03-16")]);
-    assert_eq!(tally.days_of(|c| c.cards_revoked), vec![day("2026-03-16")]);
-    let monday = tally.on(day("2026-03-16"));
+    assert_eq!(script.on(day("2026-03-13")).warnings_raised, 1);
+    assert_eq!(script.days_of(|c| c.cards_raised), vec![day("2026-03-16")]);
+    assert_eq!(script.days_of(|c| c.cards_revoked), vec![day("2026-03-16")]);
+    let monday = script.on(day("2026-03-16"));
     assert_eq!((monday.cards_raised, monday.cards_revoked), (1, 1));
     assert_eq!(monday.valid_cards(), 0);
     // The day of the revoke, taken alone, has no card to take away.
-    let wednesday = tally.on(day("2026-03-18"));
+    let wednesday = script.on(day("2026-03-18"));
     assert_eq!(wednesday.cards_revoked, 0);
     assert_eq!(wednesday.valid_cards(), 0);
     // No day's valid cards, nor any running total, goes below zero.
-    for date in tally.days_of(|c| c.cards_raised + c.cards_revoked + c.accepted) {
-        assert!(tally.on(date).valid_cards() >= 0, "{date}");
-        assert!(tally.through(date).valid_cards() >= 0, "{date}");
+    for date in script.days_of(|c| c.cards_raised + c.cards_revoked + c.accepted) {
+        assert!(script.on(date).valid_cards() >= 0, "{date}");
+        assert!(script.through(date).valid_cards() >= 0, "{date}");
     }
 }
 
@@ -277,8 +102,8 @@ fn appeal_revoke_and_check(mut tally: Tally) {
 /// counted on the day of the decision rather than the day the card was raised.
 #[test]
 fn a_warning_carded_by_a1_counts_one_card_and_its_revoke_on_the_day_it_became_one() {
-    let mut tally = warned();
-    tally
+    let mut script = warned();
+    script
         .act(
             RuleId::T1,
             Role::Monitor,
@@ -289,25 +114,24 @@ fn a_warning_carded_by_a1_counts_one_card_and_its_revoke_on_the_day_it_became_on
             },
         )
         .tick("2026-03-16 12:30");
-    let alert = tally.script.alert(RuleId::T1).expect("raised");
+    let alert = script.alert(RuleId::T1).expect("raised");
     assert_eq!(alert.level, Level::Yellow);
     assert_eq!(alert.carded_at, Some(t("2026-03-16 12:30")));
     assert!(
-        tally
-            .script
+        script
             .changes
             .iter()
             .any(|change| change.cause == Cause::Escalated { rule: RuleId::A1 })
     );
-    appeal_revoke_and_check(tally);
+    appeal_revoke_and_check(script);
 }
 
 /// Guards against a warning escalated by hand to a yellow card not counting as a card
 /// raised, and against its revoke counted on another day than the card.
 #[test]
 fn a_warning_carded_by_hand_counts_one_card_and_its_revoke_on_the_day_it_became_one() {
-    let mut tally = warned();
-    tally.act(
+    let mut script = warned();
+    script.act(
         RuleId::T1,
         Role::Monitor,
         "2026-03-16 09:30",
@@ -315,17 +139,17 @@ fn a_warning_carded_by_hand_counts_one_card_and_its_revoke_on_the_day_it_became_
             reason: "进度滞后".into(),
         },
     );
-    let alert = tally.script.alert(RuleId::T1).expect("raised");
+    let alert = script.alert(RuleId::T1).expect("raised");
     assert_eq!(alert.level, Level::Yellow);
     assert_eq!(alert.carded_at, Some(t("2026-03-16 09:30")));
-    appeal_revoke_and_check(tally);
+    appeal_revoke_and_check(script);
 }
 
 /// Guards against a revoked warning being counted as a revoked card (valid cards −1).
 #[test]
 fn revoking_a_warning_that_never_became_a_card_revokes_no_card() {
-    let mut tally = warned();
-    tally
+    let mut script = warned();
+    script
         .act(
             RuleId::T1,
             Role::Department,
@@ -343,7 +167,7 @@ fn revoking_a_warning_that_never_became_a_card_revokes_no_card() {
                 reason: "申诉成立".into(),
             },
         );
-    let totals = tally.totals();
+    let totals = script.totals();
     assert_eq!(
         (
             totals.warnings_raised,
@@ -359,12 +183,12 @@ fn revoking_a_warning_that_never_became_a_card_revokes_no_card() {
 
 /// Accepted Monday 2 March 09:00 with promised 10 and legal 20 working days, then an
 /// extension on Tuesday 3 March.
-fn extended(approved: u32, approver: &str) -> Tally {
-    let mut tally = Tally::ordinary();
-    tally.step("2026-03-02 09:00", accepted(10, 20));
-    assert_eq!(tally.promised_due(), Some(t("2026-03-16 17:30")));
-    assert_eq!(tally.legal_due(), Some(t("2026-03-30 17:30")));
-    tally.step(
+fn extended(approved: u32, approver: &str) -> Script {
+    let mut script = Script::default();
+    script.step("2026-03-02 09:00", accepted(10, 20));
+    assert_eq!(script.promised_due(), Some(t("2026-03-16 17:30")));
+    assert_eq!(script.legal_due(), Some(t("2026-03-30 17:30")));
+    script.step(
         "2026-03-03 10:00",
         procedure(
             "E-1",
@@ -373,23 +197,23 @@ fn extended(approved: u32, approver: &str) -> Tally {
             approver,
         ),
     );
-    tally
+    script
 }
 
 /// Guards against an extension without an approver moving the due dates (and so hiding
 /// the case from T3 past its legal limit).
 #[test]
 fn an_extension_without_an_approver_extends_nothing_and_the_legal_limit_still_bites() {
-    let mut tally = extended(5, "");
-    let t7 = tally.script.alert(RuleId::T7).expect("T7 raised");
+    let mut script = extended(5, "");
+    let t7 = script.alert(RuleId::T7).expect("T7 raised");
     assert_eq!((t7.level, t7.subject.as_str()), (Level::Yellow, "E-1"));
-    assert!(tally.script.case().extensions.is_empty());
-    assert_eq!(tally.promised_due(), Some(t("2026-03-16 17:30")));
-    assert_eq!(tally.legal_due(), Some(t("2026-03-30 17:30")));
-    tally.tick("2026-03-30 17:00");
-    assert_eq!(tally.raised(RuleId::T3), 0);
-    tally.tick("2026-03-31 09:30");
-    let t3 = tally.script.alert(RuleId::T3).expect("T3 raised");
+    assert!(script.case().extensions.is_empty());
+    assert_eq!(script.promised_due(), Some(t("2026-03-16 17:30")));
+    assert_eq!(script.legal_due(), Some(t("2026-03-30 17:30")));
+    script.tick("2026-03-30 17:00");
+    assert_eq!(script.raised(RuleId::T3), 0);
+    script.tick("2026-03-31 09:30");
+    let t3 = script.alert(RuleId::T3).expect("T3 raised");
     assert_eq!((t3.level, t3.threshold), (Level::Red, working(20)));
 }
 
@@ -397,49 +221,49 @@ fn an_extension_without_an_approver_extends_nothing_and_the_legal_limit_still_bi
 /// allows.
 #[test]
 fn a_second_extension_after_an_approved_one_extends_nothing_further() {
-    let mut tally = extended(5, "局长");
-    assert_eq!(tally.raised(RuleId::T7), 0);
+    let mut script = extended(5, "局长");
+    assert_eq!(script.raised(RuleId::T7), 0);
     // Five working days later each: the legal limit over the Qingming holiday
     // (Saturday 4 to Monday 6 April).
-    assert_eq!(tally.promised_due(), Some(t("2026-03-23 17:30")));
-    assert_eq!(tally.legal_due(), Some(t("2026-04-07 17:30")));
-    tally.step(
+    assert_eq!(script.promised_due(), Some(t("2026-03-23 17:30")));
+    assert_eq!(script.legal_due(), Some(t("2026-04-07 17:30")));
+    script.step(
         "2026-03-04 10:00",
         procedure("E-2", ProcedureKind::Extension, working_days(3), "局长"),
     );
-    let t7 = tally.script.alert(RuleId::T7).expect("T7 raised");
+    let t7 = script.alert(RuleId::T7).expect("T7 raised");
     assert_eq!(
         (t7.subject.as_str(), t7.measured),
         ("E-2", Quantity::new(2, QuantityUnit::Count))
     );
-    assert_eq!(tally.raised(RuleId::T7), 1);
-    assert_eq!(tally.script.case().extensions, vec![working_days(5)]);
-    assert_eq!(tally.promised_due(), Some(t("2026-03-23 17:30")));
-    assert_eq!(tally.legal_due(), Some(t("2026-04-07 17:30")));
+    assert_eq!(script.raised(RuleId::T7), 1);
+    assert_eq!(script.case().extensions, vec![working_days(5)]);
+    assert_eq!(script.promised_due(), Some(t("2026-03-23 17:30")));
+    assert_eq!(script.legal_due(), Some(t("2026-04-07 17:30")));
 }
 
 /// Guards against an extension beyond the statutory length (12 days > 10) moving the due
 /// dates.
 #[test]
 fn an_extension_longer_than_allowed_extends_nothing() {
-    let tally = extended(12, "局长");
-    let t7 = tally.script.alert(RuleId::T7).expect("T7 raised");
+    let script = extended(12, "局长");
+    let t7 = script.alert(RuleId::T7).expect("T7 raised");
     assert_eq!((t7.measured, t7.threshold), (working(12), working(10)));
-    assert!(tally.script.case().extensions.is_empty());
-    assert_eq!(tally.promised_due(), Some(t("2026-03-16 17:30")));
-    assert_eq!(tally.legal_due(), Some(t("2026-03-30 17:30")));
+    assert!(script.case().extensions.is_empty());
+    assert_eq!(script.promised_due(), Some(t("2026-03-16 17:30")));
+    assert_eq!(script.legal_due(), Some(t("2026-03-30 17:30")));
 }
 
 /// Guards against the fix for improper extensions also refusing a proper one: a single
 /// approved extension of the full 10 days moves both due dates by 10 working days.
 #[test]
 fn one_approved_extension_of_ten_days_moves_both_due_dates_by_ten_working_days() {
-    let tally = extended(10, "局长");
-    assert_eq!(tally.raised(RuleId::T7), 0);
-    assert_eq!(tally.script.case().extensions, vec![working_days(10)]);
-    assert_eq!(tally.promised_due(), Some(t("2026-03-30 17:30")));
+    let script = extended(10, "局长");
+    assert_eq!(script.raised(RuleId::T7), 0);
+    assert_eq!(script.case().extensions, vec![working_days(10)]);
+    assert_eq!(script.promised_due(), Some(t("2026-03-30 17:30")));
     // 30 working days after Monday 2 March, over the Qingming holiday.
-    assert_eq!(tally.legal_due(), Some(t("2026-04-14 17:30")));
+    assert_eq!(script.legal_due(), Some(t("2026-04-14 17:30")));
 }
 
 fn decided_at_window(window_direct_signoff: bool) -> Step {
@@ -455,7 +279,7 @@ fn decided_at_window(window_direct_signoff: bool) -> Step {
 /// decides an ordinary promised case.
 #[test]
 fn the_acceptor_deciding_breaches_separation_only_off_the_window() {
-    let mut at_window = Tally::ordinary();
+    let mut at_window = Script::default();
     at_window
         .step_by("clerk-1", "2026-03-02 09:00", accepted(10, 20))
         .step_by("clerk-1", "2026-03-02 09:30", decided_at_window(true));
@@ -464,21 +288,20 @@ fn the_acceptor_deciding_breaches_separation_only_off_the_window() {
     assert_eq!((totals.decisions, totals.direct_decisions), (1, 1));
     assert_eq!(totals.rates().window_direct_signoff, Some(1.0));
 
-    let mut promised = Tally::ordinary();
+    let mut promised = Script::default();
     promised
         .step_by("clerk-1", "2026-03-02 09:00", accepted(10, 20))
         .step_by("clerk-1", "2026-03-02 09:30", decided_at_window(false));
-    let p3 = promised.script.alert(RuleId::P3).expect("P3 raised");
+    let p3 = promised.alert(RuleId::P3).expect("P3 raised");
     assert_eq!(p3.level, Level::Warning);
     assert_eq!(promised.totals().warnings_raised, 1);
 }
 
 /// Accepted Wednesday 30 September 10:00 with 3 working days promised and 20 legal, and
 /// completed on Saturday 10 October 15:00 (a make-up working day after National Day).
-fn national_day_case(script: Script) -> Tally {
-    let mut tally = Tally::new(script);
-    tally.step("2026-09-30 10:00", accepted(3, 20));
-    tally
+fn national_day_case(mut script: Script) -> Script {
+    script.step("2026-09-30 10:00", accepted(3, 20));
+    script
 }
 
 /// Guards against due instants counted from the acceptance instant, against the statute
@@ -487,14 +310,14 @@ fn national_day_case(script: Script) -> Tally {
 /// case is due at 17:30 on the Saturday and a completion at 15:00 that day is on time.
 #[test]
 fn three_working_days_after_30_september_end_at_the_close_of_saturday_10_october() {
-    let mut tally = national_day_case(Script::default());
-    assert_eq!(tally.promised_due(), Some(t("2026-10-10 17:30")));
-    tally.step("2026-10-10 15:00", completed());
-    let totals = tally.totals();
+    let mut script = national_day_case(Script::default());
+    assert_eq!(script.promised_due(), Some(t("2026-10-10 17:30")));
+    script.step("2026-10-10 15:00", completed());
+    let totals = script.totals();
     assert_eq!(totals.completed, 1);
     assert_eq!(totals.completed_overdue, 0);
     assert_eq!(totals.completed_on_time + totals.completed_early, 1);
-    assert_eq!(tally.raised(RuleId::T2), 0);
+    assert_eq!(script.raised(RuleId::T2), 0);
     assert_eq!(totals.rates().on_time, Some(1.0));
 }
 
@@ -506,14 +329,11 @@ fn counting_from_acceptance_makes_the_same_completion_overdue() {
     let script = Script::default().rules(|book| {
         book.defaults.day_counting = DayCounting::FromAcceptance;
     });
-    let mut tally = national_day_case(script);
-    assert_eq!(
-        tally.script.case().day_counting,
-        DayCounting::FromAcceptance
-    );
-    assert_eq!(tally.promised_due(), Some(t("2026-10-10 10:00")));
-    tally.step("2026-10-10 15:00", completed());
-    let totals = tally.totals();
+    let mut script = national_day_case(script);
+    assert_eq!(script.case().day_counting, DayCounting::FromAcceptance);
+    assert_eq!(script.promised_due(), Some(t("2026-10-10 10:00")));
+    script.step("2026-10-10 15:00", completed());
+    let totals = script.totals();
     assert_eq!(
         (
             totals.completed,
@@ -523,7 +343,7 @@ fn counting_from_acceptance_makes_the_same_completion_overdue() {
         ),
         (1, 1, 0, 0)
     );
-    assert_eq!(tally.raised(RuleId::T2), 1);
+    assert_eq!(script.raised(RuleId::T2), 1);
     assert_eq!(totals.rates().on_time, Some(0.0));
 }
 
@@ -531,23 +351,23 @@ fn counting_from_acceptance_makes_the_same_completion_overdue() {
 /// card of the department and turning its case red on the board.
 #[test]
 fn an_unreadable_record_raises_c5_outside_the_departments_figures() {
-    let mut tally = Tally::ordinary();
-    tally.step("2026-03-02 09:00", accepted(10, 20));
-    let before = tally.deltas.len();
-    tally.unreadable(b"\xff\x00not a record", "undecodable", "2026-03-03 10:00");
-    let c5 = tally.script.alert(RuleId::C5).expect("C5 raised");
+    let mut script = Script::default();
+    script.step("2026-03-02 09:00", accepted(10, 20));
+    let before = script.deltas.len();
+    script.unreadable(b"\xff\x00not a record", "undecodable", "2026-03-03 10:00");
+    let c5 = script.alert(RuleId::C5).expect("C5 raised");
     assert_eq!(c5.level, Level::Red);
     assert!(
-        tally.deltas[before..]
+        script.deltas[before..]
             .iter()
             .all(|delta| delta.counters.is_zero()),
         "{:?}",
-        &tally.deltas[before..]
+        &script.deltas[before..]
     );
-    let totals = tally.totals();
+    let totals = script.totals();
     assert_eq!((totals.cards_raised, totals.warnings_raised), (0, 0));
     assert_eq!(totals.valid_cards(), 0);
-    assert_eq!(tally.script.case().light(), Light::Green);
+    assert_eq!(script.case().light(), Light::Green);
     assert_eq!(
         (totals.open_green, totals.open_yellow, totals.open_red),
         (1, 0, 0)
@@ -559,10 +379,10 @@ fn an_unreadable_record_raises_c5_outside_the_departments_figures() {
 /// once, and T2 fires when the promise, moved by the 2 days, runs out.
 #[test]
 fn a_suspension_stops_the_clock_only_for_the_days_requested() {
-    let mut tally = Tally::ordinary();
-    tally.step("2026-03-02 09:00", accepted(5, 20));
-    assert_eq!(tally.promised_due(), Some(t("2026-03-09 17:30")));
-    tally.step(
+    let mut script = Script::default();
+    script.step("2026-03-02 09:00", accepted(5, 20));
+    assert_eq!(script.promised_due(), Some(t("2026-03-09 17:30")));
+    script.step(
         "2026-03-03 09:00",
         Step::Suspended {
             reason: "等待外部数据".into(),
@@ -570,47 +390,47 @@ fn a_suspension_stops_the_clock_only_for_the_days_requested() {
         },
     );
     // Known while suspended: the five days move by the two suspended ones.
-    assert_eq!(tally.promised_due(), Some(t("2026-03-11 17:30")));
-    let used = |tally: &Tally, at: &str| tally.script.case().used_seconds(tally.calendar(), t(at));
-    assert_eq!(used(&tally, "2026-03-04 17:30"), 0);
-    assert_eq!(used(&tally, "2026-03-05 12:00"), 3 * 3600);
-    assert_eq!(used(&tally, "2026-03-06 17:30"), 2 * 7 * 3600);
+    assert_eq!(script.promised_due(), Some(t("2026-03-11 17:30")));
+    let used = |script: &Script, at: &str| script.case().used_seconds(script.calendar(), t(at));
+    assert_eq!(used(&script, "2026-03-04 17:30"), 0);
+    assert_eq!(used(&script, "2026-03-05 12:00"), 3 * 3600);
+    assert_eq!(used(&script, "2026-03-06 17:30"), 2 * 7 * 3600);
 
-    tally.tick("2026-03-05 09:00");
-    assert_eq!(tally.raised(RuleId::T6), 0);
-    tally.tick("2026-03-05 10:00").tick("2026-03-09 10:00");
-    assert_eq!(tally.raised(RuleId::T6), 1);
-    let t6 = tally.script.alert(RuleId::T6).expect("T6 raised");
+    script.tick("2026-03-05 09:00");
+    assert_eq!(script.raised(RuleId::T6), 0);
+    script.tick("2026-03-05 10:00").tick("2026-03-09 10:00");
+    assert_eq!(script.raised(RuleId::T6), 1);
+    let t6 = script.alert(RuleId::T6).expect("T6 raised");
     assert_eq!(t6.subject, "suspension 1");
     assert_eq!((t6.measured, t6.threshold), (working(3), working(2)));
 
-    tally.tick("2026-03-11 17:00");
-    assert_eq!(tally.raised(RuleId::T2), 0);
-    tally.tick("2026-03-12 10:00");
-    assert_eq!(tally.raised(RuleId::T2), 1);
-    assert_eq!(tally.raised(RuleId::T6), 1);
+    script.tick("2026-03-11 17:00");
+    assert_eq!(script.raised(RuleId::T2), 0);
+    script.tick("2026-03-12 10:00");
+    assert_eq!(script.raised(RuleId::T2), 1);
+    assert_eq!(script.raised(RuleId::T6), 1);
 }
 
 /// Guards against a suspension without requested days having no cap: it stops the clock
 /// for the legal limit's length (20 working days, Tuesday 3 to Monday 30 March), no more.
 #[test]
 fn a_suspension_without_requested_days_is_capped_at_the_legal_limits_length() {
-    let mut tally = Tally::ordinary();
-    tally
+    let mut script = Script::default();
+    script
         .step("2026-03-02 09:00", accepted(5, 20))
         .step("2026-03-03 09:00", suspended());
     // Five working days after the cap: 31 March to 3 April and, after Qingming, 7 April.
-    assert_eq!(tally.promised_due(), Some(t("2026-04-07 17:30")));
-    tally.tick("2026-03-30 17:00");
-    assert_eq!(tally.raised(RuleId::T6), 0);
-    tally.tick("2026-03-31 10:00");
-    let t6 = tally.script.alert(RuleId::T6).expect("T6 raised");
+    assert_eq!(script.promised_due(), Some(t("2026-04-07 17:30")));
+    script.tick("2026-03-30 17:00");
+    assert_eq!(script.raised(RuleId::T6), 0);
+    script.tick("2026-03-31 10:00");
+    let t6 = script.alert(RuleId::T6).expect("T6 raised");
     assert_eq!(t6.subject, "suspension 1");
     assert_eq!(t6.threshold, working(20));
-    tally.tick("2026-04-07 17:00");
-    assert_eq!(tally.raised(RuleId::T2), 0);
-    tally.tick("2026-04-08 10:00");
-    assert_eq!(tally.raised(RuleId::T2), 1);
+    script.tick("2026-04-07 17:00");
+    assert_eq!(script.raised(RuleId::T2), 0);
+    script.tick("2026-04-08 10:00");
+    assert_eq!(script.raised(RuleId::T2), 1);
 }
 
 /// Guards against late cases disappearing from the figures while they stay open: an open
@@ -618,38 +438,38 @@ fn a_suspension_without_requested_days_is_capped_at_the_legal_limits_length() {
 /// one too, until completion moves it to `completed_overdue`.
 #[test]
 fn an_open_case_past_its_limits_stays_on_the_overdue_gauges_until_completed() {
-    let mut tally = Tally::ordinary();
+    let mut script = Script::default();
     // Promised 2 (due Wednesday 4 March 17:30), legal 4 (due Friday 6 March 17:30).
-    tally
+    script
         .step("2026-03-02 09:00", accepted(2, 4))
         .tick("2026-03-05 10:00");
-    let totals = tally.totals();
+    let totals = script.totals();
     assert_eq!(
         (totals.open_overdue_promised, totals.open_overdue_legal),
         (1, 0)
     );
-    tally.tick("2026-03-09 10:00");
-    let totals = tally.totals();
+    script.tick("2026-03-09 10:00");
+    let totals = script.totals();
     assert_eq!(
         (totals.open_overdue_promised, totals.open_overdue_legal),
         (1, 1)
     );
     // The gauges at the end of the weekend, before the legal limit was found passed.
-    let sunday = tally.through(day("2026-03-08"));
+    let sunday = script.through(day("2026-03-08"));
     assert_eq!(
         (sunday.open_overdue_promised, sunday.open_overdue_legal),
         (1, 0)
     );
 
-    tally.step("2026-03-09 11:00", completed());
-    let totals = tally.totals();
+    script.step("2026-03-09 11:00", completed());
+    let totals = script.totals();
     assert_eq!(
         (totals.open_overdue_promised, totals.open_overdue_legal),
         (0, 0)
     );
     assert_eq!((totals.completed, totals.completed_overdue), (1, 1));
     assert_eq!(totals.open_cases(), 0);
-    let case = tally.script.case();
+    let case = script.case();
     assert_eq!(case.overdue_promised_at, Some(t("2026-03-05 10:00")));
     assert_eq!(case.overdue_legal_at, Some(t("2026-03-09 10:00")));
 }
@@ -680,8 +500,8 @@ fn average_working_days_count_each_case_in_its_own_regions_days() {
         .expect("valid office hours");
     assert_eq!(calendars.for_region(&region).day_seconds(), 27_000);
 
-    let mut regional = Tally::ordinary();
-    regional.script.policy.calendars = calendars.clone();
+    let mut regional = Script::default();
+    regional.policy.calendars = calendars.clone();
     regional
         .step("2026-03-02 08:30", accepted(10, 20))
         .step("2026-03-03 17:30", completed());
@@ -690,9 +510,9 @@ fn average_working_days_count_each_case_in_its_own_regions_days() {
     assert_eq!(figures.used_working_millidays, 2000);
     assert_eq!(figures.rates().average_working_days, Some(2.0));
 
-    let mut national = Tally::new(Script::new("HZ-2026-0002"));
-    national.script.policy.calendars = calendars;
-    national.region = Some(RegionCode::parse("440300").expect("valid region"));
+    let mut national = Script::new("HZ-2026-0002");
+    national.policy.calendars = calendars;
+    national.region = RegionCode::parse("440300").expect("valid region");
     national
         .step("2026-03-02 09:00", accepted(10, 20))
         .step("2026-03-03 17:30", completed());

@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use casewatch_domain::case::Policy;
+use casewatch_log::embedded::EmbeddedLog;
+use casewatch_log::{Destination, EventLog, NewRecord};
+use casewatch_projector::{Progress, Projector, ProjectorOptions};
 use casewatch_proto::client::Bearer;
 use casewatch_proto::pb;
 use casewatch_proto::pb::audit_service_client::AuditServiceClient;
@@ -16,7 +19,8 @@ use casewatch_server::Edge;
 use casewatch_server::auth::Authenticator;
 use casewatch_server::node::{Node, NodeConfig, NodeOptions};
 use casewatch_server::{ManualClock, append_ticks};
-use casewatch_tests::{Input, local};
+use casewatch_store::sqlite::SqliteStore;
+use casewatch_tests::{Input, Scripted, local};
 use tonic::transport::Channel;
 
 /// A channel whose calls carry a token.
@@ -106,28 +110,56 @@ impl Harness {
     pub async fn play(&self, inputs: &[Input]) {
         let mut ingest = self.ingest();
         for input in inputs {
-            match input {
-                Input::Step { event, recorded_at } => {
-                    self.clock.set(*recorded_at);
-                    let response = ingest
-                        .append(pb::AppendRequest {
-                            events: vec![(**event).clone()],
-                            request_id: String::new(),
-                        })
-                        .await
-                        .expect("append answers")
-                        .into_inner();
-                    casewatch_tests::assert_appended(&response);
-                }
-                Input::Tick(at) => {
+            self.play_input(&mut ingest, input).await;
+        }
+        self.wait_until_projected().await;
+    }
+
+    /// Plays a script: its inputs as [`play`](Self::play) does, and each action over
+    /// `ActOnAlert` at its time, once the views hold everything before it (the service
+    /// checks an action against them).
+    pub async fn play_script(&self, script: &[Scripted]) {
+        let mut ingest = self.ingest();
+        let mut monitor = self.monitor();
+        for scripted in script {
+            match scripted {
+                Scripted::Input(input) => self.play_input(&mut ingest, input).await,
+                Scripted::Act { at, request } => {
+                    self.wait_until_projected().await;
                     self.clock.set(*at);
-                    append_ticks(&*self.node.state.log, *at, "test")
+                    monitor
+                        .act_on_alert(request.clone())
                         .await
-                        .expect("ticks append");
+                        .unwrap_or_else(|status| {
+                            panic!("`{}` refused: {status}", request.event_id)
+                        });
                 }
             }
         }
         self.wait_until_projected().await;
+    }
+
+    async fn play_input(&self, ingest: &mut IngestServiceClient<Authorized>, input: &Input) {
+        match input {
+            Input::Step { event, recorded_at } => {
+                self.clock.set(*recorded_at);
+                let response = ingest
+                    .append(pb::AppendRequest {
+                        events: vec![(**event).clone()],
+                        request_id: String::new(),
+                    })
+                    .await
+                    .expect("append answers")
+                    .into_inner();
+                casewatch_tests::assert_appended(&response);
+            }
+            Input::Tick(at) => {
+                self.clock.set(*at);
+                append_ticks(&*self.node.state.log, *at, "test")
+                    .await
+                    .expect("ticks append");
+            }
+        }
     }
 
     pub async fn wait_until_projected(&self) {
@@ -145,4 +177,44 @@ impl Harness {
             }
         }
     }
+}
+
+/// The views of `script` folded in-process, as a node folds its log: every record on an
+/// embedded log of `partitions` partitions (a tick onto each), and a projector run until
+/// it has caught up into an in-memory SQLite store.
+pub async fn fold_into_views(script: &[Scripted], partitions: u32) -> Arc<SqliteStore> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = Arc::new(EmbeddedLog::open(dir.path(), partitions).expect("the log opens"));
+    let mut records = Vec::new();
+    for scripted in script {
+        let bytes = scripted.record_bytes();
+        let destinations = match scripted.case_no() {
+            Some(case_no) => vec![Destination::Key(case_no)],
+            None => (0..partitions).map(Destination::Partition).collect(),
+        };
+        records.extend(destinations.into_iter().map(|destination| NewRecord {
+            destination,
+            bytes: bytes.clone(),
+            idempotency_key: None,
+            headers: Vec::new(),
+        }));
+    }
+    log.append(records).await.expect("the script appends");
+    let store = Arc::new(SqliteStore::open_in_memory().await.expect("a store"));
+    let owned: Vec<u32> = (0..partitions).collect();
+    Projector::new(
+        log,
+        store.clone(),
+        Arc::new(Policy::default()),
+        &owned,
+        ProjectorOptions::default(),
+        None,
+        Progress::new(partitions),
+    )
+    .await
+    .expect("a projector")
+    .run_until_caught_up()
+    .await
+    .expect("the projector catches up");
+    store
 }

@@ -1,10 +1,12 @@
 //! A small script language for case scenarios: steps at local times (+08:00), clock ticks
-//! and supervision actions, folded through the domain with the national calendar.
+//! and supervision actions, folded through the domain with the national calendar, and the
+//! statistics deltas they give, to add up the way the projector does.
 
 #![allow(dead_code, unreachable_pub)]
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::alert::{Alert, AlertChange, AlertId, RuleId};
+use casewatch_domain::calendar::WorkingCalendar;
 use casewatch_domain::case::{Case, Disposition, Effects, Policy};
 use casewatch_domain::event::{
     Actor, Applicant, ApplicantKind, CaseEvent, CaseType, Certificate, Channel, CompletionResult,
@@ -12,7 +14,9 @@ use casewatch_domain::event::{
 };
 use casewatch_domain::ids::{CaseNo, DeptCode, EventId, ItemCode, RegionCode};
 use casewatch_domain::rulebook::RuleBook;
+use casewatch_domain::stats::{Counters, StatDelta};
 use casewatch_domain::supervision::{Principal, Role, SupervisionAction, SupervisionEvent};
+use chrono::NaiveDate;
 
 /// A local time in China Standard Time, written `2026-03-02 09:00`.
 pub fn t(local: &str) -> Timestamp {
@@ -29,15 +33,20 @@ pub fn working_days(n: u32) -> Limit {
     Limit::working_days(n).expect("valid limit")
 }
 
-/// One case being scripted.
+/// One case being scripted. Every record reaches the case through the domain's own entry
+/// points (`handle_step`, `advance`, `handle_supervision`, `handle_unreadable`).
 pub struct Script {
     pub policy: Policy,
     pub case_no: CaseNo,
+    /// The region the case's steps report (`330106` unless changed).
+    pub region: RegionCode,
     pub case: Option<Case>,
     pub next_seq: u32,
     pub changes: Vec<AlertChange>,
     pub dispositions: Vec<(u32, Disposition)>,
     pub events: Vec<CaseEvent>,
+    /// The statistics deltas of every fold, in order.
+    pub deltas: Vec<StatDelta>,
 }
 
 impl Default for Script {
@@ -51,11 +60,13 @@ impl Script {
         Self {
             policy: Policy::default(),
             case_no: CaseNo::parse(case_no).expect("valid case number"),
+            region: RegionCode::parse("330106").expect("valid region"),
             case: None,
             next_seq: 1,
             changes: Vec::new(),
             dispositions: Vec::new(),
             events: Vec::new(),
+            deltas: Vec::new(),
         }
     }
 
@@ -72,7 +83,7 @@ impl Script {
             case_no: self.case_no.clone(),
             seq,
             item_code: ItemCode::parse("ITEM-0001").expect("valid item"),
-            region_code: RegionCode::parse("330106").expect("valid region"),
+            region_code: self.region.clone(),
             dept_code: dept(),
             occurred_at: at,
             source_system: "county-system".into(),
@@ -93,6 +104,7 @@ impl Script {
                 .iter()
                 .map(|step| (step.seq, step.disposition)),
         );
+        self.deltas.extend(effects.stats);
     }
 
     /// Folds an event reported at `recorded_at`.
@@ -206,6 +218,63 @@ impl Script {
 
     pub fn rules_fired(&self) -> Vec<RuleId> {
         self.alerts().iter().map(Alert::rule).collect()
+    }
+
+    /// How many alerts `rule` raised on the case.
+    pub fn raised(&self, rule: RuleId) -> usize {
+        self.alerts()
+            .iter()
+            .filter(|alert| alert.rule() == rule)
+            .count()
+    }
+
+    /// The calendar of the case's region.
+    pub fn calendar(&self) -> &WorkingCalendar {
+        self.policy.calendars.for_region(&self.case().region_code)
+    }
+
+    pub fn promised_due(&self) -> Option<Timestamp> {
+        self.case().promised_due(self.calendar())
+    }
+
+    pub fn legal_due(&self) -> Option<Timestamp> {
+        self.case().legal_due(self.calendar())
+    }
+
+    /// Every delta added up.
+    pub fn totals(&self) -> Counters {
+        self.sum(|_| true)
+    }
+
+    /// The deltas counted on `day`, added up.
+    pub fn on(&self, day: NaiveDate) -> Counters {
+        self.sum(|delta| delta.key.day == day)
+    }
+
+    /// The deltas counted up to and including `day`: the gauges at its end.
+    pub fn through(&self, day: NaiveDate) -> Counters {
+        self.sum(|delta| delta.key.day <= day)
+    }
+
+    fn sum(&self, keep: impl Fn(&StatDelta) -> bool) -> Counters {
+        let mut totals = Counters::default();
+        for delta in self.deltas.iter().filter(|delta| keep(delta)) {
+            totals += &delta.counters;
+        }
+        totals
+    }
+
+    /// The days some delta counts `counter` on (non-zero), in order.
+    pub fn days_of(&self, counter: impl Fn(&Counters) -> i64) -> Vec<NaiveDate> {
+        let mut days: Vec<NaiveDate> = self
+            .deltas
+            .iter()
+            .filter(|delta| counter(&delta.counters) != 0)
+            .map(|delta| delta.key.day)
+            .collect();
+        days.sort_unstable();
+        days.dedup();
+        days
     }
 }
 
