@@ -359,6 +359,30 @@ pub enum Scripted {
     },
 }
 
+/// The records `script` puts on a log of `partitions` partitions, as ingest, the ticker and
+/// `ActOnAlert` append them: each to its case's partition, a tick onto every partition.
+pub fn log_records(
+    script: impl IntoIterator<Item = Scripted>,
+    partitions: u32,
+) -> Vec<casewatch_log::NewRecord> {
+    use casewatch_log::{Destination, NewRecord};
+    let mut records = Vec::new();
+    for scripted in script {
+        let bytes = scripted.record_bytes();
+        let destinations = match scripted.case_no() {
+            Some(case_no) => vec![Destination::Key(case_no)],
+            None => (0..partitions).map(Destination::Partition).collect(),
+        };
+        records.extend(destinations.into_iter().map(|destination| NewRecord {
+            destination,
+            bytes: bytes.clone(),
+            idempotency_key: None,
+            headers: Vec::new(),
+        }));
+    }
+    records
+}
+
 /// The principal `ActOnAlert` records for the development administrator, the harness's
 /// operator.
 pub const ADMINISTRATOR: &str = "dev-admin";

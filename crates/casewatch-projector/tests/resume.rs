@@ -19,13 +19,13 @@ use casewatch_domain::Timestamp;
 use casewatch_domain::alert::{Alert, Level};
 use casewatch_domain::stats::{Counters, StatKey};
 use casewatch_log::embedded::EmbeddedLog;
-use casewatch_log::{Appended, Destination, EventLog, NewRecord, StoredRecord};
+use casewatch_log::{Appended, EventLog, NewRecord, StoredRecord};
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_store::{
     AlertFilter, CaseFilter, CaseRecord, CaseRow, Checkpoint, CommittedAlert, Hash, QuarantineRow,
     StepHash, StepRow, StoreError, ViewBatch, ViewStore,
 };
-use casewatch_tests::{Input, record_bytes, scenario};
+use casewatch_tests::{Scripted, log_records, scenario};
 use chrono::NaiveDate;
 use tokio::sync::Notify;
 
@@ -115,21 +115,10 @@ async fn kill_at_every_round(kill: Kill) {
 async fn scenario_log() -> (tempfile::TempDir, Arc<EmbeddedLog>) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log = EmbeddedLog::open(dir.path(), PARTITIONS).expect("the log opens");
-    let mut records = Vec::new();
-    for input in scenario() {
-        let bytes = record_bytes(&input);
-        let destinations = match &input {
-            Input::Step { event, .. } => vec![Destination::Key(event.case_no.clone())],
-            Input::Tick(_) => (0..PARTITIONS).map(Destination::Partition).collect(),
-        };
-        records.extend(destinations.into_iter().map(|destination| NewRecord {
-            destination,
-            bytes: bytes.clone(),
-            idempotency_key: None,
-            headers: Vec::new(),
-        }));
-    }
-    log.append(records).await.expect("the scenario appends");
+    let script = scenario().into_iter().map(Scripted::Input);
+    log.append(log_records(script, PARTITIONS))
+        .await
+        .expect("the scenario appends");
     (dir, Arc::new(log))
 }
 

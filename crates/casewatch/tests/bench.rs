@@ -32,7 +32,10 @@ fn scenario<'a>(reports: &'a [Value], name: &str, backend: &str) -> &'a Value {
 
 #[test]
 fn every_scenario_reports_its_figures_beside_its_references() {
-    let reports = bench(&["--scenario", "stream-ingest,projector,push-alert,verify"]);
+    let reports = bench(&[
+        "--scenario",
+        "stream-ingest,projector,push-alert,verify,report",
+    ]);
     let machine = scenario(&reports, "machine", "-");
     assert_eq!(machine["events"], 3000);
 
@@ -58,6 +61,22 @@ fn every_scenario_reports_its_figures_beside_its_references() {
     let alerts = scenario(&reports, "push_alert", "embedded");
     assert_eq!(alerts["probes"], 100);
     assert!(alerts["latency_p50_ms"].as_f64().expect("a latency") > 0.0);
+
+    // Every report is made from the projector's views and written out.
+    let published = scenario(&reports, "report", "SQLite views");
+    for kind in ["daily", "weekly", "dispatch", "monthly"] {
+        assert!(
+            published[format!("{kind}_p50_ms")]
+                .as_f64()
+                .expect("a latency")
+                > 0.0
+        );
+        assert!(published[format!("{kind}_bytes")].as_u64().expect("a size") > 0);
+    }
+    if projector.get("postgres_skipped").is_none() {
+        let published = scenario(&reports, "report", "PostgreSQL views");
+        assert!(published["monthly_p50_ms"].as_f64().expect("a latency") > 0.0);
+    }
 }
 
 #[test]

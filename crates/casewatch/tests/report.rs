@@ -7,12 +7,12 @@ use std::process::Command;
 use std::sync::Arc;
 
 use casewatch_domain::case::Policy;
+use casewatch_log::EventLog;
 use casewatch_log::embedded::EmbeddedLog;
-use casewatch_log::{Destination, EventLog, NewRecord};
 use casewatch_projector::{Progress, Projector, ProjectorOptions};
 use casewatch_server::auth::{generate_token, token_digest};
 use casewatch_store::sqlite::SqliteStore;
-use casewatch_tests::{Input, record_bytes, scenario};
+use casewatch_tests::{Scripted, log_records, scenario};
 
 mod child;
 
@@ -24,21 +24,10 @@ const PARTITIONS: u32 = 4;
 async fn scenario_data() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log = Arc::new(EmbeddedLog::open(&dir.path().join("log"), PARTITIONS).expect("a log"));
-    let mut records = Vec::new();
-    for input in scenario() {
-        let bytes = record_bytes(&input);
-        let destinations = match &input {
-            Input::Step { event, .. } => vec![Destination::Key(event.case_no.clone())],
-            Input::Tick(_) => (0..PARTITIONS).map(Destination::Partition).collect(),
-        };
-        records.extend(destinations.into_iter().map(|destination| NewRecord {
-            destination,
-            bytes: bytes.clone(),
-            idempotency_key: None,
-            headers: Vec::new(),
-        }));
-    }
-    log.append(records).await.expect("the scenario appends");
+    let script = scenario().into_iter().map(Scripted::Input);
+    log.append(log_records(script, PARTITIONS))
+        .await
+        .expect("the scenario appends");
     let store = Arc::new(
         SqliteStore::open(&dir.path().join("views.db"))
             .await

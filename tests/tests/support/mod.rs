@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use casewatch_domain::case::Policy;
+use casewatch_log::EventLog;
 use casewatch_log::embedded::EmbeddedLog;
-use casewatch_log::{Destination, EventLog, NewRecord};
 use casewatch_projector::{Progress, Projector, ProjectorOptions};
 use casewatch_proto::client::Bearer;
 use casewatch_proto::pb;
@@ -20,7 +20,7 @@ use casewatch_server::auth::Authenticator;
 use casewatch_server::node::{Node, NodeConfig, NodeOptions};
 use casewatch_server::{ManualClock, append_ticks};
 use casewatch_store::sqlite::SqliteStore;
-use casewatch_tests::{Input, Scripted, local};
+use casewatch_tests::{Input, Scripted, local, log_records};
 use tonic::transport::Channel;
 
 /// A channel whose calls carry a token.
@@ -185,21 +185,9 @@ impl Harness {
 pub async fn fold_into_views(script: &[Scripted], partitions: u32) -> Arc<SqliteStore> {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log = Arc::new(EmbeddedLog::open(dir.path(), partitions).expect("the log opens"));
-    let mut records = Vec::new();
-    for scripted in script {
-        let bytes = scripted.record_bytes();
-        let destinations = match scripted.case_no() {
-            Some(case_no) => vec![Destination::Key(case_no)],
-            None => (0..partitions).map(Destination::Partition).collect(),
-        };
-        records.extend(destinations.into_iter().map(|destination| NewRecord {
-            destination,
-            bytes: bytes.clone(),
-            idempotency_key: None,
-            headers: Vec::new(),
-        }));
-    }
-    log.append(records).await.expect("the script appends");
+    log.append(log_records(script.iter().cloned(), partitions))
+        .await
+        .expect("the script appends");
     let store = Arc::new(SqliteStore::open_in_memory().await.expect("a store"));
     let owned: Vec<u32> = (0..partitions).collect();
     Projector::new(

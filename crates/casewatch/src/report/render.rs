@@ -23,6 +23,8 @@ pub(crate) struct Table {
     pub(crate) title: String,
     pub(crate) headers: Vec<String>,
     pub(crate) rows: Vec<Vec<String>>,
+    /// The leading columns that name the row (a rank, a code): never lined up as figures.
+    pub(crate) labels: usize,
 }
 
 fn percent(rate: Option<f64>) -> String {
@@ -116,6 +118,7 @@ fn figure_table(title: &str, key: &str, rows: &[FigureRow]) -> Table {
         title: title.to_owned(),
         headers,
         rows,
+        labels: 1,
     }
 }
 
@@ -157,6 +160,7 @@ fn ranking_table(title: &str, key: &str, rows: &[RankRow<String>]) -> Table {
         title: title.to_owned(),
         headers,
         rows,
+        labels: 2,
     }
 }
 
@@ -202,6 +206,7 @@ fn cards_table(title: &str, cards: &[CardLine]) -> Table {
         title: title.to_owned(),
         headers,
         rows,
+        labels: 2,
     }
 }
 
@@ -243,6 +248,7 @@ fn overdue_table(title: &str, cases: &[OverdueCase]) -> Table {
         title: title.to_owned(),
         headers,
         rows,
+        labels: 4,
     }
 }
 
@@ -320,6 +326,7 @@ pub(crate) fn dispatch(list: &DispatchList) -> Document {
                 ]
             })
             .collect(),
+        labels: 1,
     };
     Document {
         title: format!("旬调度 Ten-day dispatch list — {}", list.region),
@@ -346,6 +353,7 @@ pub(crate) fn monthly(bulletin: &MonthlyBulletin) -> Document {
             .iter()
             .map(|key| vec![key.clone()])
             .collect(),
+        labels: 1,
     };
     if idle.rows.is_empty() {
         idle.rows.push(vec!["—".to_owned()]);
@@ -449,13 +457,27 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Cells longer than this (in characters) wrap: a case's cards, an alert's detail.
+const WIDE: usize = 32;
+
+/// Whether a cell beside the labels holds a figure (a count, a rate, a change, or `—` for
+/// none), which lines up on the right.
+fn numeric(cell: &str) -> bool {
+    !cell.is_empty()
+        && cell
+            .chars()
+            .all(|c| c.is_ascii_digit() || ".,%+−-—pt ".contains(c))
+}
+
 /// Page styles: screen and print, with the Chinese fonts the system has.
 const STYLE: &str = "body{font-family:\"Noto Sans CJK SC\",\"Source Han Sans SC\",\"WenQuanYi Micro Hei\",\"Microsoft YaHei\",sans-serif;margin:2em;color:#111}\
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.6em}\
 table{border-collapse:collapse;font-size:.85em;margin-bottom:1em}\
-th,td{border:1px solid #999;padding:.25em .5em;text-align:right;white-space:nowrap}\
-th{background:#eee}td:first-child,th:first-child{text-align:left}\
-@media print{body{margin:0}h2{break-after:avoid}table{break-inside:auto}tr{break-inside:avoid}thead{display:table-header-group}}\
+th,td{border:1px solid #999;padding:.25em .5em;text-align:left}\
+td{white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+td.w{white-space:normal;min-width:18em}\
+th{background:#eee;vertical-align:bottom;font-weight:600;min-width:3em}\
+@media print{body{margin:0}h2{break-after:avoid}table{break-inside:auto;font-size:7.5pt}tr{break-inside:avoid}thead{display:table-header-group}}\
 @page{size:A4 landscape;margin:12mm}";
 
 /// The document as a printable HTML page (nothing fetched from elsewhere).
@@ -475,8 +497,15 @@ pub(crate) fn html(document: &Document) -> String {
         out.push_str("</tr></thead>\n<tbody>\n");
         for row in &table.rows {
             out.push_str("<tr>");
-            for cell in row {
-                let _ = write!(out, "<td>{}</td>", escape(cell));
+            for (column, cell) in row.iter().enumerate() {
+                let class = if column >= table.labels && numeric(cell) {
+                    " class=\"n\""
+                } else if cell.chars().count() > WIDE {
+                    " class=\"w\""
+                } else {
+                    ""
+                };
+                let _ = write!(out, "<td{class}>{}</td>", escape(cell));
             }
             out.push_str("</tr>\n");
         }
