@@ -79,6 +79,17 @@ fn waited(ctx: &Context<'_>, since: Timestamp, answered: Option<Timestamp>, at: 
         .working_seconds(since, answered.unwrap_or(at).min(at))
 }
 
+/// When an open case was first found past a limit, after an evaluation at `at` that found
+/// it `past` or not. An evaluation at an instant before the finding (a tick older than the
+/// case's time, visited again after a restart) cannot take it back: the case's state then
+/// depends only on the log, not on which ticks a projector happened to visit it at.
+fn found_past(found: Option<Timestamp>, past: bool, at: Timestamp) -> Option<Timestamp> {
+    match found {
+        Some(found) if past || at < found => Some(found),
+        _ => past.then_some(at),
+    }
+}
+
 /// The unit a span's days are counted in: working days or calendar days.
 fn day_unit(span: Span) -> LimitUnit {
     match span.measure {
@@ -965,7 +976,7 @@ impl Case {
             let used = self.used_against(limit.unit(), calendar, at);
             let past = used > span.seconds;
             if self.is_open() {
-                self.overdue_promised_at = past.then(|| self.overdue_promised_at.unwrap_or(at));
+                self.overdue_promised_at = found_past(self.overdue_promised_at, past, at);
             }
             if past {
                 let finding = Finding::new(
@@ -985,7 +996,7 @@ impl Case {
             let used = self.used_against(limit.unit(), calendar, at);
             let past = used > span.seconds;
             if self.is_open() {
-                self.overdue_legal_at = past.then(|| self.overdue_legal_at.unwrap_or(at));
+                self.overdue_legal_at = found_past(self.overdue_legal_at, past, at);
             }
             if past {
                 let finding = Finding::new(

@@ -474,6 +474,29 @@ fn an_open_case_past_its_limits_stays_on_the_overdue_gauges_until_completed() {
     assert_eq!(case.overdue_legal_at, Some(t("2026-03-09 10:00")));
 }
 
+/// Guards against the overdue gauges depending on which ticks a projector visits a case
+/// at: a tick older than the case's time (another partition's, or one a restarted
+/// projector visits again) found the case within its limits and took back an overdue
+/// finding a later tick had made, so a restarted projector's views differed from a
+/// rebuild's. What a later instant found stays found.
+#[test]
+fn an_older_tick_does_not_take_back_an_overdue_finding() {
+    let mut script = Script::default();
+    // Promised 2 (due Wednesday 4 March 17:30), legal 4 (due Friday 6 March 17:30).
+    script
+        .step("2026-03-02 09:00", accepted(2, 4))
+        .tick("2026-03-09 10:00")
+        .tick("2026-03-03 10:00");
+    let case = script.case();
+    assert_eq!(case.overdue_promised_at, Some(t("2026-03-09 10:00")));
+    assert_eq!(case.overdue_legal_at, Some(t("2026-03-09 10:00")));
+    let totals = script.totals();
+    assert_eq!(
+        (totals.open_overdue_promised, totals.open_overdue_legal),
+        (1, 1)
+    );
+}
+
 /// Guards against the average working days dividing every case's working time by the
 /// national 7-hour day: a case in a region of 7½-hour days (08:30–12:00, 13:30–17:30) that
 /// used 15 working hours used 2 of its region's days, as did a national case that used 14.

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::alert::{AlertId, RuleId};
-use casewatch_domain::case::Disposition;
+use casewatch_domain::case::{Disposition, Overdue};
 use casewatch_domain::event::{
     Actor, CaseEvent, CaseType, CompletionResult, FEN_MAX, FeeItem, LIMIT_MAX, Limit,
     ProcedureKind, Step,
@@ -870,12 +870,13 @@ async fn cases(store: &SqliteStore) -> Vec<CaseRow> {
         .expect("the cases read")
 }
 
-/// Counters are never negative; the open-case gauges, kept as changes per day, never sum
-/// to less than zero up to any day, and sum to the open cases of each light at the end.
+/// Counters are never negative; the open-case gauges (each light, past the promise, past
+/// the law), kept as changes per day, never sum to less than zero up to any day, and sum to
+/// the open cases each counts at the end.
 async fn statistics_never_go_negative(store: &SqliteStore) -> Result<(), TestCaseError> {
     let first = NaiveDate::from_ymd_opt(1, 1, 1).expect("a date");
     let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
-    let mut gauges: BTreeMap<(String, String, String), [i64; 3]> = BTreeMap::new();
+    let mut gauges: BTreeMap<(String, String, String), [i64; 5]> = BTreeMap::new();
     let mut rows = store
         .statistics(first, last, None)
         .await
@@ -886,12 +887,16 @@ async fn statistics_never_go_negative(store: &SqliteStore) -> Result<(), TestCas
             open_green,
             open_yellow,
             open_red,
+            open_overdue_promised,
+            open_overdue_legal,
             ..
         } = *counters;
         let others = Counters {
             open_green: 0,
             open_yellow: 0,
             open_red: 0,
+            open_overdue_promised: 0,
+            open_overdue_legal: 0,
             ..*counters
         };
         prop_assert!(
@@ -907,12 +912,19 @@ async fn statistics_never_go_negative(store: &SqliteStore) -> Result<(), TestCas
                 key.item_code.to_string(),
             ))
             .or_default();
-        for (sum, change) in sums.iter_mut().zip([open_green, open_yellow, open_red]) {
+        let changes = [
+            open_green,
+            open_yellow,
+            open_red,
+            open_overdue_promised,
+            open_overdue_legal,
+        ];
+        for (sum, change) in sums.iter_mut().zip(changes) {
             *sum += change;
             prop_assert!(*sum >= 0, "a gauge below zero up to {:?}: {:?}", key, sums);
         }
     }
-    let mut open: BTreeMap<(String, String, String), [i64; 3]> = BTreeMap::new();
+    let mut open: BTreeMap<(String, String, String), [i64; 5]> = BTreeMap::new();
     for row in cases(store).await {
         let case = &row.case;
         prop_assert_eq!(
@@ -921,16 +933,25 @@ async fn statistics_never_go_negative(store: &SqliteStore) -> Result<(), TestCas
             "the light counted for `{}`",
             case.case_no
         );
+        prop_assert!(
+            case.is_open() || case.counted_overdue == Overdue::default(),
+            "`{}` is closed but still counted overdue",
+            case.case_no
+        );
+        let key = (
+            case.region_code.to_string(),
+            case.dept_code.to_string(),
+            case.item_code.to_string(),
+        );
+        let counted = open.entry(key).or_default();
         if let Some(light) = case.counted_light {
-            let key = (
-                case.region_code.to_string(),
-                case.dept_code.to_string(),
-                case.item_code.to_string(),
-            );
-            open.entry(key).or_default()[light as usize] += 1;
+            counted[light as usize] += 1;
         }
+        counted[3] += i64::from(case.counted_overdue.promised);
+        counted[4] += i64::from(case.counted_overdue.legal);
     }
     gauges.retain(|_, sums| sums.iter().any(|sum| *sum != 0));
+    open.retain(|_, counted| counted.iter().any(|count| *count != 0));
     prop_assert_eq!(gauges, open, "the gauges at the end are the open cases");
     Ok(())
 }
