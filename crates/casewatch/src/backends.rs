@@ -14,6 +14,29 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LogBackend, ViewsBackend};
 
+/// Refuses to read data that is not there: the tools that only read (`verify`, `replay`,
+/// `rebuild`, `report`) create nothing, so a mistyped `--data` is an error naming what is
+/// missing rather than an empty log that verifies.
+pub(crate) fn ensure_existing(config: &Config) -> anyhow::Result<()> {
+    let mut needed = Vec::new();
+    if config.log.backend == LogBackend::Embedded {
+        needed.push(config.data.join("log"));
+    }
+    if config.views.backend == ViewsBackend::Sqlite {
+        needed.push(config.data.join("views.db"));
+    }
+    for path in needed {
+        if !path.exists() {
+            bail!(
+                "no Casewatch data at `{}`: `{}` does not exist (is --data right?)",
+                config.data.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The log, as its backend.
 pub(crate) enum Log {
     Embedded(Arc<EmbeddedLog>),

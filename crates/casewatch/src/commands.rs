@@ -11,7 +11,7 @@ use casewatch_proto::pb;
 use casewatch_proto::{DecodedRecord, decode_record};
 use casewatch_sim::{Output, SimConfig, Simulator};
 
-use crate::backends::{Log, Views};
+use crate::backends::{Log, Views, ensure_existing};
 use crate::cli::{RebuildArgs, ReplayArgs, SimulateArgs};
 use crate::client;
 use crate::config::{Config, ConfigArgs, LogBackend};
@@ -80,10 +80,15 @@ fn describe(bytes: &[u8]) -> String {
 
 pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
+    ensure_existing(&config)?;
     let log = Log::open(&config).await?.shared();
     let store = Views::open(&config).await?.shared();
     if let Some(case_no) = &args.case_no {
-        for step in store.steps(case_no).await? {
+        let steps = store.steps(case_no).await?;
+        if steps.is_empty() {
+            bail!("case `{case_no}` is not in the views (no such case, or not folded yet)");
+        }
+        for step in steps {
             let record = log
                 .read(step.position.partition, step.position.offset, 1)
                 .await?
@@ -122,6 +127,7 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
 
 pub(crate) async fn verify(args: ConfigArgs) -> anyhow::Result<()> {
     let config = args.load()?;
+    ensure_existing(&config)?;
     let log = Log::open(&config).await?.shared();
     let store = Views::open(&config).await?.shared();
     let report = audit::verify_log(&*log, &*store, &[]).await?;
@@ -157,6 +163,7 @@ pub(crate) async fn verify(args: ConfigArgs) -> anyhow::Result<()> {
 
 pub(crate) async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
+    ensure_existing(&config)?;
     let log = Log::open(&config).await?.shared();
     let live = Views::open(&config).await?.shared();
     let temporary = tempfile::tempdir().context("create a temporary directory")?;
@@ -193,11 +200,10 @@ pub(crate) async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     println!("rebuilt {folded} records in {seconds:.2} s into {target}");
     println!("rebuilt digest {}", hex::encode(rebuilt));
     println!("live digest    {}", hex::encode(current));
-    if rebuilt == current {
-        println!("the live views equal a rebuild from the log");
-    } else {
-        println!("the live views differ from a rebuild (they may be behind the log)");
+    if rebuilt != current {
+        bail!("the live views differ from a rebuild of the log (they may be behind it)");
     }
+    println!("the live views equal a rebuild from the log");
     Ok(())
 }
 

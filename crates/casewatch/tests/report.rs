@@ -4,52 +4,14 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use casewatch_domain::case::Policy;
-use casewatch_log::EventLog;
-use casewatch_log::embedded::EmbeddedLog;
-use casewatch_projector::{Progress, Projector, ProjectorOptions};
 use casewatch_server::auth::{generate_token, token_digest};
-use casewatch_store::sqlite::SqliteStore;
-use casewatch_tests::{Scripted, log_records, scenario};
 
 mod child;
+mod data;
 
 use child::Role;
-
-const PARTITIONS: u32 = 4;
-
-/// A data directory whose views hold the scripted scenario, folded as a node would.
-async fn scenario_data() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let log = Arc::new(EmbeddedLog::open(&dir.path().join("log"), PARTITIONS).expect("a log"));
-    let script = scenario().into_iter().map(Scripted::Input);
-    log.append(log_records(script, PARTITIONS))
-        .await
-        .expect("the scenario appends");
-    let store = Arc::new(
-        SqliteStore::open(&dir.path().join("views.db"))
-            .await
-            .expect("the views open"),
-    );
-    let owned: Vec<u32> = (0..PARTITIONS).collect();
-    Projector::new(
-        log,
-        store,
-        Arc::new(Policy::default()),
-        &owned,
-        ProjectorOptions::default(),
-        None,
-        Progress::new(PARTITIONS),
-    )
-    .await
-    .expect("a projector")
-    .run_until_caught_up()
-    .await
-    .expect("the projector catches up");
-    dir
-}
+use data::{PARTITIONS, scenario_data};
 
 /// Runs `casewatch report KIND` on `data` and returns what it wrote.
 fn report(data: &Path, kind: &str, date: &str, format: &str) -> Vec<u8> {

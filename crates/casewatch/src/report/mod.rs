@@ -81,6 +81,7 @@ pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<()> {
         from_server(&args.client, &region, args.kind, args.date).await?
     } else {
         let config = args.config.load()?;
+        crate::backends::ensure_existing(&config)?;
         let views = Views::open(&config).await?.shared();
         make(
             views.as_ref(),
