@@ -9,6 +9,7 @@ use casewatch_log::embedded::EmbeddedLog;
 use casewatch_store::ViewStore;
 use casewatch_store::postgres::{CommitFeed, PgStore};
 use casewatch_store::sqlite::SqliteStore;
+use sqlx::postgres::PgConnectOptions;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +36,60 @@ pub(crate) fn ensure_existing(config: &Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn is_postgres_url(text: &str) -> bool {
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
+
+/// The PostgreSQL server and database a `views.url` names: a `postgres://` URL, or libpq's
+/// keyword form (`host=127.0.0.1 port=5432 dbname=casewatch user=casewatch`, values
+/// without spaces or quotes). Anything else is refused by name, never taken for a file.
+fn postgres_options(url: &str) -> anyhow::Result<PgConnectOptions> {
+    if is_postgres_url(url) {
+        return url
+            .parse()
+            .map_err(|error| anyhow::anyhow!("views.url: not a PostgreSQL URL: {error}"));
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        bail!(
+            "views.url: `{scheme}://` is not PostgreSQL; give a postgres:// URL or libpq's \
+             `host=… dbname=…`"
+        );
+    }
+    let mut options = PgConnectOptions::new();
+    let mut named = false;
+    for pair in url.split_whitespace() {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("views.url: `{pair}` is not a `key=value` setting");
+        };
+        options = match key {
+            "host" | "hostaddr" => options.host(value),
+            "port" => options.port(
+                value
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("views.url: port `{value}` is not a port"))?,
+            ),
+            "dbname" => options.database(value),
+            "user" => options.username(value),
+            "password" => options.password(value),
+            "application_name" => options.application_name(value),
+            "sslmode" => options.ssl_mode(
+                value
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("views.url: sslmode `{value}` is not one"))?,
+            ),
+            other => bail!(
+                "views.url: `{other}` is not a setting Casewatch passes on (host, hostaddr, \
+                 port, dbname, user, password, application_name, sslmode)"
+            ),
+        };
+        named = true;
+    }
+    if !named {
+        bail!("views.url: empty; give a postgres:// URL or libpq's `host=… dbname=…`");
+    }
+    Ok(options)
 }
 
 /// The log, as its backend.
@@ -182,18 +237,27 @@ impl Views {
                 let Some(url) = &config.views.url else {
                     bail!("views.url is required with the postgres views");
                 };
-                Self::open_target(url).await
+                Self::open_postgres(postgres_options(url)?).await
             }
         }
     }
 
-    /// Opens views by address: a `postgres://` URL, or else a SQLite file path.
+    async fn open_postgres(options: PgConnectOptions) -> anyhow::Result<Views> {
+        let store = PgStore::connect_with(options)
+            .await
+            .context("open the PostgreSQL views")?;
+        Ok(Views::Postgres(Arc::new(store)))
+    }
+
+    /// Opens views by address: a `postgres://` URL, or else a SQLite file path; an
+    /// address of any other scheme is refused.
     pub(crate) async fn open_target(target: &str) -> anyhow::Result<Views> {
-        if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-            let store = PgStore::connect(target)
-                .await
-                .context("open the PostgreSQL views")?;
-            Ok(Views::Postgres(Arc::new(store)))
+        if is_postgres_url(target) {
+            Self::open_postgres(postgres_options(target)?).await
+        } else if let Some((scheme, _)) = target.split_once("://") {
+            bail!(
+                "`{target}`: `{scheme}://` views are not supported (postgres:// or a SQLite file path)"
+            )
         } else {
             let store = SqliteStore::open(std::path::Path::new(target))
                 .await
@@ -220,6 +284,36 @@ impl Views {
                     .await
                     .context("listen for commit notices")?,
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_options;
+
+    #[test]
+    fn views_urls_are_postgres_urls_or_libpq_settings() {
+        let options = postgres_options("host=db.internal port=6432 dbname=views user=casewatch")
+            .expect("libpq's keyword form");
+        assert_eq!(options.get_host(), "db.internal");
+        assert_eq!(options.get_port(), 6432);
+        assert_eq!(options.get_database(), Some("views"));
+        assert_eq!(options.get_username(), "casewatch");
+
+        let options = postgres_options("postgres://casewatch@db.internal/views").expect("a URL");
+        assert_eq!(options.get_database(), Some("views"));
+
+        for (url, named) in [
+            ("mysql://db/views", "`mysql://` is not PostgreSQL"),
+            ("host=db dbnmae=views", "`dbnmae` is not a setting"),
+            ("host=db port=fifty", "port `fifty`"),
+            ("views.db", "`views.db` is not a `key=value` setting"),
+            ("  ", "empty"),
+        ] {
+            let error = postgres_options(url).expect_err(url).to_string();
+            assert!(error.contains(named), "{url}: {error}");
+            assert!(error.starts_with("views.url"), "{url}: {error}");
         }
     }
 }

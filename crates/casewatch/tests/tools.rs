@@ -125,3 +125,28 @@ async fn rebuild_exits_non_zero_when_the_live_views_differ() {
         stderr(&behind)
     );
 }
+
+/// `--views-backend postgres` reads its URL as PostgreSQL's, or refuses it: a URL of
+/// another scheme used to become a SQLite file named after it.
+#[test]
+fn a_views_url_postgres_cannot_read_is_refused_and_no_file_is_made() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = Command::new(env!("CARGO_BIN_EXE_casewatch"))
+        .current_dir(dir.path())
+        .args(["migrate", "--data", "data", "--views-backend", "postgres"])
+        .args(["--views-url", "mysql://db/views"])
+        .env_remove("CASEWATCH_VIEWS_URL")
+        .output()
+        .expect("casewatch runs");
+    assert!(!output.status.success(), "a MySQL URL for PostgreSQL views");
+    assert!(
+        stderr(&output).contains("views.url: `mysql://` is not PostgreSQL"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !dir.path().join("mysql:").exists(),
+        "a file named after the URL"
+    );
+    assert!(!dir.path().join("data").join("views.db").exists());
+}
