@@ -174,6 +174,7 @@ impl EmbeddedLog {
 
         let readers = Arc::new(Readers {
             path,
+            immutable: false,
             busy_timeout: options.busy_timeout,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(options.readers.max(1))),
@@ -213,6 +214,71 @@ impl EmbeddedLog {
                 high_water,
                 readers,
                 counters,
+            }),
+        })
+    }
+
+    /// Opens an existing log to read it only, as the auditor's tools do: nothing is created
+    /// or written, the partition count is the log's own, and the high-water marks are
+    /// those committed when it opened. Appends through this handle fail with
+    /// [`LogError::Closed`].
+    ///
+    /// A log another process is writing is read through its write-ahead log. A copy of a
+    /// stopped log in a directory this process cannot write (a read-only snapshot) has no
+    /// write-ahead log, and SQLite could not make the shared-memory file a reader needs:
+    /// it is then read as immutable, which is safe because no writer can be at work on a
+    /// file without its write-ahead log.
+    pub fn open_read_only(dir: &Path) -> Result<EmbeddedLog> {
+        EmbeddedLog::open_read_only_with(dir, EmbeddedOptions::default())
+    }
+
+    /// [`EmbeddedLog::open_read_only`] with explicit tuning (only the readers' settings
+    /// apply).
+    pub fn open_read_only_with(dir: &Path, options: EmbeddedOptions) -> Result<EmbeddedLog> {
+        let path = dir.join(DATABASE_FILE);
+        if !path.is_file() {
+            return Err(LogError::Unavailable(format!(
+                "there is no log at `{}`",
+                path.display()
+            )));
+        }
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let open_and_read = |immutable: bool| -> Result<(Connection, u32)> {
+            let conn = open_reader(&path, immutable, options.busy_timeout)?;
+            let partitions = read_partitions(&conn)?;
+            Ok((conn, partitions))
+        };
+        let (immutable, (conn, partitions)) = match open_and_read(false) {
+            Ok(opened) => (false, opened),
+            Err(error) if !Path::new(&wal).exists() => {
+                debug!(%error, "reading the log as an immutable snapshot");
+                (true, open_and_read(true)?)
+            }
+            Err(error) => return Err(error),
+        };
+        let statements = Arc::new(Statements::new(partitions));
+        let next = statements
+            .next_offsets(&conn)
+            .map_err(|e| unavailable("cannot read the high-water marks", &e))?;
+        let readers = Arc::new(Readers {
+            path,
+            immutable,
+            busy_timeout: options.busy_timeout,
+            idle: Mutex::new(vec![conn]),
+            permits: Arc::new(Semaphore::new(options.readers.max(1))),
+            statements,
+        });
+        debug!(dir = %dir.display(), partitions, immutable, "opened the embedded log to read");
+        Ok(EmbeddedLog {
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                partitions,
+                requests: Mutex::new(None),
+                writer: Mutex::new(None),
+                high_water: next.iter().map(|hw| watch::Sender::new(*hw)).collect(),
+                readers,
+                counters: Arc::new(Counters::default()),
             }),
         })
     }
@@ -875,6 +941,8 @@ fn is_storage_failure(error: &rusqlite::Error) -> bool {
 /// The read-only connections, lent out to blocking tasks one at a time.
 struct Readers {
     path: PathBuf,
+    /// Open the file as an immutable snapshot (see [`EmbeddedLog::open_read_only`]).
+    immutable: bool,
     busy_timeout: Duration,
     idle: Mutex<Vec<Connection>>,
     /// Bounds the reads running at once, hence the connections open.
@@ -919,15 +987,64 @@ impl Readers {
     }
 
     fn connect(&self) -> Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| unavailable("cannot open a log reader", &e))?;
-        conn.busy_timeout(self.busy_timeout)
-            .map_err(|e| unavailable("cannot configure a log reader", &e))?;
+        let conn = open_reader(&self.path, self.immutable, self.busy_timeout)?;
         conn.set_prepared_statement_cache_capacity(self.statements.read.len() + 4);
         Ok(conn)
+    }
+}
+
+/// A read-only connection to the log's file; an immutable one reads the file as it stands,
+/// with no locks and no write-ahead log.
+fn open_reader(path: &Path, immutable: bool, busy_timeout: Duration) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if immutable {
+        Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
+    } else {
+        Connection::open_with_flags(path, flags)
+    }
+    .map_err(|e| unavailable("cannot open a log reader", &e))?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(|e| unavailable("cannot configure a log reader", &e))?;
+    Ok(conn)
+}
+
+/// `file:PATH?immutable=1`, the path escaped as a URI path (SQLite decodes each `%XX` to
+/// its byte, so a path of any bytes survives).
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for &byte in path.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_graphic() && !matches!(byte, b'%' | b'?' | b'#') {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// The partition count a log was created with, checking its format.
+fn read_partitions(conn: &Connection) -> Result<u32> {
+    let meta = |name: &str| -> rusqlite::Result<Option<u32>> {
+        conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |row| {
+            row.get(0)
+        })
+        .optional()
+    };
+    let found = meta("format")
+        .and_then(|format| Ok((format, meta("partitions")?)))
+        .map_err(|e| unavailable("cannot read the log's format", &e))?;
+    match found {
+        (Some(FORMAT), Some(partitions)) if partitions > 0 => Ok(partitions),
+        (Some(FORMAT), _) => Err(LogError::Unavailable(
+            "the log does not record its partition count".to_owned(),
+        )),
+        (Some(format), _) => Err(LogError::Unavailable(format!(
+            "the log is in format {format}, this build reads format {FORMAT}"
+        ))),
+        (None, _) => Err(LogError::Unavailable(
+            "the file holds no Casewatch log (no format recorded)".to_owned(),
+        )),
     }
 }
 
@@ -958,4 +1075,48 @@ impl Counters {
 /// here is one `take`, `push` or `pop`.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Destination;
+
+    #[tokio::test]
+    async fn a_log_opened_to_read_keeps_its_partitions_and_takes_no_appends() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let log = EmbeddedLog::open(dir.path(), 3).expect("a new log");
+        let record = |partition| NewRecord {
+            destination: Destination::Partition(partition),
+            bytes: vec![1, 2, 3],
+            idempotency_key: None,
+            headers: Vec::new(),
+        };
+        log.append(vec![record(2), record(2)])
+            .await
+            .expect("appends");
+        drop(log);
+
+        let read = EmbeddedLog::open_read_only(dir.path()).expect("opens to read");
+        assert_eq!(read.partitions(), 3, "the log's own count");
+        assert_eq!(read.high_water(2).await.expect("a partition"), 2);
+        assert_eq!(read.read(2, 0, 10).await.expect("reads").len(), 2);
+        assert!(matches!(
+            read.append(vec![record(0)]).await,
+            Err(LogError::Closed)
+        ));
+
+        let missing = dir.path().join("nothing-here");
+        let error = EmbeddedLog::open_read_only(&missing).expect_err("no log there");
+        assert!(error.to_string().contains("there is no log at"), "{error}");
+        assert!(!missing.exists(), "reading created nothing");
+    }
+
+    #[test]
+    fn immutable_uris_escape_what_uris_reserve() {
+        assert_eq!(
+            immutable_uri(Path::new("/data/a?b#c%d/监察 log.sqlite3")),
+            "file:/data/a%3Fb%23c%25d/%E7%9B%91%E5%AF%9F%20log.sqlite3?immutable=1"
+        );
+    }
 }

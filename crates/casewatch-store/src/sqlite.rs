@@ -76,6 +76,61 @@ impl SqliteStore {
         })
     }
 
+    /// Opens existing views to read them only, as the auditor's tools do: nothing is
+    /// created, migrated or written (a batch fails), and views whose schema is behind this
+    /// build are refused. Views another process is writing are read through their
+    /// write-ahead log; a copy of stopped views in a directory this process cannot write (a
+    /// read-only snapshot) has none, and is read as immutable (see
+    /// `EmbeddedLog::open_read_only` of the log crate, which does the same).
+    pub async fn open_read_only(path: &Path) -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .foreign_keys(false)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let reader = match Self::open_reader(options.clone()).await {
+            Ok(reader) => reader,
+            Err(error) if !Path::new(&wal).exists() => {
+                tracing::debug!(%error, "reading the views as an immutable snapshot");
+                Self::open_reader(options.immutable(true)).await?
+            }
+            Err(error) => return Err(error),
+        };
+        info!(path = %path.display(), "view store opened to read");
+        Ok(SqliteStore {
+            views: SqlViews {
+                writer: reader.clone(),
+                reader,
+            },
+        })
+    }
+
+    /// A pool of read-only connections to views whose schema is this build's.
+    async fn open_reader(options: SqliteConnectOptions) -> Result<sqlx::SqlitePool> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&pool)
+                .await
+                .map_err(db)?;
+        if let Some(missing) = MIGRATOR
+            .iter()
+            .find(|migration| !applied.contains(&migration.version))
+        {
+            return Err(crate::StoreError::Unavailable(format!(
+                "the views lack migration {} ({}) of this build: run `casewatch migrate`",
+                missing.version, missing.description
+            )));
+        }
+        Ok(pool)
+    }
+
     /// A private in-memory database, for tests: one connection, kept open for the store's
     /// life, serves reads and writes alike.
     pub async fn open_in_memory() -> Result<SqliteStore> {
@@ -185,5 +240,26 @@ mod tests {
             })
         );
         assert_eq!(reopened.digest().await.expect("digest"), digest);
+        reopened.close().await;
+
+        let read = SqliteStore::open_read_only(&path)
+            .await
+            .expect("store opens to read");
+        assert_eq!(read.digest().await.expect("digest"), digest);
+        let batch = ViewBatch::new(
+            3,
+            7,
+            Checkpoint {
+                partition: 3,
+                next_offset: 8,
+                chain_hash: [8; 32],
+                clock: None,
+            },
+        );
+        assert!(read.apply(batch).await.is_err(), "a reader writes nothing");
+
+        let missing = dir.path().join("missing.db");
+        assert!(SqliteStore::open_read_only(&missing).await.is_err());
+        assert!(!missing.exists(), "reading created nothing");
     }
 }
