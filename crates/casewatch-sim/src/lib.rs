@@ -120,6 +120,11 @@ pub struct SimConfig {
     pub seed: u64,
     /// The first simulated instant (a Monday morning is a good start).
     pub start: Timestamp,
+    /// A name for this run (a few ASCII letters and digits), put in every case number
+    /// (`330102-20260302-RUN-00001`), so that runs with the same seed and days report new
+    /// cases rather than re-send an earlier run's steps; `None`: the numbers say only the
+    /// county, the day and the count.
+    pub run: Option<String>,
     /// How many simulated working days new cases arrive on.
     pub days: u32,
     /// How many counties report (at most [`COUNTIES`]).
@@ -137,10 +142,36 @@ impl Default for SimConfig {
             start: chrono::DateTime::parse_from_rfc3339("2026-03-02T08:30:00+08:00")
                 .expect("a valid start")
                 .to_utc(),
+            run: None,
             days: 10,
             counties: 3,
             cases_per_county_day: 20,
             tick_every: Duration::hours(1),
+        }
+    }
+}
+
+impl SimConfig {
+    /// The same simulation placed so that its `days` working days of new cases end on the
+    /// working day of `now` (today when it is one, else the last one before it), each
+    /// starting at 08:30: a history that ends now, for a node whose clock says `now`. The
+    /// outputs up to `now` are that history, the rest what is still to come.
+    pub fn ending_at(self, now: Timestamp) -> Self {
+        let calendar = WorkingCalendar::national();
+        let mut date = calendar.local_date(now);
+        let mut working_days = 0;
+        loop {
+            if calendar.is_working_day(date) {
+                working_days += 1;
+                if working_days >= self.days.max(1) {
+                    break;
+                }
+            }
+            date = date.pred_opt().expect("a date within the calendar");
+        }
+        Self {
+            start: calendar.start_of(date) + Duration::minutes(8 * 60 + 30),
+            ..self
         }
     }
 }
@@ -269,12 +300,17 @@ impl Simulator {
             for number in 0..self.config.cases_per_county_day {
                 let offset = self.rng.random_range(0..self.calendar.day_seconds() - 3600);
                 let submitted = self.calendar.add_working_seconds(opening, offset);
+                let run = self
+                    .config
+                    .run
+                    .as_ref()
+                    .map_or(String::new(), |run| format!("{run}-"));
                 let case_no = CaseNo::parse(format!(
-                    "{code}-{}-{:05}",
+                    "{code}-{}-{run}{:05}",
                     date.format("%Y%m%d"),
                     number + 1
                 ))
-                .expect("a short case number");
+                .expect("a short case number, and a run name of valid characters");
                 self.plan_case(case_no, county, submitted);
             }
         }
@@ -648,6 +684,86 @@ mod tests {
         assert_eq!(first, second);
         let other: Vec<Output> = Simulator::new(SimConfig { seed: 2, ..small() }).collect();
         assert_ne!(first, other);
+    }
+
+    #[test]
+    fn each_case_happens_in_the_order_of_its_steps() {
+        let mut last: std::collections::BTreeMap<CaseNo, (u32, Timestamp)> =
+            std::collections::BTreeMap::new();
+        let mut events: Vec<CaseEvent> = Simulator::new(small())
+            .filter_map(|output| match output {
+                Output::Step { event, .. } if event.source_version == 1 => Some(*event),
+                _ => None,
+            })
+            .collect();
+        events.sort_by_key(|event| (event.case_no.clone(), event.seq));
+        for event in events {
+            if let Some((seq, at)) = last.get(&event.case_no) {
+                assert_eq!(event.seq, seq + 1, "{}", event.case_no);
+                assert!(event.occurred_at >= *at, "{} #{}", event.case_no, event.seq);
+            }
+            last.insert(event.case_no.clone(), (event.seq, event.occurred_at));
+        }
+    }
+
+    #[test]
+    fn a_history_ending_now_starts_its_last_day_today() {
+        let calendar = WorkingCalendar::national();
+        let local = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .expect("a valid instant")
+                .to_utc()
+        };
+        // Wednesday 2026-03-04 in the afternoon: Monday, Tuesday and today.
+        let now = local("2026-03-04T15:00:00+08:00");
+        let config = SimConfig {
+            days: 3,
+            ..SimConfig::default()
+        }
+        .ending_at(now);
+        assert_eq!(config.start, local("2026-03-02T08:30:00+08:00"));
+        let outputs: Vec<Output> = Simulator::new(config).collect();
+        let arrival_days: std::collections::BTreeSet<_> = outputs
+            .iter()
+            .filter_map(|output| match output {
+                Output::Step { event, .. } if event.seq == 1 => {
+                    Some(calendar.local_date(event.occurred_at))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(arrival_days.len(), 3, "{arrival_days:?}");
+        assert_eq!(
+            arrival_days.last(),
+            Some(&calendar.local_date(now)),
+            "the last day of new cases is today"
+        );
+        // On a Sunday the history ends with Friday's cases.
+        let sunday = SimConfig {
+            days: 1,
+            ..SimConfig::default()
+        }
+        .ending_at(local("2026-03-08T10:00:00+08:00"));
+        assert_eq!(sunday.start, local("2026-03-06T08:30:00+08:00"));
+    }
+
+    #[test]
+    fn runs_with_names_report_different_cases() {
+        let named = |run: &str| -> std::collections::BTreeSet<String> {
+            Simulator::new(SimConfig {
+                run: Some(run.to_owned()),
+                ..small()
+            })
+            .filter_map(|output| match output {
+                Output::Step { event, .. } => Some(event.event_id.to_string()),
+                Output::Tick(_) => None,
+            })
+            .collect()
+        };
+        let first = named("A1");
+        let second = named("B2");
+        assert!(first.iter().all(|id| id.contains("-A1-")), "{first:?}");
+        assert!(first.is_disjoint(&second));
     }
 
     #[test]

@@ -33,7 +33,9 @@ pub(crate) enum Command {
     /// Start a node on an accelerated clock and push a simulated city into it over gRPC,
     /// printing the alerts as they arrive.
     Demo(DemoArgs),
-    /// Push simulated counties' case steps into a running server.
+    /// Push simulated counties' case steps into a running server: the history of the last
+    /// `--days` working days up to the server's now, then (`--follow`) the rest live, or
+    /// (`--live`) only live from now; every run is new cases.
     Simulate(SimulateArgs),
     /// Print the records of the log, or of one case.
     Replay(ReplayArgs),
@@ -92,7 +94,7 @@ pub(crate) struct SimArgs {
     /// Seed of the simulated counties; the same seed gives the same run.
     #[arg(long, env = "CASEWATCH_SEED", default_value_t = 1)]
     pub(crate) seed: u64,
-    /// Working days on which new cases arrive.
+    /// Working days on which new cases arrive (for `simulate`, the last ones up to today).
     #[arg(long, env = "CASEWATCH_DAYS", default_value_t = 10)]
     pub(crate) days: u32,
     /// Counties reporting (1 to 6).
@@ -129,6 +131,18 @@ pub(crate) struct SimulateArgs {
     /// Stop after this long, even if the simulation has more.
     #[arg(long, env = "CASEWATCH_DURATION", value_parser = humantime::parse_duration)]
     pub(crate) duration: Option<Duration>,
+    /// After the history up to now, keep reporting the open cases' steps as their time
+    /// comes on the server's clock, as the counties would live.
+    #[arg(long, env = "CASEWATCH_FOLLOW")]
+    pub(crate) follow: bool,
+    /// No history: new cases arrive on the `--days` working days from now, and each step
+    /// is reported as it happens on the server's clock (so none is reported late).
+    #[arg(long, env = "CASEWATCH_LIVE", conflicts_with = "follow")]
+    pub(crate) live: bool,
+    /// The clock file of a server that reads its time from one (`server.clock_file`); the
+    /// wall clock when absent.
+    #[arg(long, env = "CASEWATCH_CLOCK_FILE")]
+    pub(crate) clock_file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) sim: SimArgs,
 }

@@ -1,63 +1,17 @@
-//! The commands other than the roles and the demo: simulate, replay, verify, rebuild,
-//! migrate.
+//! The commands other than the roles, the demo and the simulator: replay, verify,
+//! rebuild, migrate.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use casewatch_domain::case::Policy;
 use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions, audit};
-use casewatch_proto::pb;
 use casewatch_proto::{DecodedRecord, decode_record};
-use casewatch_sim::{Output, SimConfig, Simulator};
 
 use crate::backends::{Log, Views, ensure_existing};
-use crate::cli::{RebuildArgs, ReplayArgs, SimulateArgs};
-use crate::client;
+use crate::cli::{RebuildArgs, ReplayArgs};
 use crate::config::{Config, ConfigArgs, LogBackend};
-
-pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
-    let channel = args.client.connect().await?;
-    let mut ingest = pb::ingest_service_client::IngestServiceClient::new(channel);
-    let sim = SimConfig::from(&args.sim);
-    let started = Instant::now();
-    let now = chrono::Utc::now();
-    let mut batch = Vec::with_capacity(args.batch);
-    let mut pushed = 0u64;
-    for output in Simulator::new(sim) {
-        let Output::Step {
-            mut event,
-            recorded_at,
-        } = output
-        else {
-            continue;
-        };
-        // The simulated city runs on its own calendar; move each step to now, keeping how
-        // late it was reported, so the server's clock judges it as the simulation meant.
-        event.occurred_at = now - (recorded_at - event.occurred_at);
-        batch.push(pb::CaseEvent::from(*event));
-        if batch.len() >= args.batch {
-            pushed += client::push(&mut ingest, std::mem::take(&mut batch)).await?;
-            if let Some(rate) = args.rate {
-                let due = Duration::from_secs_f64(pushed as f64 / f64::from(rate.max(1)));
-                tokio::time::sleep(due.saturating_sub(started.elapsed())).await;
-            }
-        }
-        if args
-            .duration
-            .is_some_and(|limit| started.elapsed() >= limit)
-        {
-            break;
-        }
-    }
-    pushed += client::push(&mut ingest, batch).await?;
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "{pushed} events appended in {seconds:.2} s: {:.0} events/s",
-        pushed as f64 / seconds.max(1e-9)
-    );
-    Ok(())
-}
 
 fn describe(bytes: &[u8]) -> String {
     match decode_record(bytes) {

@@ -15,6 +15,7 @@ mod config;
 mod demo;
 mod report;
 mod roles;
+mod simulate;
 
 /// mimalloc rather than the system allocator: the fold and the ingest path allocate and
 /// free many small strings and vectors per event (see BENCHMARKS.md).
@@ -30,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Project(args) => role(&args, "casewatch-project", roles::project).await,
         cli::Command::Api(args) => role(&args, "casewatch-api", roles::api).await,
         cli::Command::Demo(args) => tool(demo::run(args)).await,
-        cli::Command::Simulate(args) => tool(commands::simulate(args)).await,
+        cli::Command::Simulate(args) => tool(simulate::run(args)).await,
         cli::Command::Replay(args) => tool(commands::replay(args)).await,
         cli::Command::Verify(args) => tool(commands::verify(args)).await,
         cli::Command::Rebuild(args) => tool(commands::rebuild(args)).await,
