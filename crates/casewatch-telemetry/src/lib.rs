@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 use std::io::IsTerminal as _;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -20,13 +21,16 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{SdkMeterProvider, Temporality};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use tonic::codegen::http::HeaderMap;
 use tonic::metadata::MetadataMap;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::{EnvFilter, FilterExt as _, FilterFn, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -41,6 +45,19 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// transport (exporting its own requests would feed on itself) and the SDK's diagnostics;
 /// a target matches every crate whose name it begins, so `hyper` covers `hyper_util`.
 const NOT_EXPORTED: &[&str] = &["h2", "hyper", "tonic", "tower", "opentelemetry"];
+
+/// The OpenTelemetry SDK's own reports of one failed export (by event name), which it
+/// repeats at every export, every 5 seconds, for as long as the collector is away: they
+/// never reach the log. [`ExportWatch`] says the same once instead, and again only when it
+/// changes. The SDK's other reports (a full span queue, a failed shutdown) still do.
+const REPEATED_EXPORT_FAILURES: &[&str] = &[
+    "BatchSpanProcessor.ExportError",
+    "PeriodicReader.ExportError",
+    "PeriodicReader.ExportFailed",
+    "Export.Failed.Exhausted",
+    "Export.Failed.DeadlineExceeded",
+    "Export.Failed.NonRetryable",
+];
 
 /// How the process logs and traces; the `[telemetry]` table of the configuration file.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -106,6 +123,7 @@ pub fn init(config: &TelemetryConfig, default_service: &str) -> anyhow::Result<T
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
+    let log_filter = log_filter.and(not_repeated_export_failures());
     let fmt = if config.json_logs {
         fmt.json().with_filter(log_filter).boxed()
     } else {
@@ -175,7 +193,7 @@ fn meter_provider(endpoint: &str, service: &str) -> anyhow::Result<SdkMeterProvi
         .build()
         .with_context(|| format!("build the otlp metric exporter for `{endpoint}`"))?;
     Ok(SdkMeterProvider::builder()
-        .with_periodic_exporter(exporter)
+        .with_periodic_exporter(Watched::new(exporter, "metrics", endpoint))
         .with_resource(resource(service))
         .build())
 }
@@ -189,9 +207,130 @@ fn tracer_provider(endpoint: &str, service: &str) -> anyhow::Result<SdkTracerPro
         .build()
         .with_context(|| format!("build the otlp exporter for `{endpoint}`"))?;
     Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_batch_exporter(Watched::new(exporter, "traces", endpoint))
         .with_resource(resource(service))
         .build())
+}
+
+/// The log's filter against [`REPEATED_EXPORT_FAILURES`]. It hints that it may pass any
+/// level, so that, combined with the log filter, the most the two pass stays the log
+/// filter's own: without a hint the combination claims every level, and (seen in a role on
+/// PostgreSQL views, whose sqlx asks what is enabled at every level) the role's INFO lines
+/// went missing. `role_lifecycle.rs` checks that they are there.
+fn not_repeated_export_failures() -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    FilterFn::new(|metadata: &tracing::Metadata<'_>| {
+        !(metadata.target().starts_with("opentelemetry")
+            && REPEATED_EXPORT_FAILURES.contains(&metadata.name()))
+    })
+    .with_max_level_hint(LevelFilter::TRACE)
+}
+
+/// What the exports of one signal (traces, metrics) last came to, so that a collector
+/// that cannot be reached is logged once, at WARN, rather than at every export: again only
+/// when the error changes, and at INFO when exports succeed again.
+#[derive(Debug)]
+struct ExportWatch {
+    signal: &'static str,
+    endpoint: String,
+    /// The error of the last export; `None` after a success, or before the first export.
+    failing: Mutex<Option<String>>,
+}
+
+impl ExportWatch {
+    fn new(signal: &'static str, endpoint: &str) -> Self {
+        Self {
+            signal,
+            endpoint: endpoint.to_owned(),
+            failing: Mutex::new(None),
+        }
+    }
+
+    /// Notes an export's outcome, logging what changed.
+    fn record(&self, result: &OTelSdkResult) {
+        let mut failing = self
+            .failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match result {
+            Ok(()) => {
+                if failing.take().is_some() {
+                    tracing::info!(
+                        endpoint = %self.endpoint,
+                        "the collector takes {} again", self.signal
+                    );
+                }
+            }
+            Err(error) => {
+                let error = error.to_string();
+                if failing.as_deref() != Some(error.as_str()) {
+                    tracing::warn!(
+                        endpoint = %self.endpoint,
+                        %error,
+                        "cannot export {} to the collector: they are dropped until it takes \
+                         them (said again only if this changes)",
+                        self.signal
+                    );
+                    *failing = Some(error);
+                }
+            }
+        }
+    }
+}
+
+/// An exporter whose outcomes an [`ExportWatch`] follows.
+#[derive(Debug)]
+struct Watched<E> {
+    inner: E,
+    watch: ExportWatch,
+}
+
+impl<E> Watched<E> {
+    fn new(inner: E, signal: &'static str, endpoint: &str) -> Self {
+        Self {
+            inner,
+            watch: ExportWatch::new(signal, endpoint),
+        }
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for Watched<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let result = self.inner.export(batch).await;
+        self.watch.record(&result);
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+impl<E: PushMetricExporter> PushMetricExporter for Watched<E> {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let result = self.inner.export(metrics).await;
+        self.watch.record(&result);
+        result
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
+    }
 }
 
 /// Which spans the OpenTelemetry layer exports: INFO and above, but none of the crates in
@@ -342,6 +481,144 @@ mod tests {
         let filter = export_filter().to_string();
         assert!(filter.contains("tonic=off"), "{filter}");
         assert!(filter.contains("info"), "{filter}");
+    }
+
+    /// Logs written by what runs in `run`, as the roles' log shows them (at `info`).
+    fn logged(run: impl FnOnce()) -> String {
+        let buffer = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let writer = {
+            let buffer = buffer.clone();
+            move || Captured(buffer.clone())
+        };
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_filter(EnvFilter::new("info").and(not_repeated_export_failures())),
+        );
+        tracing::subscriber::with_default(subscriber, run);
+        let bytes = buffer.lock().expect("the log").clone();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("the log").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn refused() -> OTelSdkResult {
+        Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+            "transport error: Connection refused".to_owned(),
+        ))
+    }
+
+    fn count(log: &str, level: &str) -> usize {
+        log.lines().filter(|line| line.contains(level)).count()
+    }
+
+    #[test]
+    fn an_unreachable_collector_is_a_warning_once_and_again_when_it_changes() {
+        let watch = ExportWatch::new("traces", "http://127.0.0.1:4317");
+        let log = logged(|| {
+            for _ in 0..5 {
+                watch.record(&refused());
+            }
+        });
+        assert_eq!(count(&log, "WARN"), 1, "{log}");
+        assert_eq!(count(&log, "ERROR"), 0, "{log}");
+        assert!(
+            log.contains("cannot export traces to the collector")
+                && log.contains("Connection refused")
+                && log.contains("http://127.0.0.1:4317"),
+            "{log}"
+        );
+
+        // It answers again, then fails again, then fails otherwise.
+        let log = logged(|| {
+            watch.record(&Ok(()));
+            watch.record(&Ok(()));
+            watch.record(&refused());
+            watch.record(&refused());
+            let timeout = Err(opentelemetry_sdk::error::OTelSdkError::Timeout(
+                Duration::from_secs(10),
+            ));
+            watch.record(&timeout);
+            watch.record(&timeout);
+        });
+        assert_eq!(count(&log, "INFO"), 1, "{log}");
+        assert!(log.contains("the collector takes traces again"), "{log}");
+        assert_eq!(count(&log, "WARN"), 2, "{log}");
+        assert_eq!(count(&log, "ERROR"), 0, "{log}");
+    }
+
+    #[test]
+    fn the_sdks_report_of_every_failed_export_stays_out_of_the_log() {
+        let log = logged(|| {
+            tracing::error!(
+                name: "BatchSpanProcessor.ExportError",
+                target: "opentelemetry_sdk",
+                error = "Connection refused"
+            );
+            tracing::warn!(
+                name: "Export.Failed.Exhausted",
+                target: "opentelemetry-otlp",
+                retries = 3
+            );
+            tracing::error!(
+                name: "PeriodicReader.ExportError",
+                target: "opentelemetry_sdk",
+                error = "Connection refused"
+            );
+            tracing::warn!(
+                name: "BatchSpanProcessor.SpanDroppingStarted",
+                target: "opentelemetry_sdk",
+                message = "spans dropped"
+            );
+            tracing::error!(name: "BatchSpanProcessor.ExportError", "not the sdk");
+        });
+        assert!(!log.contains("Connection refused"), "{log}");
+        assert!(!log.contains("retries"), "{log}");
+        assert!(
+            log.contains("spans dropped"),
+            "the SDK's other reports stay: {log}"
+        );
+        assert!(
+            log.contains("not the sdk"),
+            "only the SDK's are left out: {log}"
+        );
+    }
+
+    /// An exporter that answers from a script.
+    #[derive(Debug)]
+    struct Scripted(Mutex<Vec<OTelSdkResult>>);
+
+    impl SpanExporter for Scripted {
+        async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.lock().expect("the script").remove(0)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_watched_exporter_reports_what_its_exporter_answers() {
+        let watched = Watched::new(
+            Scripted(Mutex::new(vec![refused(), refused(), Ok(())])),
+            "traces",
+            "http://collector:4317",
+        );
+        let mut results = Vec::new();
+        for _ in 0..3 {
+            results.push(watched.export(Vec::new()).await);
+        }
+        assert!(results[0].is_err() && results[1].is_err() && results[2].is_ok());
+        assert!(watched.watch.failing.lock().expect("the state").is_none());
     }
 
     #[test]
