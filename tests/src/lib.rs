@@ -189,6 +189,21 @@ pub fn submission(case_no: &str, region: &'static str, at: Timestamp) -> pb::Cas
     }
 }
 
+/// The acceptance (受理) of case `case_no` in `region` at `at`, as its second step, with
+/// `promised` and 20 legal working days.
+pub fn acceptance(
+    case_no: &str,
+    region: &'static str,
+    at: Timestamp,
+    promised: u32,
+) -> pb::CaseEvent {
+    pb::CaseEvent {
+        event_id: format!("{case_no}-2"),
+        case_no: case_no.to_owned(),
+        ..CaseScript::new("", region).event(2, "clerk", at, accepted(promised))
+    }
+}
+
 fn submitted() -> Step {
     Step::Submitted(Submitted {
         applicant: Some(pb::Applicant {

@@ -409,6 +409,7 @@ impl World {
                 let result = monitor
                     .subscribe_alerts(pb::AlertFilter {
                         region_prefix: region,
+                        from_beginning: true,
                         ..Default::default()
                     })
                     .await;

@@ -259,6 +259,7 @@ async fn a_subscriber_that_resumes_with_its_cursor_misses_nothing_and_gets_nothi
     let mut red = monitor
         .subscribe_alerts(pb::AlertFilter {
             min_level: pb::AlertLevel::Red.into(),
+            from_beginning: true,
             ..Default::default()
         })
         .await

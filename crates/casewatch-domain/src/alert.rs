@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
-use crate::ids::{CaseNo, DeptCode, ItemCode, RegionCode};
+use crate::ids::{CaseNo, DeptCode, EventId, ItemCode, RegionCode};
 use crate::supervision::{ActionKind, AppealDecision, Principal, Role, SupervisionAction};
 
 /// How serious an alert is. Ordered: a warning is below a yellow card.
@@ -385,6 +385,10 @@ pub struct Alert {
     /// day its card is counted on, and the day a revoke of it is counted against.
     #[serde(default)]
     pub carded_at: Option<Timestamp>,
+    /// The `event_id`s of the supervision actions applied to it, in order: a re-sent
+    /// action is recognised and applied once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<EventId>,
 }
 
 impl Alert {
@@ -441,6 +445,9 @@ pub enum LifecycleError {
     AlreadyAppealed,
     #[error("the feedback due date must be after the notice")]
     DueBeforeNotice,
+    /// The same action was applied before: a re-send is applied once.
+    #[error("action `{0}` was already applied to this alert")]
+    AlreadyApplied(EventId),
 }
 
 impl Alert {
@@ -579,17 +586,25 @@ impl Alert {
 
     /// Raises the alert to `level` because `rule` says time ran out; `None` if it is closed
     /// or already there.
+    /// Raises the alert to `level` because `rule` says so; `measurement` is what the rule
+    /// measured and the threshold it passed for this level, where it measures one (the
+    /// raise's measurement no longer explains the new level).
     pub(crate) fn escalate_to(
         &mut self,
         level: Level,
         rule: RuleId,
         at: Timestamp,
+        measurement: Option<(Quantity, Quantity)>,
     ) -> Option<AlertChange> {
         if !self.state.is_open() || self.level >= level {
             return None;
         }
         let at = at.max(self.updated_at);
         let previous = (self.state, self.level);
+        if let Some((measured, threshold)) = measurement {
+            self.measured = measured;
+            self.threshold = threshold;
+        }
         self.level = level;
         self.updated_at = at;
         Some(AlertChange {

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday};
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
 use crate::ids::RegionCode;
+use crate::{Timestamp, china_standard_time};
 
 /// The shipped national calendar data.
 const NATIONAL_DATA: &str = include_str!("../data/calendar/cn-national.toml");
@@ -107,11 +107,6 @@ pub struct RegionCalendar {
     /// Years of data that replace the inherited data for those years.
     #[serde(default, rename = "year")]
     pub years: Vec<CalendarYear>,
-}
-
-/// China Standard Time, the offset of every shipped calendar.
-fn china_standard_time() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
 }
 
 fn hm(hour: u32, minute: u32) -> NaiveTime {

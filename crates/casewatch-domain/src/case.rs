@@ -533,7 +533,12 @@ impl Case {
             .iter_mut()
             .find(|alert| alert.id == event.alert_id)
             .ok_or_else(|| LifecycleError::UnknownAlert(event.alert_id.clone()))?;
-        let change = alert.act(&event.action, &event.principal, at)?;
+        if alert.actions.contains(&event.event_id) {
+            return Err(LifecycleError::AlreadyApplied(event.event_id.clone()));
+        }
+        let mut change = alert.act(&event.action, &event.principal, at)?;
+        alert.actions.push(event.event_id.clone());
+        change.alert.actions.clone_from(&alert.actions);
         let mut effects = Effects::default();
         self.record_change(&ctx, change, &mut effects);
         self.update_gauges(&ctx, at, &mut effects);

@@ -4,10 +4,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::ids::{CaseNo, DeptCode, EventId, ItemCode, RegionCode};
-use crate::{Timestamp, ValidationError};
+use crate::{Timestamp, ValidationError, china_standard_time, local_text};
 
 /// Longest free text (reasons, opinions, replies) accepted, in characters.
 pub const TEXT_MAX: usize = 2000;
+/// The local date of the earliest step accepted: the beginning of the working calendars'
+/// and the statistics' history.
+pub const EARLIEST_STEP: chrono::NaiveDate = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
 /// Longest short text (names, numbers, codes inside a payload) accepted, in characters.
 pub const NAME_MAX: usize = 200;
 /// Most entries in a list (materials, fee items, tags) accepted.
@@ -534,19 +537,32 @@ impl CaseEvent {
 
     /// Checks the step's time against the moment Casewatch received it: a step cannot have
     /// happened later than that, beyond `skew` for a source whose clock runs a little
-    /// ahead. (A step reported late is a supervision finding, C2, not an input error.)
+    /// ahead, nor before [`EARLIEST_STEP`], which no county system can mean. (A step
+    /// reported late is a supervision finding, C2, not an input error.) Instants are stated
+    /// in China Standard Time, the time of the counties.
     pub fn check_received(
         &self,
         received_at: Timestamp,
         skew: chrono::TimeDelta,
     ) -> Result<(), ValidationError> {
+        let earliest = earliest_step();
+        if self.occurred_at < earliest {
+            return Err(ValidationError::new(
+                "occurred_at",
+                format!(
+                    "`{}` is before `{}`, the earliest step Casewatch accepts",
+                    local_text(self.occurred_at),
+                    local_text(earliest)
+                ),
+            ));
+        }
         match received_at.checked_add_signed(skew) {
             Some(latest) if self.occurred_at > latest => Err(ValidationError::new(
                 "occurred_at",
                 format!(
                     "`{}` is in the future: received at `{}`, allowing {} s of clock skew",
-                    self.occurred_at.to_rfc3339(),
-                    received_at.to_rfc3339(),
+                    local_text(self.occurred_at),
+                    local_text(received_at),
                     skew.num_seconds()
                 ),
             )),
@@ -730,6 +746,16 @@ impl CaseEvent {
                 .expect("a SHA-256 digest has 8 bytes"),
         )
     }
+}
+
+/// The first instant of [`EARLIEST_STEP`] in China Standard Time.
+fn earliest_step() -> Timestamp {
+    EARLIEST_STEP
+        .and_time(chrono::NaiveTime::MIN)
+        .and_local_timezone(china_standard_time())
+        .single()
+        .expect("a fixed offset maps every local time once")
+        .to_utc()
 }
 
 /// Feeds serialised bytes straight into a hasher, without an intermediate buffer.

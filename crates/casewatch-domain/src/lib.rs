@@ -25,6 +25,18 @@ use std::fmt;
 /// An instant. Local dates and office hours come from a region's calendar.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 
+/// China Standard Time (+08:00): the offset of every shipped calendar, and the one in which
+/// Casewatch states instants to people.
+pub fn china_standard_time() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
+}
+
+/// An instant as the people of the service read it: RFC 3339 in China Standard Time,
+/// `2026-10-12T17:01:00+08:00`.
+pub fn local_text(at: Timestamp) -> String {
+    at.with_timezone(&china_standard_time()).to_rfc3339()
+}
+
 /// Input that is well-formed but not acceptable: names the field (a dotted path relative to
 /// the value checked) and says what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -146,6 +146,7 @@ impl Case {
             notice: None,
             appealed: false,
             carded_at: None,
+            actions: Vec::new(),
         };
         self.alerts.push(alert.clone());
         let change = crate::alert::AlertChange {
@@ -164,7 +165,7 @@ impl Case {
         ctx: &Context<'_>,
         rule: RuleId,
         subject: &str,
-        level: Level,
+        (level, measurement): (Level, (Quantity, Quantity)),
         at: Timestamp,
         effects: &mut Effects,
     ) {
@@ -172,7 +173,7 @@ impl Case {
             .alerts
             .iter_mut()
             .filter(|alert| alert.rule() == rule && alert.subject == subject)
-            .filter_map(|alert| alert.escalate_to(level, rule, at))
+            .filter_map(|alert| alert.escalate_to(level, rule, at, Some(measurement)))
             .collect();
         for change in changes {
             self.record_change(ctx, change, effects);
@@ -860,7 +861,18 @@ impl Case {
             );
             let answer_within = i64::from(th.k1_answer_within_days) * day;
             if waited > answer_within {
-                self.escalate(ctx, RuleId::K1, &appeal_no, Level::Red, at, effects);
+                let measurement = (
+                    working_days(waited, ctx),
+                    days_threshold(th.k1_answer_within_days),
+                );
+                self.escalate(
+                    ctx,
+                    RuleId::K1,
+                    &appeal_no,
+                    (Level::Red, measurement),
+                    at,
+                    effects,
+                );
             } else {
                 horizon.after(Measure::Working, answer_within - waited);
             }
@@ -1109,7 +1121,7 @@ impl Case {
                 if let Some(notice) = alert.notice.as_mut() {
                     notice.overdue_escalated = true;
                 }
-                changes.extend(alert.escalate_to(level, rule, at));
+                changes.extend(alert.escalate_to(level, rule, at, None));
             }
         }
         for change in changes {

@@ -1106,3 +1106,40 @@ fn a_second_gap_counts_from_its_own_held_steps() {
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].subject, "seq 4");
 }
+
+/// The demo's feed once printed `红牌 red K1 raised … measured 6 working days, threshold 5
+/// working days`: the red card came from the escalation, which kept the yellow raise's
+/// measurement. A change states the measurement that set its level.
+#[test]
+fn an_appeal_turning_red_states_the_wait_and_threshold_that_made_it_red() {
+    let mut s = ordinary();
+    s.step("2026-03-02 09:00", appealed("A-1"))
+        .tick("2026-03-09 10:00")
+        .tick("2026-03-17 10:00");
+    let changes: Vec<_> = s
+        .changes
+        .iter()
+        .filter(|change| change.alert.rule() == RuleId::K1)
+        .map(|change| {
+            (
+                change.cause.clone(),
+                change.alert.level,
+                change.alert.measured,
+                change.alert.threshold,
+            )
+        })
+        .collect();
+    let days = |n| Quantity::new(n, WorkingDays);
+    assert_eq!(
+        changes,
+        vec![
+            (Cause::Raised, Level::Yellow, days(6), days(5)),
+            (
+                Cause::Escalated { rule: RuleId::K1 },
+                Level::Red,
+                days(12),
+                days(10)
+            ),
+        ]
+    );
+}

@@ -1,5 +1,5 @@
 //! What ingest refuses before a step reaches the log, beyond what the types refuse: a step
-//! dated after its arrival, beyond the allowed clock skew.
+//! dated after its arrival, beyond the allowed clock skew, or before the year 2000.
 
 mod support;
 
@@ -23,8 +23,32 @@ fn a_step_from_the_future_is_refused_beyond_the_clock_skew() {
     assert_eq!(error.field(), "occurred_at");
     assert_eq!(
         error.to_string(),
-        "occurred_at: `2026-03-02T02:00:00+00:00` is in the future: received at \
-         `2026-03-02T01:54:00+00:00`, allowing 300 s of clock skew"
+        "occurred_at: `2026-03-02T10:00:00+08:00` is in the future: received at \
+         `2026-03-02T09:54:00+08:00`, allowing 300 s of clock skew"
+    );
+}
+
+#[test]
+fn a_step_dated_before_the_year_2000_is_refused_naming_the_earliest_accepted() {
+    let script = Script::default();
+    let skew = TimeDelta::minutes(5);
+    let received = t("2026-03-02 09:00");
+    let first = script.event(1, "clerk", t("2000-01-01 00:00"), accepted(5, 20));
+    first
+        .check_received(received, skew)
+        .expect("the first instant of 2000 is accepted");
+    let year_one = chrono::DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z")
+        .expect("an instant")
+        .to_utc();
+    let error = script
+        .event(1, "clerk", year_one, accepted(5, 20))
+        .check_received(received, skew)
+        .expect_err("the year 1 is no county's step");
+    assert_eq!(error.field(), "occurred_at");
+    assert_eq!(
+        error.to_string(),
+        "occurred_at: `0001-01-01T08:00:00+08:00` is before `2000-01-01T00:00:00+08:00`, \
+         the earliest step Casewatch accepts"
     );
 }
 

@@ -99,6 +99,9 @@ pub struct EmbeddedLog {
 struct Inner {
     dir: PathBuf,
     partitions: u32,
+    /// The random number the log took when it was first opened to write (see
+    /// [`EventLog::identity`]); `None` for a log made before identities, read only.
+    identity: Option<i64>,
     /// `None` once the log is closed.
     requests: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -165,6 +168,7 @@ impl EmbeddedLog {
         }
         configure_writer(&conn, options.busy_timeout, partitions)?;
         create_or_check(&conn, partitions)?;
+        let identity = claim_identity(&conn)?;
         if let Some(max_bytes) = options.max_bytes {
             limit_size(&conn, dir, max_bytes)?;
         }
@@ -209,6 +213,7 @@ impl EmbeddedLog {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 partitions,
+                identity: Some(identity),
                 requests: Mutex::new(Some(requests)),
                 writer: Mutex::new(Some(handle)),
                 high_water,
@@ -261,6 +266,8 @@ impl EmbeddedLog {
         let next = statements
             .next_offsets(&conn)
             .map_err(|e| unavailable("cannot read the high-water marks", &e))?;
+        let identity =
+            read_identity(&conn).map_err(|e| unavailable("cannot read the log's identity", &e))?;
         let readers = Arc::new(Readers {
             path,
             immutable,
@@ -274,6 +281,7 @@ impl EmbeddedLog {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 partitions,
+                identity,
                 requests: Mutex::new(None),
                 writer: Mutex::new(None),
                 high_water: next.iter().map(|hw| watch::Sender::new(*hw)).collect(),
@@ -342,6 +350,16 @@ impl Drop for Inner {
 
 #[async_trait::async_trait]
 impl EventLog for EmbeddedLog {
+    async fn identity(&self) -> Result<String> {
+        match self.inner.identity {
+            Some(identity) => Ok(format!("embedded log {:016x}", identity.cast_unsigned())),
+            None => Err(LogError::Unavailable(format!(
+                "the log at `{}` has no identity yet: open it once to write",
+                self.inner.dir.display()
+            ))),
+        }
+    }
+
     fn partitions(&self) -> u32 {
         self.inner.partitions
     }
@@ -559,6 +577,39 @@ fn limit_size(conn: &Connection, dir: &Path, max_bytes: u64) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The log's identity, taken at random the first time a writer opens it (the logs made
+/// before identities take theirs then).
+fn claim_identity(conn: &Connection) -> Result<i64> {
+    let random = || {
+        use std::hash::{BuildHasher, Hasher};
+        // Each `RandomState` is seeded from the operating system's randomness.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        hasher.finish().cast_signed()
+    };
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (name, value) VALUES ('identity', ?1)",
+        [random()],
+    )
+    .and_then(|_| read_identity(conn))
+    .map_err(|e| unavailable("cannot take the log's identity", &e))?
+    .ok_or_else(|| LogError::Unavailable("the log's identity was not stored".to_owned()))
+}
+
+fn read_identity(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT value FROM meta WHERE name = 'identity'",
+        [],
+        |row| row.get(0),
+    )
+    .optional()
 }
 
 /// Creates the tables on first open, in one transaction so a crash leaves no half-made log;

@@ -445,6 +445,12 @@ impl EventLog for KafkaLog {
         self.inner.config.partitions
     }
 
+    /// The topic: its name is what a deployment's roles share. (Two clusters holding
+    /// topics of the same name are not told apart.)
+    async fn identity(&self) -> Result<String> {
+        Ok(format!("kafka topic {}", self.inner.config.topic))
+    }
+
     /// Sends every record at once and waits for all the acknowledgements. See
     /// [`KafkaLog`] for what a failed append may leave behind.
     async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Appended>> {

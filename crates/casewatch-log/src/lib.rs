@@ -107,6 +107,11 @@ pub trait EventLog: Send + Sync + 'static {
     /// The fixed number of partitions, chosen when the log was created.
     fn partitions(&self) -> u32;
 
+    /// What tells this log from every other, for its whole life: the views record the
+    /// identity of the log they are folded from, and a node refuses to pair them with
+    /// another.
+    async fn identity(&self) -> Result<String>;
+
     /// The partition of a key: the same for every backend (Kafka's murmur2 partitioner).
     fn partition_of(&self, key: &str) -> Partition {
         partition_for_key(key, self.partitions())

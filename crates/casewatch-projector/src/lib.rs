@@ -55,6 +55,58 @@ pub enum ProjectError {
     Log(#[from] LogError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The views were folded from another log.
+    #[error(
+        "the views belong to the {views}, not to this {log}: point the views at this log's \
+         own (or at an empty database to fold it there)"
+    )]
+    OtherLog { views: String, log: String },
+    /// Views without a log identity (folded before identities were recorded) claim more
+    /// of a partition than the log holds: they are another log's.
+    #[error(
+        "the views have folded partition {partition} up to offset {folded}, but this {log} \
+         holds {held} records there: they are another log's views"
+    )]
+    AheadOfLog {
+        log: String,
+        partition: u32,
+        folded: u64,
+        held: u64,
+    },
+}
+
+/// Pairs the views with the log they are folded from: views that name a log must name this
+/// one; views that name none take this log's identity, once their checkpoints are found
+/// within it (views folded before identities were recorded).
+pub async fn bind_views<L, S>(log: &L, store: &S) -> Result<()>
+where
+    L: EventLog + ?Sized,
+    S: ViewStore + ?Sized,
+{
+    let identity = log.identity().await?;
+    match store.log_identity().await? {
+        Some(views) if views == identity => return Ok(()),
+        Some(views) => {
+            return Err(ProjectError::OtherLog {
+                views,
+                log: identity,
+            });
+        }
+        None => {}
+    }
+    for checkpoint in store.checkpoints().await? {
+        let held = log.high_water(checkpoint.partition).await?;
+        if checkpoint.next_offset > held {
+            return Err(ProjectError::AheadOfLog {
+                log: identity,
+                partition: checkpoint.partition,
+                folded: checkpoint.next_offset,
+                held,
+            });
+        }
+    }
+    store.set_log_identity(&identity).await?;
+    Ok(())
 }
 
 /// A `Result` with a [`ProjectError`].
@@ -291,6 +343,7 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
         alerts: Option<broadcast::Sender<Arc<CommittedAlert>>>,
         progress: Arc<Progress>,
     ) -> Result<Self> {
+        bind_views(log.as_ref(), store.as_ref()).await?;
         let mut projector = Self {
             log,
             store,

@@ -637,6 +637,10 @@ impl EventLog for MemoryLog {
         u32::try_from(self.partitions.len()).unwrap_or(u32::MAX)
     }
 
+    async fn identity(&self) -> casewatch_log::Result<String> {
+        Ok("memory log".to_owned())
+    }
+
     async fn append(&self, records: Vec<NewRecord>) -> casewatch_log::Result<Vec<Appended>> {
         let mut appended = Vec::with_capacity(records.len());
         for record in records {

@@ -209,6 +209,14 @@ impl ViewStore for Killer {
         self.inner.checkpoints().await
     }
 
+    async fn log_identity(&self) -> Result<Option<String>, StoreError> {
+        self.inner.log_identity().await
+    }
+
+    async fn set_log_identity(&self, identity: &str) -> Result<(), StoreError> {
+        self.inner.set_log_identity(identity).await
+    }
+
     async fn load_cases(&self, partition: u32) -> Result<Vec<CaseRow>, StoreError> {
         self.inner.load_cases(partition).await
     }
@@ -340,6 +348,10 @@ impl ReadLog {
 impl EventLog for ReadLog {
     fn partitions(&self) -> u32 {
         self.inner.partitions()
+    }
+
+    async fn identity(&self) -> casewatch_log::Result<String> {
+        self.inner.identity().await
     }
 
     async fn append(&self, records: Vec<NewRecord>) -> casewatch_log::Result<Vec<Appended>> {

@@ -69,6 +69,33 @@ pub fn timestamp_from_pb(at: &prost_types::Timestamp) -> Result<Timestamp, Valid
     }
 }
 
+/// What prost's decode error says, as a [`ValidationError`] naming the field that could not
+/// be read, outermost first (`actor.id`); `None` for text that is not such an error. prost
+/// writes the message and field of each level of nesting, innermost first:
+/// `failed to decode Protobuf message: Actor.id: CaseEvent.actor: invalid string value: …`.
+pub fn decode_failure(text: &str) -> Option<ValidationError> {
+    let mut rest = text.strip_prefix("failed to decode Protobuf message: ")?;
+    let mut path = Vec::new();
+    while let Some((location, after)) = rest.split_once(": ") {
+        let Some((message, field)) = location.split_once('.') else {
+            break;
+        };
+        let identifier = |name: &str| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        };
+        if !identifier(message) || !identifier(field) {
+            break;
+        }
+        path.push(field);
+        rest = after;
+    }
+    path.reverse();
+    Some(ValidationError::new(path.join("."), rest))
+}
+
 /// A required timestamp field.
 pub fn timestamp_field(
     field: &str,

@@ -6,7 +6,7 @@ use crate::convert::{ProtoEnum, timestamp_to_pb};
 use crate::pb;
 
 impl From<&Alert> for pb::Alert {
-    /// Leaves `cursor` at 0: the alert feed sets it.
+    /// Leaves `cursor` and `change` unset: the alert feed sets them.
     fn from(alert: &Alert) -> Self {
         pb::Alert {
             id: alert.id.to_string(),
@@ -29,6 +29,7 @@ impl From<&Alert> for pb::Alert {
             notice: alert.notice.as_ref().map(pb::Notice::from),
             appealed: alert.appealed,
             cursor: 0,
+            change: pb::AlertChangeKind::Unspecified.into(),
         }
     }
 }
@@ -81,6 +82,7 @@ mod tests {
             }),
             appealed: false,
             carded_at: Some(at),
+            actions: Vec::new(),
         };
         let wire = pb::Alert::from(&alert);
         assert_eq!(wire.id, "HZ/2026/0001/T2/1");

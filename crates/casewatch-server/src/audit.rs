@@ -36,6 +36,10 @@ fn project_error(error: casewatch_projector::ProjectError) -> Status {
     match error {
         casewatch_projector::ProjectError::Log(error) => log_status(error),
         casewatch_projector::ProjectError::Store(error) => store_status(error),
+        error @ (casewatch_projector::ProjectError::OtherLog { .. }
+        | casewatch_projector::ProjectError::AheadOfLog { .. }) => {
+            Status::failed_precondition(error.to_string())
+        }
     }
 }
 
@@ -391,7 +395,7 @@ impl pb::audit_service_server::AuditService for Audit {
             case,
         };
         Ok(Response::new(pb::GetCaseAsOfResponse {
-            case_view: Some(views::case_view(state, &row)),
+            case_view: Some(views::case_view(state, &row, at)),
             alerts: row.case.alerts.iter().map(pb::Alert::from).collect(),
         }))
     }

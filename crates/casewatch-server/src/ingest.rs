@@ -10,11 +10,13 @@ use casewatch_domain::Timestamp;
 use casewatch_domain::access::{Denied, Operation};
 use casewatch_domain::event::CaseEvent;
 use casewatch_log::{Appended, Destination, Headers, LogError, NewRecord};
+use casewatch_proto::convert::decode_failure;
 use casewatch_proto::pb::append_result::Outcome;
 use casewatch_proto::pb::event_error::Code;
 use casewatch_proto::{encode_record, pb, received};
 use futures::{Stream, StreamExt};
 use prost::Message;
+use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, warn};
@@ -74,7 +76,9 @@ fn refused(
 }
 
 /// The log record of a case event as ingest appends it: the event's bytes inside the record
-/// envelope, in the partition of its case, idempotent by `case_no/event_id`.
+/// envelope, in the partition of its case, idempotent by `case_no/event_id` and the event's
+/// bytes. Only a re-send of the same bytes is a duplicate: a corrected event under the same
+/// `event_id` is appended, and the views keep it as a conflict (C3).
 pub fn case_event_record(
     case_no: &str,
     event_id: &str,
@@ -85,9 +89,15 @@ pub fn case_event_record(
     NewRecord {
         destination: Destination::Key(case_no.to_owned()),
         bytes: encode_record(pb::RecordKind::CaseEvent, recorded_at, payload),
-        idempotency_key: Some(format!("{case_no}/{event_id}")),
+        idempotency_key: Some(format!("{case_no}/{event_id}/{}", content_key(payload))),
         headers,
     }
+}
+
+/// The first 64 bits of the SHA-256 of an event's bytes, in hex: what tells a re-send from
+/// a correction in the idempotency key.
+fn content_key(payload: &[u8]) -> String {
+    hex::encode(&Sha256::digest(payload)[..8])
 }
 
 /// One request's events, checked at the edge: the records of the valid ones, and the
@@ -130,11 +140,17 @@ fn check(
             Ok(event) => event,
             Err(error) => {
                 debug!(index, %error, "undecodable event refused");
+                let failure = decode_failure(&error.to_string());
                 checked.results.push(Some(refused(
                     String::new(),
                     Code::InvalidArgument,
-                    "",
-                    format!("event {index} is not a decodable casewatch.v1.CaseEvent: {error}"),
+                    failure.as_ref().map_or("", |failure| failure.field()),
+                    format!(
+                        "event {index} is not a decodable casewatch.v1.CaseEvent: {}",
+                        failure
+                            .as_ref()
+                            .map_or_else(|| error.to_string(), ToString::to_string)
+                    ),
                 )));
                 continue;
             }
@@ -397,8 +413,10 @@ impl received::ingest_service_server::IngestService for Ingest {
         let state = self.state.clone();
         let capacity = self.capacity.clone();
         // At shutdown the stream stops reading: what it has read is answered, then it ends.
+        // A request that cannot be read is the caller's fault, and answered as such.
         let requests = request
             .into_inner()
+            .map(|request| request.map_err(crate::fault::caller_fault))
             .take_until(self.state.shutdown.clone().cancelled_owned());
         // The requests that have arrived while the previous ones were being appended (up
         // to `STREAM_COALESCE`) are appended together, in order, with one call to the log, so

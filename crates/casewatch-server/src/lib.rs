@@ -21,6 +21,8 @@ use tonic::Status;
 mod audit;
 pub mod auth;
 pub mod clock;
+mod fault;
+mod health;
 mod ingest;
 mod monitor;
 pub mod node;
@@ -219,9 +221,10 @@ pub(crate) async fn await_consistency(
 }
 
 /// The gRPC router with `services`, health and reflection. Health reports SERVING for
-/// each service served here, so a readiness probe can ask for the one it needs; every
-/// other service authenticates its callers first.
-pub async fn router(services: Services) -> Result<tonic::transport::server::Router, BuildError> {
+/// each service served here, so a readiness probe can ask for the one it needs, and
+/// NOT_SERVING for monitor and audit while the views do not answer; every other service
+/// authenticates its callers first.
+async fn router(services: Services) -> Result<Router, BuildError> {
     use tonic::service::interceptor::InterceptedService;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
@@ -238,6 +241,7 @@ pub async fn router(services: Services) -> Result<tonic::transport::server::Rout
     let auth = services.edge.auth;
     let serves_ingest = services.ingest.is_some();
     let mut router = builder
+        .layer(fault::layer())
         .trace_fn(|request| {
             let path = request.uri().path();
             let span = tracing::info_span!("rpc", otel.name = %path, otel.kind = "server", rpc.system = "grpc", path = %path);
@@ -271,6 +275,17 @@ pub async fn router(services: Services) -> Result<tonic::transport::server::Rout
         health_reporter
             .set_serving::<pb::audit_service_server::AuditServiceServer<audit::Audit>>()
             .await;
+        // While the views are away, the services that read them say so.
+        use tonic::server::NamedService as _;
+        type MonitorServer = pb::monitor_service_server::MonitorServiceServer<monitor::Monitor>;
+        type AuditServer = pb::audit_service_server::AuditServiceServer<audit::Audit>;
+        tokio::spawn(health::follow_views(
+            health_reporter.clone(),
+            state.store.clone(),
+            vec![MonitorServer::NAME, AuditServer::NAME],
+            health::PROBE_EVERY,
+            state.shutdown.clone(),
+        ));
         let limit = state.options.max_message_bytes;
         router = router
             .add_service(InterceptedService::new(
@@ -288,6 +303,12 @@ pub async fn router(services: Services) -> Result<tonic::transport::server::Rout
     }
     Ok(router)
 }
+
+/// The server's routes, behind the layer that answers unreadable requests as the caller's
+/// fault.
+type Router = tonic::transport::server::Router<
+    tower::layer::util::Stack<fault::Layer, tower::layer::util::Identity>,
+>;
 
 /// Why the server could not be built.
 #[derive(Debug, thiserror::Error)]

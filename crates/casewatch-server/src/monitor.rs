@@ -5,15 +5,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use casewatch_domain::access::Operation;
-use casewatch_domain::alert::AlertId;
+use casewatch_domain::alert::{AlertId, LifecycleError};
 use casewatch_domain::case::Case;
 use casewatch_domain::ids::{RegionCode, RegionLevel};
 use casewatch_domain::report::Grouping;
 use casewatch_domain::stats::Counters;
 use casewatch_domain::supervision::SupervisionEvent;
-use casewatch_log::{Destination, NewRecord};
+use casewatch_log::{Destination, NewRecord, Position};
 use casewatch_proto::convert::{date_field, date_to_pb, optional_enum_field};
-use casewatch_proto::{encode_record, pb};
+use casewatch_proto::{DecodedRecord, decode_record, encode_record, pb};
 use casewatch_store::{CaseFilter, CommittedAlert, ViewStore};
 use chrono::NaiveDate;
 use futures::Stream;
@@ -40,14 +40,37 @@ impl Monitor {
     }
 }
 
-/// The views' alert changes after `cursor` that pass `filter`, then the live ones, in
+/// Where a feed starts.
+#[derive(Debug, Clone, Copy)]
+enum FeedStart {
+    /// After the newest change committed when the feed is joined.
+    Now,
+    /// After this cursor (0: from the first change).
+    After(u64),
+}
+
+impl FeedStart {
+    fn of(request: &pb::AlertFilter) -> Result<Self, Status> {
+        match (request.from_beginning, request.after_cursor) {
+            (true, 0) => Ok(Self::After(0)),
+            (true, _) => Err(Status::invalid_argument(
+                "after_cursor: must be 0 with `from_beginning`",
+            )),
+            (false, 0) => Ok(Self::Now),
+            (false, cursor) => Ok(Self::After(cursor)),
+        }
+    }
+}
+
+/// The views' alert changes after `start` that pass `filter`, then the live ones, in
 /// cursor order with none missed and none repeated. The live feed is joined before the
 /// catch-up read, so a change committed in between is in one or the other; a subscriber
-/// that falls behind the live feed catches up from the views again.
+/// that falls behind the live feed catches up from the views again. The feed ends as soon
+/// as its subscriber is gone, releasing its stream.
 fn alert_feed(
     state: AppState,
     filter: casewatch_store::AlertFilter,
-    mut cursor: u64,
+    start: FeedStart,
     stream: OwnedSemaphorePermit,
 ) -> mpsc::Receiver<Result<pb::Alert, Status>> {
     let (sender, receiver) = mpsc::channel(FEED_BUFFER);
@@ -55,58 +78,73 @@ fn alert_feed(
         // The subscriber's stream is counted until the feed ends.
         let _open = stream;
         let mut live = state.alerts.subscribe();
-        loop {
+        let feed = async {
+            let mut cursor = match start {
+                FeedStart::After(cursor) => cursor,
+                FeedStart::Now => newest_cursor(&state).await?,
+            };
             loop {
-                let page = match state
-                    .store
-                    .alert_changes_after(cursor, &filter, CATCH_UP_PAGE)
-                    .await
-                {
-                    Ok(page) => page,
-                    Err(error) => {
-                        let _ = sender.send(Err(store_status(error))).await;
-                        return;
+                loop {
+                    let page = state
+                        .store
+                        .alert_changes_after(cursor, &filter, CATCH_UP_PAGE)
+                        .await
+                        .map_err(store_status)?;
+                    if page.is_empty() {
+                        break;
                     }
-                };
-                if page.is_empty() {
-                    break;
+                    for change in page {
+                        cursor = change.cursor;
+                        if sender.send(Ok(views::alert(&change))).await.is_err() {
+                            return Ok(());
+                        }
+                    }
                 }
-                for change in page {
+                loop {
+                    let change: Arc<CommittedAlert> = match live.recv().await {
+                        Ok(change) => change,
+                        Err(broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::debug!(
+                                missed,
+                                "alert subscriber lagged; catching up from the views"
+                            );
+                            break;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    };
+                    if change.cursor <= cursor {
+                        continue;
+                    }
                     cursor = change.cursor;
-                    if sender.send(Ok(views::alert(&change))).await.is_err() {
-                        return;
+                    if filter.matches(&change.row.change.alert)
+                        && sender.send(Ok(views::alert(&change))).await.is_err()
+                    {
+                        return Ok(());
                     }
                 }
             }
-            loop {
-                let received = tokio::select! {
-                    () = state.shutdown.cancelled() => return,
-                    received = live.recv() => received,
-                };
-                let change: Arc<CommittedAlert> = match received {
-                    Ok(change) => change,
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::debug!(
-                            missed,
-                            "alert subscriber lagged; catching up from the views"
-                        );
-                        break;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                };
-                if change.cursor <= cursor {
-                    continue;
-                }
-                cursor = change.cursor;
-                if filter.matches(&change.row.change.alert)
-                    && sender.send(Ok(views::alert(&change))).await.is_err()
-                {
-                    return;
+        };
+        tokio::select! {
+            () = state.shutdown.cancelled() => {}
+            () = sender.closed() => {}
+            ended = feed => {
+                if let Err(status) = ended {
+                    let _ = sender.send(Err(status)).await;
                 }
             }
         }
     });
     receiver
+}
+
+/// The cursor of the newest alert change the views hold (0 when there is none).
+async fn newest_cursor(state: &AppState) -> Result<u64, Status> {
+    let newest = state
+        .store
+        .list_alerts(&casewatch_store::AlertFilter::default(), None, 1)
+        .await
+        .map_err(store_status)?;
+    Ok(newest.first().map_or(0, |alert| alert.cursor))
 }
 
 /// Refuses a case outside the caller's scope or department.
@@ -137,7 +175,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
             .ok_or_else(|| Status::not_found(format!("case `{}` not found", request.case_no)))?;
         reach(&caller, &row.case)?;
         Ok(Response::new(pb::GetCaseResponse {
-            case_view: Some(views::case_view(&self.state, &row)),
+            case_view: Some(views::case_view(&self.state, &row, self.state.clock.now())),
             alerts: row.case.alerts.iter().map(pb::Alert::from).collect(),
         }))
     }
@@ -172,10 +210,11 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         } else {
             String::new()
         };
+        let now = self.state.clock.now();
         Ok(Response::new(pb::ListCasesResponse {
             cases: rows
                 .iter()
-                .map(|row| views::case_view(&self.state, row))
+                .map(|row| views::case_view(&self.state, row, now))
                 .collect(),
             next_page_token,
         }))
@@ -229,8 +268,9 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         let caller = authorize(&request, Operation::ReadAlerts)?;
         let request = request.into_inner();
         let filter = views::subscription_filter(&caller, &request)?;
+        let start = FeedStart::of(&request)?;
         let stream = caller.open_stream()?;
-        let receiver = alert_feed(self.state.clone(), filter, request.after_cursor, stream);
+        let receiver = alert_feed(self.state.clone(), filter, start, stream);
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(receiver),
         )))
@@ -267,21 +307,18 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         reach(&caller, &row.case)?;
         let now = self.state.clock.now();
         let mut trial: Case = row.case.clone();
-        if let Err(error) = trial.handle_supervision(&domain, now, &self.state.policy) {
-            return Err(match error {
-                casewatch_domain::alert::LifecycleError::UnknownAlert(_) => {
-                    Status::not_found(error.to_string())
-                }
-                casewatch_domain::alert::LifecycleError::NotPermitted { .. } => {
-                    Status::permission_denied(error.to_string())
-                }
-                casewatch_domain::alert::LifecycleError::InvalidState { .. }
-                | casewatch_domain::alert::LifecycleError::AtTopLevel
-                | casewatch_domain::alert::LifecycleError::AlreadyAppealed
-                | casewatch_domain::alert::LifecycleError::DueBeforeNotice => {
-                    Status::failed_precondition(error.to_string())
-                }
-            });
+        match trial.handle_supervision(&domain, now, &self.state.policy) {
+            Ok(_) => {}
+            // A retry of an action already applied: answered with the original, appended
+            // nothing.
+            Err(LifecycleError::AlreadyApplied(_)) => {
+                let position = self.action_position(&domain).await?;
+                let alert = self
+                    .projected_alert(alert_id, position, request.await_projection)
+                    .await?;
+                return Ok(acted(position, true, alert));
+            }
+            Err(error) => return Err(lifecycle_status(error)),
         }
         let appended = self
             .state
@@ -296,38 +333,10 @@ impl pb::monitor_service_server::MonitorService for Monitor {
             .map_err(log_status)?
             .pop()
             .expect("one record appended, one position");
-        let position = appended.position;
-        let mut alert = None;
-        if request.await_projection {
-            let folded = self
-                .state
-                .progress
-                .wait_for(
-                    position.partition,
-                    position.offset,
-                    self.state.options.max_consistency_wait,
-                )
-                .await;
-            if folded
-                && let Some(row) = self
-                    .state
-                    .store
-                    .case(alert_id.case_no.as_str())
-                    .await
-                    .map_err(store_status)?
-            {
-                alert = row.case.alert(alert_id).map(pb::Alert::from);
-            }
-        }
-        Ok(Response::new(pb::ActOnAlertResponse {
-            position: Some(pb::LogPosition {
-                partition: position.partition,
-                offset: position.offset,
-            }),
-            duplicate: appended.duplicate,
-            alert,
-            refusal: String::new(),
-        }))
+        let alert = self
+            .projected_alert(alert_id, appended.position, request.await_projection)
+            .await?;
+        Ok(acted(appended.position, appended.duplicate, alert))
     }
 
     async fn get_statistics(
@@ -446,6 +455,69 @@ struct ReportAsk {
 }
 
 impl Monitor {
+    /// Where an action already applied to its alert lies on the log: the case's archived
+    /// supervision records, read back until one carries the action's `event_id`.
+    async fn action_position(&self, action: &SupervisionEvent) -> Result<Position, Status> {
+        let case_no = action.alert_id.case_no.as_str();
+        let archived = self.store().steps(case_no).await.map_err(store_status)?;
+        for step in archived.iter().filter(|step| step.seq.is_none()) {
+            let position = step.position;
+            let records = self
+                .state
+                .log
+                .read(position.partition, position.offset, 1)
+                .await
+                .map_err(log_status)?;
+            let Some(record) = records.first() else {
+                continue;
+            };
+            if let Ok((_, DecodedRecord::Supervision(found))) = decode_record(&record.bytes)
+                && found.event_id == action.event_id
+                && found.alert_id == action.alert_id
+            {
+                return Ok(Position {
+                    partition: position.partition,
+                    offset: position.offset,
+                });
+            }
+        }
+        Err(Status::internal(format!(
+            "action `{}` is applied to alert `{}` but not found in its case's records",
+            action.event_id, action.alert_id
+        )))
+    }
+
+    /// The alert once the views hold the record at `position`, when the caller waits for
+    /// it; `None` otherwise, or when the wait ran out.
+    async fn projected_alert(
+        &self,
+        alert_id: &AlertId,
+        position: Position,
+        await_projection: bool,
+    ) -> Result<Option<pb::Alert>, Status> {
+        if !await_projection {
+            return Ok(None);
+        }
+        let folded = self
+            .state
+            .progress
+            .wait_for(
+                position.partition,
+                position.offset,
+                self.state.options.max_consistency_wait,
+            )
+            .await;
+        if !folded {
+            return Ok(None);
+        }
+        let row = self
+            .store()
+            .case(alert_id.case_no.as_str())
+            .await
+            .map_err(store_status)?;
+        Ok(row.and_then(|row| row.case.alert(alert_id).map(pb::Alert::from)))
+    }
+
     fn store(&self) -> &dyn ViewStore {
         self.state.store.as_ref()
     }
@@ -500,6 +572,36 @@ fn report_request(
     }
     let day = date_field("date", request.date).map_err(invalid)?;
     Ok(ReportAsk { region, reach, day })
+}
+
+/// The answer to an action: where it lies, whether it was a re-send, and the alert after it.
+fn acted(
+    position: Position,
+    duplicate: bool,
+    alert: Option<pb::Alert>,
+) -> Response<pb::ActOnAlertResponse> {
+    Response::new(pb::ActOnAlertResponse {
+        position: Some(pb::LogPosition {
+            partition: position.partition,
+            offset: position.offset,
+        }),
+        duplicate,
+        alert,
+        refusal: String::new(),
+    })
+}
+
+/// The status of an action the alert's lifecycle refuses.
+fn lifecycle_status(error: LifecycleError) -> Status {
+    match error {
+        LifecycleError::UnknownAlert(_) => Status::not_found(error.to_string()),
+        LifecycleError::NotPermitted { .. } => Status::permission_denied(error.to_string()),
+        LifecycleError::InvalidState { .. }
+        | LifecycleError::AtTopLevel
+        | LifecycleError::AlreadyAppealed
+        | LifecycleError::DueBeforeNotice
+        | LifecycleError::AlreadyApplied(_) => Status::failed_precondition(error.to_string()),
+    }
 }
 
 fn report_status(error: reports::ReportError) -> Status {

@@ -1,6 +1,7 @@
 //! Messages built from the views, and view filters built from requests.
 
-use casewatch_domain::alert::{AlertState, Category, Level, RuleId};
+use casewatch_domain::Timestamp;
+use casewatch_domain::alert::{AlertState, Category, Cause, Level, RuleId};
 use casewatch_domain::case::{CaseStatus, Light};
 use casewatch_domain::clock::whole_units;
 use casewatch_domain::event::LimitUnit;
@@ -39,14 +40,15 @@ fn optional(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-/// A case as a message.
-pub(crate) fn case_view(state: &AppState, row: &CaseRow) -> pb::CaseView {
+/// A case as a message, its working time used counted to `at` (never before the case's own
+/// time): the moment it is read, or the instant an auditor asks about.
+pub(crate) fn case_view(state: &AppState, row: &CaseRow, at: Timestamp) -> pb::CaseView {
     let case = &row.case;
     let calendar = state.policy.calendars.for_region(&case.region_code);
     let used_working = case.clock.used(
         casewatch_domain::clock::Measure::Working,
         calendar,
-        row.as_of,
+        at.max(row.as_of),
     );
     let last = row.case.applied_through;
     pb::CaseView {
@@ -96,9 +98,17 @@ pub(crate) fn case_view(state: &AppState, row: &CaseRow) -> pb::CaseView {
 
 /// An alert change as the message subscribers and lists see, with its cursor.
 pub(crate) fn alert(committed: &CommittedAlert) -> pb::Alert {
+    let change = &committed.row.change;
+    let kind = match change.cause {
+        Cause::Raised => pb::AlertChangeKind::Raised,
+        Cause::Action { .. } => pb::AlertChangeKind::Acted,
+        Cause::AutoResolved => pb::AlertChangeKind::Resolved,
+        Cause::Escalated { .. } => pb::AlertChangeKind::Escalated,
+    };
     pb::Alert {
         cursor: committed.cursor,
-        ..pb::Alert::from(&committed.row.change.alert)
+        change: kind.into(),
+        ..pb::Alert::from(&change.alert)
     }
 }
 

@@ -78,6 +78,7 @@ macro_rules! view_store_conformance {
             step_hashes_page_through_a_partition_in_offset_order,
             quarantined_records_are_kept,
             concurrent_partitions_skip_no_alert,
+            the_log_identity_is_set_once,
         );
     };
     (@tests $opener:expr; $($check:ident,)*) => {
@@ -126,6 +127,28 @@ pub async fn empty_store_has_no_checkpoints_and_a_stable_digest<H: Harness>(harn
     );
     assert_eq!(digest(&store).await, digest(&store).await);
     assert_eq!(digest(&store).await, digest(&other).await);
+}
+
+/// The identity of the log the views are folded from: none on fresh views, the first one
+/// set after, and never replaced.
+pub async fn the_log_identity_is_set_once<H: Harness>(harness: &mut H) {
+    let store = harness.fresh().await;
+    assert_eq!(
+        store.log_identity().await.expect("the identity reads"),
+        None
+    );
+    store
+        .set_log_identity("embedded log 0123456789abcdef")
+        .await
+        .expect("the identity is set");
+    store
+        .set_log_identity("kafka topic casewatch.records")
+        .await
+        .expect("setting it again is not an error");
+    assert_eq!(
+        store.log_identity().await.expect("the identity reads"),
+        Some("embedded log 0123456789abcdef".to_owned())
+    );
 }
 
 /// Cases, the archive, alerts and checkpoints read back as written.

@@ -409,4 +409,19 @@ pub trait ViewStore: Send + Sync + 'static {
     /// alerts and their transitions without cursors, refusals, quarantined records, and
     /// the non-zero statistics.
     async fn digest(&self) -> Result<Hash>;
+
+    /// The identity of the log the views are folded from (`EventLog::identity`), once one
+    /// was set.
+    async fn log_identity(&self) -> Result<Option<String>>;
+
+    /// Records the identity of the log the views are folded from; an identity already set
+    /// stays.
+    async fn set_log_identity(&self, identity: &str) -> Result<()>;
+
+    /// Whether the views answer now, for health checks: a cheap read that fails as
+    /// [`StoreError::Unavailable`] (within the backend's connect timeout) when they are
+    /// away.
+    async fn ping(&self) -> Result<()> {
+        self.checkpoints().await.map(drop)
+    }
 }

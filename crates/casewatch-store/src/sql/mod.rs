@@ -258,6 +258,14 @@ macro_rules! view_store {
             async fn digest(&self) -> $crate::Result<$crate::Hash> {
                 self.views.digest().await
             }
+
+            async fn log_identity(&self) -> $crate::Result<Option<String>> {
+                self.views.log_identity().await
+            }
+
+            async fn set_log_identity(&self, identity: &str) -> $crate::Result<()> {
+                self.views.set_log_identity(identity).await
+            }
         }
     };
 }
@@ -456,6 +464,12 @@ pub(crate) fn db(error: sqlx::Error) -> StoreError {
         | sqlx::Error::Decode(_)
         | sqlx::Error::ColumnNotFound(_)
         | sqlx::Error::TypeNotFound { .. } => corrupt("row", error.to_string()),
+        // The pool's own words name no cause: every connection it tried failed or hung.
+        sqlx::Error::PoolTimedOut => StoreError::Unavailable(
+            "no connection to the database within the connect timeout (is it down or \
+             unreachable?)"
+                .to_owned(),
+        ),
         other => StoreError::Unavailable(other.to_string()),
     }
 }

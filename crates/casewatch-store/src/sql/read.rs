@@ -64,6 +64,24 @@ impl<DB: Dialect> SqlViews<DB> {
             .collect()
     }
 
+    pub(crate) async fn log_identity(&self) -> Result<Option<String>> {
+        let query = QueryBuilder::new("SELECT identity FROM log_identity WHERE id = 0");
+        self.fetch(query)
+            .await?
+            .first()
+            .map(|row| row.text("identity").map(str::to_owned))
+            .transpose()
+    }
+
+    pub(crate) async fn set_log_identity(&self, identity: &str) -> Result<()> {
+        let mut query = QueryBuilder::new("INSERT INTO log_identity (id, identity) VALUES (0, ");
+        query
+            .push_param(identity.to_owned())
+            .push(") ON CONFLICT (id) DO NOTHING");
+        let mut conn = self.writer.acquire().await.map_err(db)?;
+        DB::execute(&mut conn, query).await.map(drop)
+    }
+
     pub(crate) async fn load_cases(&self, partition: Partition) -> Result<Vec<CaseRow>> {
         let mut query = QueryBuilder::new(format!(
             "SELECT {CASE_COLUMNS} FROM cases WHERE partition = "

@@ -357,6 +357,7 @@ token_sha256 = "{admin}"
             match monitor
                 .subscribe_alerts(pb::AlertFilter {
                     after_cursor: cursor,
+                    from_beginning: cursor == 0,
                     ..Default::default()
                 })
                 .await
