@@ -12,15 +12,16 @@
 //! (one per schema, see [`PgStore::commit_channel`]), which [`CommitFeed`] follows.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::{Connection as _, PgConnection, Postgres, QueryBuilder};
 use tracing::{info, warn};
 
-use crate::Result;
 use crate::sql::{Dialect, SqlViews, db, migration, sql_primitives, view_store};
 pub use crate::{CommitEvent, CommitNotice};
+use crate::{Result, StoreError};
 
 /// The migrations, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -40,6 +41,28 @@ const CHANNEL_OF_SCHEMA: &str = "CASE current_schema() WHEN 'public' THEN 'casew
 /// Connections per store: batches of different partitions commit concurrently.
 const CONNECTIONS: u32 = 10;
 
+/// How long a store waits for a connection, unless told otherwise: long enough for a
+/// database across a data centre, short enough that a wrong address or a database that is
+/// down is reported while someone still watches.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `host:port` (or the socket path) that `options` connect to, for messages.
+fn server_name(options: &PgConnectOptions) -> String {
+    match options.get_socket() {
+        Some(socket) => socket.display().to_string(),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    }
+}
+
+/// A duration as people write it (`5s`, `500ms`).
+fn humane(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
 /// The views in one PostgreSQL database (in the schema its connections' `search_path`
 /// names first).
 #[derive(Debug, Clone)]
@@ -51,26 +74,59 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/database`) and brings
-    /// its schema up to date.
+    /// its schema up to date, waiting at most [`DEFAULT_CONNECT_TIMEOUT`] for a connection.
     pub async fn connect(url: &str) -> Result<PgStore> {
         Self::connect_with(PgConnectOptions::from_str(url).map_err(db)?).await
     }
 
-    /// Connects with `options` and brings the schema up to date.
+    /// Connects with `options` and brings the schema up to date, waiting at most
+    /// [`DEFAULT_CONNECT_TIMEOUT`] for a connection.
     pub async fn connect_with(options: PgConnectOptions) -> Result<PgStore> {
-        let host = options.get_host().to_owned();
+        Self::connect_within(options, DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// Connects with `options` and brings the schema up to date. A server that refuses,
+    /// or does not answer within `timeout`, is an [`StoreError::Unavailable`] naming it
+    /// and the cause; afterwards every wait for a connection (a read, a batch, a health
+    /// probe while the database is away) fails after `timeout` too, rather than hanging.
+    pub async fn connect_within(options: PgConnectOptions, timeout: Duration) -> Result<PgStore> {
+        let server = server_name(&options);
         let database = options.get_database().map(str::to_owned);
+        // One connection of our own first: the pool retries a refused connection until its
+        // timeout and then says only that it timed out, where this says why.
+        match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
+            Ok(Ok(connection)) => {
+                // A failed goodbye does not make the database unreachable.
+                let _ = connection.close().await;
+            }
+            Ok(Err(error)) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL at `{server}`: {error}"
+                )));
+            }
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "PostgreSQL at `{server}` did not answer within {}",
+                    humane(timeout)
+                )));
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
+            .acquire_timeout(timeout)
             .connect_with(options)
             .await
-            .map_err(db)?;
+            .map_err(|error| {
+                StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL at `{server}`: {error}"
+                ))
+            })?;
         MIGRATOR.run(&pool).await.map_err(migration)?;
         let channel = sqlx::query_scalar(&format!("SELECT {CHANNEL_OF_SCHEMA}"))
             .fetch_one(&pool)
             .await
             .map_err(db)?;
-        info!(%host, database, %channel, "view store connected");
+        info!(%server, database, %channel, "view store connected");
         Ok(PgStore {
             views: SqlViews {
                 writer: pool.clone(),
@@ -100,6 +156,7 @@ impl PgStore {
         // A connection of its own: the listener keeps it for as long as it lives.
         let pool = PgPoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(self.views.reader.options().get_acquire_timeout())
             .connect_lazy_with(options);
         let listener = listen(&pool, &self.channel).await?;
         Ok(CommitFeed {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use casewatch_log::EventLog;
@@ -237,13 +238,13 @@ impl Views {
                 let Some(url) = &config.views.url else {
                     bail!("views.url is required with the postgres views");
                 };
-                Self::open_postgres(postgres_options(url)?).await
+                Self::open_postgres(postgres_options(url)?, config.views.connect_timeout).await
             }
         }
     }
 
-    async fn open_postgres(options: PgConnectOptions) -> anyhow::Result<Views> {
-        let store = PgStore::connect_with(options)
+    async fn open_postgres(options: PgConnectOptions, timeout: Duration) -> anyhow::Result<Views> {
+        let store = PgStore::connect_within(options, timeout)
             .await
             .context("open the PostgreSQL views")?;
         Ok(Views::Postgres(Arc::new(store)))
@@ -253,7 +254,11 @@ impl Views {
     /// address of any other scheme is refused.
     pub(crate) async fn open_target(target: &str) -> anyhow::Result<Views> {
         if is_postgres_url(target) {
-            Self::open_postgres(postgres_options(target)?).await
+            Self::open_postgres(
+                postgres_options(target)?,
+                casewatch_store::postgres::DEFAULT_CONNECT_TIMEOUT,
+            )
+            .await
         } else if let Some((scheme, _)) = target.split_once("://") {
             bail!(
                 "`{target}`: `{scheme}://` views are not supported (postgres:// or a SQLite file path)"

@@ -160,6 +160,11 @@ pub(crate) struct ViewsConfig {
     pub(crate) backend: ViewsBackend,
     /// The PostgreSQL URL (`postgres://user@host:5432/db`).
     pub(crate) url: Option<String>,
+    /// How long to wait for a PostgreSQL connection: at start (a server that refuses or
+    /// does not answer stops the process, naming it and the cause), and for each read or
+    /// batch while the database is away.
+    #[serde(deserialize_with = "duration")]
+    pub(crate) connect_timeout: Duration,
 }
 
 impl Default for ViewsConfig {
@@ -167,6 +172,7 @@ impl Default for ViewsConfig {
         Self {
             backend: ViewsBackend::Sqlite,
             url: None,
+            connect_timeout: casewatch_store::postgres::DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -359,6 +365,9 @@ impl Config {
         }
         if self.views.backend == ViewsBackend::Postgres && self.views.url.is_none() {
             bail!("views.url (or CASEWATCH_VIEWS_URL) is required with the postgres views");
+        }
+        if self.views.connect_timeout.is_zero() {
+            bail!("views.connect_timeout must be longer than 0s");
         }
         if self.log.backend == LogBackend::Kafka && self.log.kafka.brokers.trim().is_empty() {
             bail!("log.kafka.brokers (or CASEWATCH_KAFKA_BROKERS) is required with the kafka log");
