@@ -445,12 +445,10 @@ async fn a_request_the_server_cannot_read_is_answered_as_the_caller_s_fault() {
         .await
         .expect("the stream opens")
         .into_inner();
-    let streamed = loop {
-        match answers.next().await {
-            Some(Ok(answer)) => panic!("an answer to an oversized request: {answer:?}"),
-            Some(Err(status)) => break status,
-            None => panic!("the stream ended without a status"),
-        }
+    let streamed = match answers.next().await {
+        Some(Ok(answer)) => panic!("an answer to an oversized request: {answer:?}"),
+        Some(Err(status)) => status,
+        None => panic!("the stream ended without a status"),
     };
     assert_eq!(streamed.code(), Code::ResourceExhausted, "{streamed:?}");
 

@@ -268,6 +268,7 @@ proptest! {
             counties,
             cases_per_county_day,
             tick_every: chrono::Duration::hours(tick_hours),
+            run: None,
         };
         let script: Vec<Scripted> = simulated(config).into_iter().map(Scripted::Input).collect();
         runtime().block_on(async {
