@@ -230,7 +230,7 @@ impl TlsSection {
 
 /// The edge a serving role puts in front of its services. With no principals configured
 /// and a loopback address, a development administrator is made: its token is printed and
-/// written to `dev-token` in the data directory, for `casewatch simulate` and `grpcurl`.
+/// kept in `dev-token` in the data directory, for `casewatch simulate` and `grpcurl`.
 pub(crate) fn edge(config: &Config) -> anyhow::Result<Edge> {
     let tls = tls(config)?;
     if config.principals.is_empty() {
@@ -241,11 +241,16 @@ pub(crate) fn edge(config: &Config) -> anyhow::Result<Edge> {
                 config.server.listen
             );
         }
-        let (auth, token) = Authenticator::development();
-        let path = write_dev_token(&config.data, &token)?;
+        let (token, path) = dev_token(&config.data)?;
+        let auth = Authenticator::new(vec![PrincipalSpec::unlimited(
+            "dev-admin",
+            Role::Admin,
+            &token,
+        )])
+        .context("the development principal")?;
         println!(
-            "development principal `dev-admin` (admin, every region), for this process only: \
-             send `authorization: Bearer {token}` (also in `{}`)",
+            "development principal `dev-admin` (admin, every region): send `authorization: \
+             Bearer {token}` (kept in `{}` until you remove it)",
             path.display()
         );
         return Ok(Edge { auth, tls });
@@ -262,7 +267,8 @@ pub(crate) fn edge(config: &Config) -> anyhow::Result<Edge> {
 }
 
 /// `casewatch token`: a fresh token and its `[[principals]]` entry, checked as the
-/// configuration would check it.
+/// configuration would check it. The entry goes to standard output, ready to be appended
+/// to a configuration file; the token goes to standard error, for the principal only.
 pub(crate) fn print_token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
     let token = casewatch_server::auth::generate_token();
     let digest = hex::encode(casewatch_server::auth::token_digest(&token));
@@ -280,11 +286,11 @@ pub(crate) fn print_token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
     entry.push_str(&format!("token_sha256 = \"{digest}\"\n"));
     let config: Config = toml::from_str(&entry).context("the principal's entry")?;
     edge(&config)?;
-    println!(
-        "# the token, for the principal only (Casewatch keeps just its SHA-256):\n# {token}\n"
+    eprintln!(
+        "the token of `{}`, for the principal only (the entry keeps just its SHA-256):\n{token}",
+        args.name
     );
-    print!("{entry}");
-    Ok(())
+    crate::out::bytes(entry.as_bytes())
 }
 
 /// The listener's TLS, if configured.
@@ -297,22 +303,62 @@ pub(crate) fn tls(config: &Config) -> anyhow::Result<Option<ServerTlsConfig>> {
         .transpose()
 }
 
-/// Writes the development token where only this user can read it.
-fn write_dev_token(data: &Path, token: &str) -> anyhow::Result<PathBuf> {
+/// The development token and its file: the token already in `<data>/dev-token`, else a new
+/// one written there where only this user can read it. It stays until the file is removed,
+/// so a restarted server, and roles started apart on one directory, keep the token their
+/// clients hold.
+fn dev_token(data: &Path) -> anyhow::Result<(String, PathBuf)> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
+    let path = data.join(DEV_TOKEN_FILE);
+    if let Some(token) = read_dev_token(&path)? {
+        return Ok((token, path));
+    }
     std::fs::create_dir_all(data)
         .with_context(|| format!("create the data directory `{}`", data.display()))?;
-    let path = data.join(DEV_TOKEN_FILE);
+    // Written whole beside it, then linked into place: a role starting at the same moment
+    // finds either no file or a complete one, and the first link wins.
+    let token = casewatch_server::auth::generate_token();
+    let draft = data.join(format!(".{DEV_TOKEN_FILE}.{}", std::process::id()));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("write `{}`", path.display()))?;
-    writeln!(file, "{token}").with_context(|| format!("write `{}`", path.display()))?;
-    Ok(path)
+        .open(&draft)
+        .with_context(|| format!("write `{}`", draft.display()))?;
+    writeln!(file, "{token}").with_context(|| format!("write `{}`", draft.display()))?;
+    drop(file);
+    let linked = std::fs::hard_link(&draft, &path);
+    let _ = std::fs::remove_file(&draft);
+    match linked {
+        Ok(()) => Ok((token, path)),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            let token = read_dev_token(&path)?
+                .with_context(|| format!("`{}` vanished as it was made", path.display()))?;
+            Ok((token, path))
+        }
+        Err(error) => Err(error).with_context(|| format!("write `{}`", path.display())),
+    }
+}
+
+/// The token a development token file holds, if there is one.
+fn read_dev_token(path: &Path) -> anyhow::Result<Option<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(error).with_context(|| format!("read `{}`", path.display()));
+        }
+    };
+    let token = text.trim();
+    if token.is_empty() || !token.bytes().all(|byte| byte.is_ascii_graphic()) {
+        bail!(
+            "`{}` does not hold a development token: remove it, and a new one is made",
+            path.display()
+        );
+    }
+    Ok(Some(token.to_owned()))
 }
 
 #[cfg(test)]
@@ -386,6 +432,13 @@ mod tests {
         edge(&config).expect("a development principal");
         let token = std::fs::read_to_string(data.path().join(DEV_TOKEN_FILE)).expect("written");
         assert!(token.trim().starts_with("cw_"), "{token}");
+        edge(&config).expect("the development principal again");
+        let again = std::fs::read_to_string(data.path().join(DEV_TOKEN_FILE)).expect("kept");
+        assert_eq!(again, token, "the token stays until the file is removed");
+        let files = std::fs::read_dir(data.path())
+            .expect("the directory")
+            .count();
+        assert_eq!(files, 1, "no draft left beside it");
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(data.path().join(DEV_TOKEN_FILE))
             .expect("the file")

@@ -119,6 +119,21 @@ impl Log {
         }
     }
 
+    /// Opens the configured log to read it only, as the auditor's tools do: an embedded log
+    /// must exist and is neither created nor written, and the partition count is the
+    /// log's own, whatever the configuration says.
+    pub(crate) async fn open_read_only(config: &Config) -> anyhow::Result<Log> {
+        match config.log.backend {
+            LogBackend::Embedded => {
+                let dir = config.data.join("log");
+                let log = EmbeddedLog::open_read_only(&dir)
+                    .with_context(|| format!("open the embedded log in `{}`", dir.display()))?;
+                Ok(Log::Embedded(Arc::new(log)))
+            }
+            LogBackend::Kafka => read_kafka(config).await,
+        }
+    }
+
     /// The log behind its interface.
     pub(crate) fn shared(&self) -> Arc<dyn EventLog> {
         match self {
@@ -218,6 +233,26 @@ async fn open_kafka(_config: &Config) -> anyhow::Result<Log> {
     bail!("log.backend = \"kafka\", but this casewatch was built without the `kafka` feature")
 }
 
+/// The Kafka log with the partition count of its topic.
+async fn read_kafka(config: &Config) -> anyhow::Result<Log> {
+    #[cfg(feature = "kafka")]
+    {
+        let mut kafka = kafka_config(config);
+        let first = casewatch_log::kafka::KafkaLog::connect(kafka.clone()).await;
+        let log = match first {
+            Err(casewatch_log::LogError::PartitionCount { found, .. }) => {
+                kafka.partitions = found;
+                casewatch_log::kafka::KafkaLog::connect(kafka).await
+            }
+            other => other,
+        }
+        .with_context(|| format!("connect to the Kafka log at `{}`", config.log.kafka.brokers))?;
+        Ok(Log::Kafka(Arc::new(log)))
+    }
+    #[cfg(not(feature = "kafka"))]
+    open_kafka(config).await
+}
+
 /// The views, as their backend.
 pub(crate) enum Views {
     Sqlite(Arc<SqliteStore>),
@@ -240,6 +275,21 @@ impl Views {
                 };
                 Self::open_postgres(postgres_options(url)?, config.views.connect_timeout).await
             }
+        }
+    }
+
+    /// Opens the configured views to read them only: SQLite views must exist and are
+    /// neither created, migrated nor written. PostgreSQL views open as usual.
+    pub(crate) async fn open_read_only(config: &Config) -> anyhow::Result<Views> {
+        match config.views.backend {
+            ViewsBackend::Sqlite => {
+                let path = config.data.join("views.db");
+                let store = SqliteStore::open_read_only(&path)
+                    .await
+                    .with_context(|| format!("open the SQLite views `{}`", path.display()))?;
+                Ok(Views::Sqlite(Arc::new(store)))
+            }
+            ViewsBackend::Postgres => Self::open(config).await,
         }
     }
 

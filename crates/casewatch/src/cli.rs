@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::ConfigArgs;
+use crate::config::{ConfigArgs, GroupArgs, NewLogArgs, RoleArgs, TickArgs, ToolLogArgs};
 
 /// Casewatch: electronic supervision (电子监察) of government service cases.
 #[derive(Debug, Parser)]
@@ -21,15 +21,15 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run every role in this process: the log, the views, a projector over every
     /// partition and every gRPC service (embedded backends unless configured otherwise).
-    Serve(ConfigArgs),
+    Serve(ServeArgs),
     /// Run the ingest role: `IngestService` and the clock ticker, stateless (many replicas).
-    Ingest(ConfigArgs),
+    Ingest(IngestArgs),
     /// Run the projector role: fold the partitions the consumer group gives this member
     /// into the views (two or more share the partitions).
-    Project(ConfigArgs),
+    Project(ProjectArgs),
     /// Run the api role: `MonitorService` and `AuditService` over the views, pushing the
     /// alerts any projector commits (many replicas).
-    Api(ConfigArgs),
+    Api(RoleArgs),
     /// Start a node on an accelerated clock and push a simulated city into it over gRPC,
     /// printing the alerts as they arrive.
     Demo(DemoArgs),
@@ -40,12 +40,12 @@ pub(crate) enum Command {
     /// Print the records of the log, or of one case.
     Replay(ReplayArgs),
     /// Recompute every hash chain from the log and compare it with the views.
-    Verify(ConfigArgs),
+    Verify(VerifyArgs),
     /// Fold the whole log into fresh views and print their digest beside the live one.
     Rebuild(RebuildArgs),
     /// Create the log (a Kafka topic: partitions, unlimited retention) and the views'
     /// schema, or check and bring them up to date.
-    Migrate(ConfigArgs),
+    Migrate(MigrateArgs),
     /// Measure Casewatch against its references on this machine: ingest, projection,
     /// alert latency, verification and memory (see BENCHMARKS.md).
     Bench(BenchArgs),
@@ -53,9 +53,77 @@ pub(crate) enum Command {
     /// `weekly` ranking (周排名), the ten-day `dispatch` list (旬调度) or the `monthly`
     /// bulletin (月通报), as Markdown, CSV, JSON or printable HTML.
     Report(crate::report::ReportArgs),
-    /// Make a bearer token for a new principal, and print it with the `[[principals]]`
-    /// entry that configures it (which holds only the token's SHA-256).
+    /// Make a bearer token for a new principal: the `[[principals]]` entry that configures
+    /// it (which holds only the token's SHA-256) on standard output, the token itself on
+    /// standard error.
     Token(TokenArgs),
+}
+
+impl Command {
+    /// What a tool logs, as `RUST_LOG` directives; `None` for a role, which logs as its
+    /// configuration says.
+    pub(crate) fn tool_log(&self) -> Option<String> {
+        let log = match self {
+            Command::Serve(_) | Command::Ingest(_) | Command::Project(_) | Command::Api(_) => {
+                return None;
+            }
+            // It logs nothing of its own.
+            Command::Token(_) => return Some(ToolLogArgs::default().filter()),
+            Command::Demo(args) => &args.log,
+            Command::Simulate(args) => &args.log,
+            Command::Replay(args) => &args.log,
+            Command::Verify(args) => &args.log,
+            Command::Rebuild(args) => &args.log,
+            Command::Migrate(args) => &args.log,
+            Command::Bench(args) => &args.log,
+            Command::Report(args) => &args.log,
+        };
+        Some(log.filter())
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) role: RoleArgs,
+    #[command(flatten)]
+    pub(crate) tick: TickArgs,
+    #[command(flatten)]
+    pub(crate) group: GroupArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IngestArgs {
+    #[command(flatten)]
+    pub(crate) role: RoleArgs,
+    #[command(flatten)]
+    pub(crate) tick: TickArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProjectArgs {
+    #[command(flatten)]
+    pub(crate) role: RoleArgs,
+    #[command(flatten)]
+    pub(crate) group: GroupArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    #[command(flatten)]
+    pub(crate) new_log: NewLogArgs,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -79,14 +147,17 @@ pub(crate) struct DemoArgs {
     /// Where the demo keeps its data; a fresh temporary directory when absent.
     #[arg(long = "data", env = "CASEWATCH_DATA")]
     pub(crate) data: Option<PathBuf>,
-    /// The gRPC listen address (the demo's node can be queried while it runs).
-    #[arg(long, env = "CASEWATCH_LISTEN", default_value = "127.0.0.1:50051")]
+    /// The gRPC listen address, `host:port` (the demo's node can be queried while it runs).
+    #[arg(long, env = "CASEWATCH_LISTEN", default_value = "127.0.0.1:50051",
+          value_parser = crate::config::parse_listen)]
     pub(crate) listen: SocketAddr,
     /// Real seconds per simulated day.
     #[arg(long, env = "CASEWATCH_SECONDS_PER_DAY", default_value_t = 4.0)]
     pub(crate) seconds_per_day: f64,
     #[command(flatten)]
     pub(crate) sim: SimArgs,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +193,8 @@ impl From<&SimArgs> for casewatch_sim::SimConfig {
 pub(crate) struct SimulateArgs {
     #[command(flatten)]
     pub(crate) client: crate::client::ClientArgs,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
     /// Events per append request.
     #[arg(long, env = "CASEWATCH_BATCH", default_value_t = 500)]
     pub(crate) batch: usize,
@@ -154,6 +227,8 @@ pub(crate) struct ReplayArgs {
     /// Only the records of this case.
     #[arg(long)]
     pub(crate) case_no: Option<String>,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +239,8 @@ pub(crate) struct RebuildArgs {
     /// database; a temporary SQLite file when absent.
     #[arg(long)]
     pub(crate) into: Option<String>,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +286,8 @@ pub(crate) struct BenchArgs {
     /// Print only the JSON lines.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
 }
 
 #[cfg(test)]

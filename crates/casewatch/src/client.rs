@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use backon::{ExponentialBuilder, Retryable as _};
 use casewatch_proto::client::{Authorized, Bearer};
 use casewatch_proto::pb;
 use casewatch_proto::pb::ingest_service_client::IngestServiceClient;
@@ -24,8 +25,8 @@ pub(crate) struct ClientArgs {
     /// The bearer token of the principal to call as.
     #[arg(long, env = "CASEWATCH_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
-    /// A file that holds the token [default: `casewatch-data/dev-token`, the development
-    /// token of a `casewatch serve` started here, when it exists].
+    /// A file that holds the token [default: `dev-token` in `--data`, the development
+    /// token of a `casewatch serve` on this machine, when it exists].
     #[arg(long, env = "CASEWATCH_TOKEN_FILE", conflicts_with = "token")]
     pub(crate) token_file: Option<PathBuf>,
     /// The authority that signed the server's certificate (PEM).
@@ -37,6 +38,53 @@ pub(crate) struct ClientArgs {
     /// This client's private key (PEM), for mutual TLS.
     #[arg(long, env = "CASEWATCH_CLIENT_KEY", requires = "client_cert")]
     pub(crate) client_key: Option<PathBuf>,
+    /// How many times a call is tried again when the server cannot be reached or cannot
+    /// take it now (over its limits), after pauses growing from 0.1 s to 5 s; each failure
+    /// is reported on standard error, and then the command fails.
+    #[arg(long, env = "CASEWATCH_RETRIES", default_value_t = Retry::default().times)]
+    pub(crate) retries: usize,
+    /// The data directory of a node on this machine: its development token is sent when
+    /// no token is given (and `report` reads its views when not asking a server)
+    /// [default: casewatch-data].
+    #[arg(long, env = "CASEWATCH_DATA")]
+    pub(crate) data: Option<PathBuf>,
+}
+
+/// How often, and after what pauses, a call the server could not take is tried again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retry {
+    /// Tries after the first.
+    pub(crate) times: usize,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self { times: 8 }
+    }
+}
+
+impl Retry {
+    fn policy(self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(MAX_BACKOFF)
+            .with_max_times(self.times)
+    }
+}
+
+/// An error with its causes, which is what a person needs of a transport error.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -44,9 +92,22 @@ fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 impl ClientArgs {
-    /// The token to send: the flag, the file, or the development token beside us.
+    /// How calls are retried.
+    pub(crate) fn retry(&self) -> Retry {
+        Retry {
+            times: self.retries,
+        }
+    }
+
+    /// The token to send: the flag, the file, or the development token in the data
+    /// directory. None is needed with a client certificate; otherwise its absence is an
+    /// error that says where the development token was looked for.
     fn bearer(&self) -> anyhow::Result<Bearer> {
-        let development = Path::new("casewatch-data").join(crate::access::DEV_TOKEN_FILE);
+        let data = self
+            .data
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("casewatch-data"));
+        let development = data.join(crate::access::DEV_TOKEN_FILE);
         let token = match (&self.token, &self.token_file) {
             (Some(token), _) => Some(token.clone()),
             (None, Some(path)) => Some(String::from_utf8(read(path, "the token file")?)?),
@@ -54,16 +115,24 @@ impl ClientArgs {
                 &development,
                 "the development token",
             )?)?),
-            (None, None) => None,
+            (None, None) if self.client_cert.is_some() => None,
+            (None, None) => bail!(
+                "no token: give --token, CASEWATCH_TOKEN or --token-file (no development token \
+                 at `{}`; a `casewatch serve` on this machine with no principals writes one \
+                 in its --data)",
+                development.display()
+            ),
         };
         match token {
-            Some(token) => Bearer::new(&token).context("--token"),
+            Some(token) => Bearer::new(token.trim()).context("--token"),
             None => Ok(Bearer::none()),
         }
     }
 
-    /// A channel to the server whose calls carry the credentials.
+    /// A channel to the server whose calls carry the credentials. A server that cannot be
+    /// reached is tried again (`--retries`), each failure reported on standard error.
     pub(crate) async fn connect(&self) -> anyhow::Result<Authorized<Channel>> {
+        let bearer = self.bearer()?;
         let url = self.server.as_deref().unwrap_or(DEFAULT_SERVER);
         let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
             .with_context(|| format!("`{url}` is not a server address"))?;
@@ -80,13 +149,26 @@ impl ClientArgs {
             }
             endpoint = endpoint.tls_config(tls).context("the TLS settings")?;
         }
-        let channel = endpoint
-            .connect()
+        let endpoint = endpoint.connect_timeout(CONNECT_TIMEOUT);
+        let channel = (|| endpoint.connect())
+            .retry(self.retry().policy())
+            .notify(|error, pause| {
+                eprintln!(
+                    "cannot reach `{url}`: {}; trying again in {:.1} s",
+                    with_causes(error),
+                    pause.as_secs_f64()
+                );
+            })
             .await
-            .with_context(|| format!("connect to `{url}`"))?;
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot reach `{url}` after {} tries: {}",
+                    self.retries + 1,
+                    with_causes(&error)
+                )
+            })?;
         Ok(tonic::service::interceptor::InterceptedService::new(
-            channel,
-            self.bearer()?,
+            channel, bearer,
         ))
     }
 }
@@ -99,16 +181,28 @@ pub(crate) async fn connect_local(
     Ok(casewatch_proto::client::connect(&format!("http://{addr}"), token).await?)
 }
 
-/// The longest a client waits before re-sending a batch the server could not take.
+/// The longest a client waits before trying a call again.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest a connection attempt waits for the server to answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Appends a batch; returns how many events were appended. A server that is over its
-/// limits or cannot reach its log is asked again, after a growing pause (re-sending is
-/// safe: steps are idempotent). Refused events are reported on standard error; any other
-/// failed call is an error.
+/// [`push_with`] with the default retries.
 pub(crate) async fn push(
     ingest: &mut IngestServiceClient<Authorized<Channel>>,
     events: Vec<pb::CaseEvent>,
+) -> anyhow::Result<u64> {
+    push_with(ingest, events, Retry::default()).await
+}
+
+/// Appends a batch; returns how many events were appended. A server that is over its
+/// limits or cannot be reached (or cannot reach its log) is asked again after a growing
+/// pause, as often as `retry` says, each time reported on standard error (re-sending is
+/// safe: steps are idempotent). Refused events are reported on standard error; any other
+/// failed call is an error.
+pub(crate) async fn push_with(
+    ingest: &mut IngestServiceClient<Authorized<Channel>>,
+    events: Vec<pb::CaseEvent>,
+    retry: Retry,
 ) -> anyhow::Result<u64> {
     if events.is_empty() {
         return Ok(0);
@@ -117,23 +211,30 @@ pub(crate) async fn push(
         events,
         request_id: String::new(),
     };
-    let mut pause = Duration::from_millis(50);
-    let response = loop {
-        match ingest.append(request.clone()).await {
-            Ok(response) => break response.into_inner(),
-            Err(status)
-                if matches!(
-                    status.code(),
-                    tonic::Code::ResourceExhausted | tonic::Code::Unavailable
-                ) =>
-            {
-                tracing::debug!(message = status.message(), ?pause, "append deferred");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_BACKOFF);
-            }
-            Err(status) => return Err(status).context("append events"),
-        }
-    };
+    let response = (|| {
+        let mut ingest = ingest.clone();
+        let request = request.clone();
+        async move { ingest.append(request).await }
+    })
+    .retry(retry.policy())
+    .when(|status| {
+        matches!(
+            status.code(),
+            tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+        )
+    })
+    .notify(|status, pause| {
+        eprintln!(
+            "the server did not take {} events ({:?}: {}); trying again in {:.1} s",
+            request.events.len(),
+            status.code(),
+            status.message(),
+            pause.as_secs_f64()
+        );
+    })
+    .await
+    .context("append events")?
+    .into_inner();
     let mut appended = 0;
     for result in response.results {
         match result.outcome {

@@ -10,8 +10,10 @@ use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions, audit};
 use casewatch_proto::{DecodedRecord, decode_record};
 
 use crate::backends::{Log, Views, ensure_existing};
-use crate::cli::{RebuildArgs, ReplayArgs};
-use crate::config::{Config, ConfigArgs, LogBackend};
+use crate::cli::{MigrateArgs, RebuildArgs, ReplayArgs, VerifyArgs};
+use crate::config::{Config, LogBackend};
+use crate::lock::DataLock;
+use crate::out::outln;
 
 fn describe(bytes: &[u8]) -> String {
     match decode_record(bytes) {
@@ -35,8 +37,8 @@ fn describe(bytes: &[u8]) -> String {
 pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
     ensure_existing(&config)?;
-    let log = Log::open(&config).await?.shared();
-    let store = Views::open(&config).await?.shared();
+    let log = Log::open_read_only(&config).await?.shared();
+    let store = Views::open_read_only(&config).await?.shared();
     if let Some(case_no) = &args.case_no {
         let steps = store.steps(case_no).await?;
         if steps.is_empty() {
@@ -49,14 +51,14 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
                 .into_iter()
                 .next()
                 .context("a record of the case's archive is missing from the log")?;
-            println!(
+            outln!(
                 "{}:{}  {:?}  {}  {}",
                 step.position.partition,
                 step.position.offset,
                 step.disposition,
                 hex::encode(&step.hash[..8]),
                 describe(&record.bytes)
-            );
+            )?;
         }
         return Ok(());
     }
@@ -67,34 +69,33 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             let Some(last) = records.last() else { break };
             next = last.position.offset + 1;
             for record in records {
-                println!(
+                outln!(
                     "{}:{}  {}",
                     record.position.partition,
                     record.position.offset,
                     describe(&record.bytes)
-                );
+                )?;
             }
         }
     }
     Ok(())
 }
 
-pub(crate) async fn verify(args: ConfigArgs) -> anyhow::Result<()> {
-    let config = args.load()?;
+pub(crate) async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let config = args.config.load()?;
     ensure_existing(&config)?;
-    let log = Log::open(&config).await?.shared();
-    let store = Views::open(&config).await?.shared();
+    let log = Log::open_read_only(&config).await?.shared();
+    let store = Views::open_read_only(&config).await?.shared();
     let report = audit::verify_log(&*log, &*store, &[]).await?;
     match report.first_mismatch {
         None => {
-            println!(
+            outln!(
                 "verified {} records: every hash chain matches",
                 report.records_checked
-            );
-            Ok(())
+            )
         }
         Some(mismatch) => {
-            println!(
+            outln!(
                 "MISMATCH at partition {} offset {}{}: {} (views hold {}, the log gives {})",
                 mismatch.position.partition,
                 mismatch.position.offset,
@@ -106,7 +107,7 @@ pub(crate) async fn verify(args: ConfigArgs) -> anyhow::Result<()> {
                 mismatch.reason,
                 hex::encode(mismatch.expected),
                 hex::encode(mismatch.actual),
-            );
+            )?;
             bail!(
                 "verification failed after {} records",
                 report.records_checked
@@ -118,8 +119,8 @@ pub(crate) async fn verify(args: ConfigArgs) -> anyhow::Result<()> {
 pub(crate) async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
     ensure_existing(&config)?;
-    let log = Log::open(&config).await?.shared();
-    let live = Views::open(&config).await?.shared();
+    let log = Log::open_read_only(&config).await?.shared();
+    let live = Views::open_read_only(&config).await?.shared();
     let temporary = tempfile::tempdir().context("create a temporary directory")?;
     let target = args.into.unwrap_or_else(|| {
         temporary
@@ -151,26 +152,25 @@ pub(crate) async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let rebuilt = fresh.digest().await?;
     let current = live.digest().await?;
-    println!("rebuilt {folded} records in {seconds:.2} s into {target}");
-    println!("rebuilt digest {}", hex::encode(rebuilt));
-    println!("live digest    {}", hex::encode(current));
+    outln!("rebuilt {folded} records in {seconds:.2} s into {target}")?;
+    outln!("rebuilt digest {}", hex::encode(rebuilt))?;
+    outln!("live digest    {}", hex::encode(current))?;
     if rebuilt != current {
         bail!("the live views differ from a rebuild of the log (they may be behind it)");
     }
-    println!("the live views equal a rebuild from the log");
-    Ok(())
+    outln!("the live views equal a rebuild from the log")
 }
 
-pub(crate) async fn migrate(args: ConfigArgs) -> anyhow::Result<()> {
-    let config = args.load()?;
+pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let config = args.new_log.load(&args.config)?;
+    let _lock = DataLock::for_config(&config)?;
     prepare_log(&config).await?;
     let views = Views::open(&config).await?;
     let where_ = match views {
         Views::Sqlite(_) => format!("SQLite in {}", config.data.display()),
         Views::Postgres(_) => "PostgreSQL".to_owned(),
     };
-    println!("views ready ({where_})");
-    Ok(())
+    outln!("views ready ({where_})")
 }
 
 /// Creates the log, or checks the one there.
@@ -178,11 +178,11 @@ async fn prepare_log(config: &Config) -> anyhow::Result<()> {
     match config.log.backend {
         LogBackend::Embedded => {
             let log = Log::open(config).await?.shared();
-            println!(
+            outln!(
                 "embedded log ready in {} ({} partitions)",
                 config.data.display(),
                 log.partitions()
-            );
+            )?;
         }
         LogBackend::Kafka => prepare_kafka(config).await?,
     }
@@ -194,11 +194,11 @@ async fn prepare_kafka(config: &Config) -> anyhow::Result<()> {
     let status = casewatch_log::kafka::ensure_topic(&crate::backends::kafka_config(config))
         .await
         .context("create or check the Kafka topic")?;
-    println!(
+    outln!(
         "Kafka topic `{}` {status:?} ({} partitions, unlimited retention)",
-        config.log.kafka.topic, config.log.partitions
-    );
-    Ok(())
+        config.log.kafka.topic,
+        config.log.partitions
+    )
 }
 
 #[cfg(not(feature = "kafka"))]

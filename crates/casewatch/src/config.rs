@@ -181,7 +181,8 @@ impl Default for ViewsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct ServerConfig {
-    /// The gRPC listen address.
+    /// The gRPC listen address; a host name is resolved (see [`parse_listen`]).
+    #[serde(deserialize_with = "listen")]
     pub(crate) listen: SocketAddr,
     /// TLS for the listener (and mutual TLS with `client_ca`).
     pub(crate) tls: Option<crate::access::TlsSection>,
@@ -257,8 +258,8 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::E
     humantime::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
-/// The flags (and their `CASEWATCH_*` variables) every role shares; each overrides the
-/// configuration file.
+/// The flags (and their `CASEWATCH_*` variables) of every command that finds the log and the
+/// views: where they are. Each overrides the configuration file.
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct ConfigArgs {
     /// A TOML configuration file.
@@ -270,31 +271,41 @@ pub(crate) struct ConfigArgs {
     /// The log backend [default: embedded].
     #[arg(long, env = "CASEWATCH_LOG_BACKEND")]
     pub(crate) log_backend: Option<LogBackend>,
-    /// Partitions of a new log [default: 8].
-    #[arg(long, env = "CASEWATCH_PARTITIONS",
-          value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub(crate) partitions: Option<u32>,
     /// Kafka bootstrap brokers.
     #[arg(long, env = "CASEWATCH_KAFKA_BROKERS")]
     pub(crate) kafka_brokers: Option<String>,
     /// The Kafka topic of the log [default: casewatch.records].
     #[arg(long, env = "CASEWATCH_KAFKA_TOPIC")]
     pub(crate) kafka_topic: Option<String>,
-    /// The projectors' consumer group [default: casewatch-projectors].
-    #[arg(long, env = "CASEWATCH_KAFKA_GROUP")]
-    pub(crate) kafka_group: Option<String>,
     /// The view store backend [default: sqlite].
     #[arg(long, env = "CASEWATCH_VIEWS_BACKEND")]
     pub(crate) views_backend: Option<ViewsBackend>,
     /// The PostgreSQL URL of the views.
     #[arg(long, env = "CASEWATCH_VIEWS_URL")]
     pub(crate) views_url: Option<String>,
-    /// The gRPC listen address [default: 127.0.0.1:50051].
-    #[arg(long, env = "CASEWATCH_LISTEN")]
+}
+
+/// The flag of the commands that may create the log (the roles and `migrate`); the tools
+/// that read take the partition count of the log they find.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct NewLogArgs {
+    /// Partitions of a new log [default: 8].
+    #[arg(long, env = "CASEWATCH_PARTITIONS",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) partitions: Option<u32>,
+}
+
+/// The flags every serving role (`serve`, `ingest`, `project`, `api`) shares.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct RoleArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    #[command(flatten)]
+    pub(crate) new_log: NewLogArgs,
+    /// The gRPC listen address, `host:port`; a host name is resolved, to its first IPv4
+    /// address if it has one [default: 127.0.0.1:50051].
+    #[arg(long, env = "CASEWATCH_LISTEN", value_parser = parse_listen)]
     pub(crate) listen: Option<SocketAddr>,
-    /// How often clock ticks are appended [default: 5s].
-    #[arg(long, env = "CASEWATCH_TICK_EVERY", value_parser = humantime::parse_duration)]
-    pub(crate) tick_every: Option<Duration>,
     /// What to log, as `RUST_LOG` directives [default: info].
     #[arg(long, env = "CASEWATCH_LOG")]
     pub(crate) log: Option<String>,
@@ -303,46 +314,150 @@ pub(crate) struct ConfigArgs {
     pub(crate) otlp_endpoint: Option<String>,
 }
 
+/// The flag of the roles that append clock ticks (`serve`, `ingest`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct TickArgs {
+    /// How often clock ticks are appended [default: 5s].
+    #[arg(long, env = "CASEWATCH_TICK_EVERY", value_parser = humantime::parse_duration)]
+    pub(crate) tick_every: Option<Duration>,
+}
+
+/// The flag of the roles that fold the log (`serve`, `project`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct GroupArgs {
+    /// The projectors' Kafka consumer group [default: casewatch-projectors].
+    #[arg(long, env = "CASEWATCH_KAFKA_GROUP")]
+    pub(crate) kafka_group: Option<String>,
+}
+
+/// The logging flag of the tools (every command but the roles).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ToolLogArgs {
+    /// What to log on standard error, as `RUST_LOG` directives [default: warn].
+    #[arg(long = "log", env = "CASEWATCH_LOG")]
+    pub(crate) log: Option<String>,
+}
+
+impl ToolLogArgs {
+    /// The directives a tool logs with.
+    pub(crate) fn filter(&self) -> String {
+        self.log.clone().unwrap_or_else(|| "warn".to_owned())
+    }
+}
+
+/// A listen address, `host:port`: a host name is resolved, and its first IPv4 address
+/// taken if it has one (`localhost` is then 127.0.0.1 on a machine without IPv6).
+pub(crate) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if text.rsplit_once(':').is_none() {
+        return Err(format!("`{text}` is not `host:port`"));
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .map_err(|error| format!("`{text}` does not resolve: {error}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("`{text}` resolves to no address"))
+}
+
+fn listen<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
+    parse_listen(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+}
+
+fn set<T: Clone>(target: &mut T, value: Option<&T>) {
+    if let Some(value) = value {
+        *target = value.clone();
+    }
+}
+
 impl ConfigArgs {
     /// The file's configuration (or the defaults) with the variables and flags over it,
     /// checked.
     pub(crate) fn load(&self) -> anyhow::Result<Config> {
+        self.load_with(|_| {})
+    }
+
+    /// [`ConfigArgs::load`], with a command's own flags applied by `more` before the check.
+    pub(crate) fn load_with(&self, more: impl FnOnce(&mut Config)) -> anyhow::Result<Config> {
         let mut config = match &self.config {
             Some(path) => Config::read(path)?,
             None => Config::default(),
         };
         self.apply(&mut config);
+        more(&mut config);
         config.check()?;
         Ok(config)
     }
 
-    fn apply(&self, config: &mut Config) {
-        fn set<T: Clone>(target: &mut T, value: Option<&T>) {
-            if let Some(value) = value {
-                *target = value.clone();
-            }
+    /// The data directory, without the checks of a whole configuration: for the clients,
+    /// which look there for a development token.
+    pub(crate) fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(data) = &self.data {
+            return Ok(data.clone());
         }
+        Ok(match &self.config {
+            Some(path) => Config::read(path)?.data,
+            None => Config::default().data,
+        })
+    }
+
+    fn apply(&self, config: &mut Config) {
         set(&mut config.data, self.data.as_ref());
         set(&mut config.log.backend, self.log_backend.as_ref());
-        set(&mut config.log.partitions, self.partitions.as_ref());
         set(&mut config.log.kafka.brokers, self.kafka_brokers.as_ref());
         set(&mut config.log.kafka.topic, self.kafka_topic.as_ref());
-        set(&mut config.log.kafka.group, self.kafka_group.as_ref());
         set(&mut config.views.backend, self.views_backend.as_ref());
         if self.views_url.is_some() {
             config.views.url.clone_from(&self.views_url);
         }
-        set(&mut config.server.listen, self.listen.as_ref());
+    }
+}
+
+impl NewLogArgs {
+    fn apply(&self, config: &mut Config) {
+        set(&mut config.log.partitions, self.partitions.as_ref());
+    }
+
+    /// The configuration of a command that may create the log.
+    pub(crate) fn load(&self, config: &ConfigArgs) -> anyhow::Result<Config> {
+        config.load_with(|loaded| self.apply(loaded))
+    }
+}
+
+impl RoleArgs {
+    /// The role's configuration, with `more` (its own flags) applied too.
+    pub(crate) fn load_with(&self, more: impl FnOnce(&mut Config)) -> anyhow::Result<Config> {
+        self.config.load_with(|config| {
+            self.new_log.apply(config);
+            set(&mut config.server.listen, self.listen.as_ref());
+            if self.log.is_some() {
+                config.telemetry.log_filter.clone_from(&self.log);
+            }
+            if self.otlp_endpoint.is_some() {
+                config
+                    .telemetry
+                    .otlp_endpoint
+                    .clone_from(&self.otlp_endpoint);
+            }
+            more(config);
+        })
+    }
+}
+
+impl TickArgs {
+    pub(crate) fn apply(&self, config: &mut Config) {
         set(&mut config.server.tick_interval, self.tick_every.as_ref());
-        if self.log.is_some() {
-            config.telemetry.log_filter.clone_from(&self.log);
-        }
-        if self.otlp_endpoint.is_some() {
-            config
-                .telemetry
-                .otlp_endpoint
-                .clone_from(&self.otlp_endpoint);
-        }
+    }
+}
+
+impl GroupArgs {
+    pub(crate) fn apply(&self, config: &mut Config) {
+        set(&mut config.log.kafka.group, self.kafka_group.as_ref());
     }
 }
 
@@ -453,12 +568,15 @@ mod tests {
         assert!(error.to_string().contains("views.url"), "{error}");
 
         let args = ConfigArgs {
-            partitions: Some(12),
             views_url: Some("postgres://localhost/casewatch".to_owned()),
             ..ConfigArgs::default()
         };
         let mut config = file;
         args.apply(&mut config);
+        NewLogArgs {
+            partitions: Some(12),
+        }
+        .apply(&mut config);
         config.check().expect("complete now");
         assert_eq!(config.log.partitions, 12);
         assert_eq!(config.log.kafka.topic, "casewatch.records");
@@ -490,6 +608,21 @@ mod tests {
         assert!(error.to_string().contains("max_size"), "{error}");
         let error = limit("0").expect_err("no room");
         assert!(error.to_string().contains("0 bytes"), "{error}");
+    }
+
+    #[test]
+    fn listen_addresses_take_host_names() {
+        let addr = parse_listen("localhost:50051").expect("a host name");
+        assert!(addr.ip().is_loopback() && addr.port() == 50051, "{addr}");
+        assert_eq!(
+            parse_listen("127.0.0.1:7").expect("an address"),
+            SocketAddr::from(([127, 0, 0, 1], 7))
+        );
+        let error = parse_listen("localhost").expect_err("no port");
+        assert!(error.contains("`localhost` is not `host:port`"), "{error}");
+        let config: Config =
+            toml::from_str("[server]\nlisten = \"localhost:0\"\n").expect("a host name");
+        assert!(config.server.listen.ip().is_loopback());
     }
 
     #[test]

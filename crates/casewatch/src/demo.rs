@@ -2,7 +2,6 @@
 //! gRPC as their time comes, and the alerts printed as the node's alert feed delivers them.
 //! Red cards are acknowledged and put under a supervision notice, as monitoring staff would.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,11 +15,14 @@ use casewatch_server::auth::{Authenticator, PrincipalSpec, generate_token};
 use casewatch_server::node::{Node, NodeConfig};
 use casewatch_server::{AcceleratedClock, Clock, Edge};
 use casewatch_sim::{Output, SimConfig, Simulator, county_name};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
 use crate::cli::DemoArgs;
 use crate::client;
+use crate::lock::DataLock;
+use crate::out::outln;
 
 /// How long the demo pushes cases, in real time.
 const DEMO_LENGTH: Duration = Duration::from_secs(60);
@@ -61,14 +63,26 @@ fn describe(alert: &pb::Alert) -> String {
                 .to_string()
         })
         .unwrap_or_default();
-    let state = pb::AlertState::try_from(alert.state)
-        .map(|state| {
-            state
-                .as_str_name()
-                .trim_start_matches("ALERT_STATE_")
-                .to_lowercase()
-        })
-        .unwrap_or_default();
+    // What the change did: a rule raised, escalated or resolved it, or a person moved it
+    // to the state it is in.
+    let state = match pb::AlertChangeKind::try_from(alert.change) {
+        Ok(
+            change @ (pb::AlertChangeKind::Raised
+            | pb::AlertChangeKind::Escalated
+            | pb::AlertChangeKind::Resolved),
+        ) => change
+            .as_str_name()
+            .trim_start_matches("ALERT_CHANGE_KIND_")
+            .to_lowercase(),
+        _ => pb::AlertState::try_from(alert.state)
+            .map(|state| {
+                state
+                    .as_str_name()
+                    .trim_start_matches("ALERT_STATE_")
+                    .to_lowercase()
+            })
+            .unwrap_or_default(),
+    };
     let county = casewatch_domain::ids::RegionCode::parse(alert.region_code.clone())
         .map(|region| county_name(&region))
         .unwrap_or("");
@@ -94,7 +108,7 @@ async fn watch_alerts(channel: Authorized<Channel>, clock: Arc<dyn Clock>) -> an
         .into_inner();
     while let Some(alert) = feed.next().await {
         let alert = alert.context("read the alert feed")?;
-        println!("{}", describe(&alert));
+        outln!("{}", describe(&alert))?;
         let new_card = alert.state == i32::from(pb::AlertState::Raised)
             && alert.level >= i32::from(pb::AlertLevel::Red)
             && alert.raised_at == alert.updated_at;
@@ -126,7 +140,7 @@ async fn watch_alerts(channel: Authorized<Channel>, clock: Arc<dyn Clock>) -> an
                     await_projection: true,
                 };
                 if let Err(status) = monitor.act_on_alert(request).await {
-                    println!("    (the monitor could not act: {})", status.message());
+                    outln!("    (the monitor could not act: {})", status.message())?;
                 }
             }
         }
@@ -135,6 +149,10 @@ async fn watch_alerts(channel: Authorized<Channel>, clock: Arc<dyn Clock>) -> an
 }
 
 pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // Taken at once, so that Ctrl-C or SIGTERM from here on stops the demo through `play`,
+    // which removes its temporary data, rather than ending the process where it stands.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let temporary;
     let data_dir = match &args.data {
         Some(dir) => dir.clone(),
@@ -143,10 +161,29 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             temporary.path().to_owned()
         }
     };
+    let _lock = DataLock::acquire(&data_dir)?;
+    play(&args, &data_dir, &mut interrupt, &mut terminate).await
+}
+
+/// The demo's principals' tokens.
+struct Tokens {
+    counties: String,
+    monitor: String,
+    admin: String,
+}
+
+/// Runs the demo on `data_dir` until it ends or a signal stops it; stops the node either
+/// way.
+async fn play(
+    args: &DemoArgs,
+    data_dir: &std::path::Path,
+    interrupt: &mut Signal,
+    terminate: &mut Signal,
+) -> anyhow::Result<()> {
     let sim = SimConfig::from(&args.sim);
     let factor = 86_400.0 / args.seconds_per_day.max(0.01);
     let clock: Arc<dyn Clock> = Arc::new(AcceleratedClock::new(sim.start, factor));
-    let mut config = NodeConfig::new(&data_dir);
+    let mut config = NodeConfig::new(data_dir);
     config.partitions = 4;
     // A tick every simulated hour or so.
     config.options.tick_every =
@@ -162,6 +199,11 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ])?,
         tls: None,
     };
+    let tokens = Tokens {
+        counties,
+        monitor,
+        admin,
+    };
     let node = Node::start(
         config,
         args.listen,
@@ -170,18 +212,47 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     )
     .await
     .context("start the demo node")?;
-    println!(
-        "Casewatch demo: a node at {} on a clock where a day passes in {} s; {} counties report {} \
-         new cases each working day (to query the node meanwhile, send `authorization: Bearer \
-         {admin}`). Alerts as they arrive:\n",
-        node.addr, args.seconds_per_day, sim.counties, sim.cases_per_county_day
-    );
     let watcher = tokio::spawn(watch_alerts(
-        client::connect_local(node.addr, &monitor).await?,
+        client::connect_local(node.addr, &tokens.monitor).await?,
         clock.clone(),
     ));
+    let outcome = tokio::select! {
+        outcome = push_city(&node, sim, &clock, factor, &tokens, args) => Some(outcome),
+        _ = interrupt.recv() => None,
+        _ = terminate.recv() => None,
+    };
+    watcher.abort();
+    node.stop().await;
+    match outcome {
+        Some(outcome) => outcome,
+        None => {
+            eprintln!("the demo stopped: its node is down and its temporary data removed");
+            Ok(())
+        }
+    }
+}
+
+/// Pushes the simulated city into the node as its time comes, then prints the figures.
+async fn push_city(
+    node: &Node,
+    sim: SimConfig,
+    clock: &Arc<dyn Clock>,
+    factor: f64,
+    tokens: &Tokens,
+    args: &DemoArgs,
+) -> anyhow::Result<()> {
+    outln!(
+        "Casewatch demo: a node at {} on a clock where a day passes in {} s; {} counties report {} \
+         new cases each working day (to query the node meanwhile, send `authorization: Bearer \
+         {}`). Alerts as they arrive:\n",
+        node.addr,
+        args.seconds_per_day,
+        sim.counties,
+        sim.cases_per_county_day,
+        tokens.admin
+    )?;
     let mut ingest = pb::ingest_service_client::IngestServiceClient::new(
-        client::connect_local(node.addr, &counties).await?,
+        client::connect_local(node.addr, &tokens.counties).await?,
     );
     let started = Instant::now();
     let mut batch = Vec::new();
@@ -202,7 +273,8 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     pushed += client::push(&mut ingest, batch).await?;
     client::wait_until_projected(&node.state).await?;
-    let mut monitor = MonitorServiceClient::new(client::connect_local(node.addr, &monitor).await?);
+    let mut monitor =
+        MonitorServiceClient::new(client::connect_local(node.addr, &tokens.monitor).await?);
     let today = casewatch_proto::convert::date_to_pb(clock.now().date_naive());
     let statistics = monitor
         .get_statistics(pb::GetStatisticsRequest {
@@ -215,16 +287,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("read the statistics")?
         .into_inner();
-    watcher.abort();
-    let mut out = std::io::stdout().lock();
     if let Some(total) = statistics.total {
         let counters = total.counters.unwrap_or_default();
         let rates = total.rates.unwrap_or_default();
         let percent = |rate: Option<f64>| {
             rate.map_or("-".to_owned(), |rate| format!("{:.1} %", rate * 100.0))
         };
-        writeln!(
-            out,
+        outln!(
             "\n{pushed} steps pushed. Accepted {}, completed {} (on time {}), warnings {}, cards {}; \
              open now: {} green, {} yellow, {} red.",
             counters.accepted,
@@ -237,6 +306,5 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             counters.open_red,
         )?;
     }
-    node.stop().await;
     Ok(())
 }

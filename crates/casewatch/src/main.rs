@@ -13,6 +13,8 @@ mod client;
 mod commands;
 mod config;
 mod demo;
+mod lock;
+mod out;
 mod report;
 mod roles;
 mod simulate;
@@ -25,11 +27,34 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
-    match cli.command {
-        cli::Command::Serve(args) => role(&args, "casewatch", roles::serve).await,
-        cli::Command::Ingest(args) => role(&args, "casewatch-ingest", roles::ingest).await,
-        cli::Command::Project(args) => role(&args, "casewatch-project", roles::project).await,
-        cli::Command::Api(args) => role(&args, "casewatch-api", roles::api).await,
+    // A tool reports on standard output and logs only what goes wrong.
+    let _telemetry = match cli.command.tool_log() {
+        Some(log_filter) => Some(casewatch_telemetry::init(
+            &casewatch_telemetry::TelemetryConfig {
+                log_filter: Some(log_filter),
+                ..Default::default()
+            },
+            "casewatch",
+        )?),
+        None => None,
+    };
+    let result = match cli.command {
+        cli::Command::Serve(args) => {
+            let config = args.role.load_with(|config| {
+                args.tick.apply(config);
+                args.group.apply(config);
+            });
+            role(config, "casewatch", roles::serve).await
+        }
+        cli::Command::Ingest(args) => {
+            let config = args.role.load_with(|config| args.tick.apply(config));
+            role(config, "casewatch-ingest", roles::ingest).await
+        }
+        cli::Command::Project(args) => {
+            let config = args.role.load_with(|config| args.group.apply(config));
+            role(config, "casewatch-project", roles::project).await
+        }
+        cli::Command::Api(args) => role(args.load_with(|_| {}), "casewatch-api", roles::api).await,
         cli::Command::Demo(args) => tool(demo::run(args)).await,
         cli::Command::Simulate(args) => tool(simulate::run(args)).await,
         cli::Command::Replay(args) => tool(commands::replay(args)).await,
@@ -39,28 +64,23 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Bench(args) => tool(bench::run(args)).await,
         cli::Command::Report(args) => tool(report::run(args)).await,
         cli::Command::Token(args) => tool(async move { access::print_token(&args) }).await,
-    }
+    };
+    out::stop_if_closed(&result);
+    result
 }
 
 /// Runs a role with its configuration, logging and trace export.
 async fn role<F: std::future::Future<Output = anyhow::Result<()>>>(
-    args: &config::ConfigArgs,
+    config: anyhow::Result<config::Config>,
     service: &str,
     run: impl FnOnce(config::Config) -> F,
 ) -> anyhow::Result<()> {
-    let config = args.load()?;
+    let config = config?;
     let _telemetry = casewatch_telemetry::init(&config.telemetry, service)?;
     run(config).await
 }
 
-/// Runs a tool: it reports on standard output and logs only what goes wrong.
+/// Runs a tool (its logging is set up by `main`).
 async fn tool(run: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
-    let _telemetry = casewatch_telemetry::init(
-        &casewatch_telemetry::TelemetryConfig {
-            log_filter: Some(std::env::var("CASEWATCH_LOG").unwrap_or_else(|_| "warn".to_owned())),
-            ..Default::default()
-        },
-        "casewatch",
-    )?;
     run.await
 }

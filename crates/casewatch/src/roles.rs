@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backends::{Log, Views};
 use crate::config::Config;
+use crate::lock::DataLock;
 
 /// How often an api process re-reads progress and alerts without a commit notice.
 const RESYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -22,6 +23,7 @@ const RESYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Every role in one process.
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     config.check_listen()?;
+    let _lock = DataLock::for_config(&config)?;
     let log = Log::open(&config).await?;
     let views = Views::open(&config).await?;
     let node = Node::start_on(
@@ -39,19 +41,21 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .await
     .context("start the node")?;
+    let signal = stop_on_signal(node.shutdown_token());
     println!(
         "casewatch serving every role on {} ({} partitions)",
         node.addr,
         log.shared().partitions()
     );
-    stop_on_signal(node.shutdown_token());
     node.stopped().await;
+    say_stopped("serve", &signal);
     Ok(())
 }
 
 /// `IngestService` and the clock ticker.
 pub(crate) async fn ingest(config: Config) -> anyhow::Result<()> {
     config.check_listen()?;
+    let _lock = DataLock::for_config(&config)?;
     let edge = crate::access::edge(&config)?;
     let log = Log::open(&config).await?.shared();
     let clock = config.clock();
@@ -84,9 +88,10 @@ pub(crate) async fn ingest(config: Config) -> anyhow::Result<()> {
         "the gRPC server",
         casewatch_server::serve(listener, services, tasks.shutdown_token()),
     );
+    let signal = stop_on_signal(tasks.shutdown_token());
     println!("casewatch ingest on {addr}");
-    stop_on_signal(tasks.shutdown_token());
     tasks.stopped().await;
+    say_stopped("ingest", &signal);
     Ok(())
 }
 
@@ -94,6 +99,7 @@ pub(crate) async fn ingest(config: Config) -> anyhow::Result<()> {
 /// address.
 pub(crate) async fn project(config: Config) -> anyhow::Result<()> {
     config.check_listen()?;
+    let _lock = DataLock::for_config(&config)?;
     let log = Log::open(&config).await?;
     let views = Views::open(&config).await?;
     let mut tasks = Tasks::new(CancellationToken::new());
@@ -132,19 +138,23 @@ pub(crate) async fn project(config: Config) -> anyhow::Result<()> {
             tasks.shutdown_token(),
         ),
     );
+    let signal = stop_on_signal(tasks.shutdown_token());
     println!("casewatch projector running (health on {addr})");
-    stop_on_signal(tasks.shutdown_token());
     tasks.stopped().await;
-    assignment.leave().await
+    let left = assignment.leave().await;
+    say_stopped("project", &signal);
+    left
 }
 
 /// `MonitorService` and `AuditService`, with the alerts and progress of every projector
 /// relayed from the views.
 pub(crate) async fn api(config: Config) -> anyhow::Result<()> {
     config.check_listen()?;
+    let _lock = DataLock::for_config(&config)?;
     let edge = crate::access::edge(&config)?;
     let log = Log::open(&config).await?.shared();
     let views = Views::open(&config).await?;
+    casewatch_projector::bind_views(log.as_ref(), views.shared().as_ref()).await?;
     let feed = views.commit_feed().await?;
     let store = views.shared();
     let mut tasks = Tasks::new(CancellationToken::new());
@@ -178,9 +188,10 @@ pub(crate) async fn api(config: Config) -> anyhow::Result<()> {
         "the gRPC server",
         casewatch_server::serve(listener, services, tasks.shutdown_token()),
     );
+    let signal = stop_on_signal(tasks.shutdown_token());
     println!("casewatch api on {addr}");
-    stop_on_signal(tasks.shutdown_token());
     tasks.stopped().await;
+    say_stopped("api", &signal);
     Ok(())
 }
 
@@ -190,22 +201,47 @@ async fn listen(config: &Config) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("listen on {}", config.server.listen))
 }
 
+/// The signal that stopped a role, once one has.
+type StopSignal = Arc<std::sync::OnceLock<&'static str>>;
+
 /// Ctrl-C or SIGTERM (what Kubernetes sends) stops the process gracefully: a projector
-/// leaves its consumer group, so its partitions move at once.
-fn stop_on_signal(shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending().await,
+/// leaves its consumer group, so its partitions move at once. The signal's name is kept
+/// for [`say_stopped`]. The handlers are installed before this returns, so call it before
+/// the role says where it serves: a signal sent as soon as it has is then caught, rather
+/// than ending the process on the spot.
+fn stop_on_signal(shutdown: CancellationToken) -> StopSignal {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn received(signal: Option<Signal>) {
+        match signal {
+            Some(mut signal) => {
+                signal.recv().await;
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = terminate => {}
+            None => std::future::pending().await,
         }
+    }
+    let interrupt = received(signal(SignalKind::interrupt()).ok());
+    let terminate = received(signal(SignalKind::terminate()).ok());
+    let stopped_by = StopSignal::default();
+    let signal = stopped_by.clone();
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            () = interrupt => "SIGINT",
+            () = terminate => "SIGTERM",
+        };
+        let _ = signal.set(name);
         shutdown.cancel();
     });
+    stopped_by
+}
+
+/// The role's last line on standard output, once it has stopped: `casewatch api stopped
+/// (SIGTERM)`, or, when a part of it failed first, that the log says why. A standard output
+/// nobody reads any more (a closed pipe) is no reason to fail on the way out.
+fn say_stopped(role: &str, signal: &StopSignal) {
+    use std::io::Write as _;
+    let why = signal
+        .get()
+        .copied()
+        .unwrap_or("a part of it failed: the log says which");
+    let _ = writeln!(std::io::stdout().lock(), "casewatch {role} stopped ({why})");
 }

@@ -17,6 +17,7 @@ use casewatch_sim::{Output, SimConfig, Simulator};
 
 use crate::cli::SimulateArgs;
 use crate::client;
+use crate::out::outln;
 
 /// The longest a follower sleeps before it reads the clock again (a clock file may jump).
 const CLOCK_POLL: Duration = Duration::from_secs(1);
@@ -50,6 +51,7 @@ async fn wait_until(clock: &dyn Clock, at: Timestamp) {
 
 pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let channel = args.client.connect().await?;
+    let retry = args.client.retry();
     let mut ingest = pb::ingest_service_client::IngestServiceClient::new(channel);
     let clock: Arc<dyn Clock> = match &args.clock_file {
         Some(path) => Arc::new(FileClock::new(path)),
@@ -70,17 +72,19 @@ pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("a valid offset"))
         .format("%Y-%m-%d %H:%M");
     if args.live {
-        println!(
+        outln!(
             "run {run}: {} counties report the cases of the {} working days from {local_now} \
              as they happen (case numbers `…-{run}-…`)",
-            sim.counties, sim.days,
-        );
+            sim.counties,
+            sim.days,
+        )?;
     } else {
-        println!(
+        outln!(
             "run {run}: {} counties report the cases of the {} working days up to \
              {local_now} (case numbers `…-{run}-…`)",
-            sim.counties, sim.days,
-        );
+            sim.counties,
+            sim.days,
+        )?;
     }
     let started = Instant::now();
     let mut batch = Vec::with_capacity(args.batch);
@@ -99,7 +103,7 @@ pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<()> {
                 ahead = 1;
                 break;
             }
-            pushed += client::push(&mut ingest, std::mem::take(&mut batch)).await?;
+            pushed += client::push_with(&mut ingest, std::mem::take(&mut batch), retry).await?;
             wait_until(&*clock, recorded_at).await;
         }
         if calendar.working_seconds(event.occurred_at, clock.now()) > calendar.day_seconds() {
@@ -107,7 +111,7 @@ pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         }
         batch.push(pb::CaseEvent::from(*event));
         if batch.len() >= args.batch {
-            pushed += client::push(&mut ingest, std::mem::take(&mut batch)).await?;
+            pushed += client::push_with(&mut ingest, std::mem::take(&mut batch), retry).await?;
             if let Some(rate) = args.rate {
                 let due = Duration::from_secs_f64(pushed as f64 / f64::from(rate.max(1)));
                 tokio::time::sleep(due.saturating_sub(started.elapsed())).await;
@@ -120,26 +124,26 @@ pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             break;
         }
     }
-    pushed += client::push(&mut ingest, batch).await?;
+    pushed += client::push_with(&mut ingest, batch, retry).await?;
     let seconds = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "{pushed} events appended in {seconds:.2} s: {:.0} events/s",
         pushed as f64 / seconds.max(1e-9)
-    );
+    )?;
     if late > 0 {
-        println!(
+        outln!(
             "{late} of them happened more than a working day before they were reported: late \
              reports, each drawing a C2 warning"
-        );
+        )?;
     }
     if ahead > 0 {
         ahead += outputs
             .filter(|output| matches!(output, Output::Step { .. }))
             .count() as u64;
-        println!(
+        outln!(
             "{ahead} steps of open cases are still to come: `--follow` reports them as their \
              time comes"
-        );
+        )?;
     }
     Ok(())
 }

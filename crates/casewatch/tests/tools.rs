@@ -12,13 +12,12 @@ mod data;
 
 use data::{PARTITIONS, scenario_data};
 
-/// Runs `casewatch ARGS --data DATA` on a log of the scenario's partitions.
+/// Runs `casewatch ARGS --data DATA` (the tools take the partition count of the log).
 fn casewatch(args: &[&str], data: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_casewatch"))
         .args(args)
         .arg("--data")
         .arg(data)
-        .args(["--partitions", &PARTITIONS.to_string()])
         .env_remove("CASEWATCH_SERVER")
         .output()
         .expect("casewatch runs")
@@ -149,4 +148,119 @@ fn a_views_url_postgres_cannot_read_is_refused_and_no_file_is_made() {
         "a file named after the URL"
     );
     assert!(!dir.path().join("data").join("views.db").exists());
+}
+
+/// Every file under `dir`, with its size and when it last changed.
+fn listing(dir: &Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a directory") {
+            let path = entry.expect("an entry").path();
+            let metadata = std::fs::metadata(&path).expect("metadata");
+            if metadata.is_dir() {
+                pending.push(path.clone());
+            }
+            files.push((path, metadata.len(), metadata.modified().expect("a time")));
+        }
+    }
+    files.sort();
+    files
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("the copy's directory");
+    for entry in std::fs::read_dir(from).expect("a directory") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("a copy");
+        }
+    }
+}
+
+/// `chmod -R a-w` (or `u+w` to undo it).
+fn set_writable(path: &Path, writable: bool) {
+    if std::fs::metadata(path).expect("metadata").is_dir() {
+        for entry in std::fs::read_dir(path).expect("a directory") {
+            set_writable(&entry.expect("an entry").path(), writable);
+        }
+    }
+    set_mode(path, writable);
+}
+
+fn set_mode(path: &Path, writable: bool) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut permissions = std::fs::metadata(path).expect("metadata").permissions();
+    let mode = permissions.mode();
+    permissions.set_mode(if writable {
+        mode | 0o200
+    } else {
+        mode & !0o222
+    });
+    std::fs::set_permissions(path, permissions).expect("chmod");
+}
+
+/// A command that obeys file permissions even when the test runs as root: root's
+/// override of them is dropped with `setpriv` where the probe shows it in force.
+fn unprivileged(read_only_dir: &Path) -> Command {
+    let probe = read_only_dir.join("probe");
+    let privileged = std::fs::File::create(&probe).is_ok();
+    if privileged {
+        std::fs::remove_file(&probe).expect("the probe removed");
+        let capabilities = "-dac_override,-dac_read_search,-fowner";
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--inh-caps", capabilities, "--bounding-set", capabilities])
+            .arg(env!("CARGO_BIN_EXE_casewatch"));
+        command
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_casewatch"))
+    }
+}
+
+/// `verify`, `replay`, `rebuild` and `report` on a read-only copy of a data directory, with
+/// no `--partitions`: they open the log and the views read-only, create and change nothing,
+/// and take the log's own partition count (the scenario's is not the default).
+#[tokio::test]
+async fn the_reading_tools_work_on_a_read_only_snapshot() {
+    let data = scenario_data().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let snapshot = dir.path().join("snapshot");
+    copy_dir(data.path(), &snapshot);
+    set_writable(&snapshot, false);
+    let before = listing(&snapshot);
+    for args in [
+        &["verify"][..],
+        &["replay"],
+        &["replay", "--case-no", "330106-B-LATE"],
+        &["rebuild"],
+        &[
+            "report",
+            "daily",
+            "--region",
+            "330100",
+            "--date",
+            "2026-03-02",
+        ],
+    ] {
+        let output = unprivileged(&snapshot)
+            .args(args)
+            .arg("--data")
+            .arg(&snapshot)
+            .env_remove("CASEWATCH_SERVER")
+            .env_remove("CASEWATCH_PARTITIONS")
+            .output()
+            .expect("casewatch runs");
+        assert!(
+            output.status.success(),
+            "{args:?} on a read-only snapshot: {}",
+            stderr(&output)
+        );
+        assert!(!stdout(&output).is_empty(), "{args:?} printed nothing");
+    }
+    assert_eq!(listing(&snapshot), before, "the snapshot is as it was");
+    set_writable(&snapshot, true);
 }

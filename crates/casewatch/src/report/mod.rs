@@ -21,7 +21,7 @@ use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
 
 use crate::backends::Views;
 use crate::client::ClientArgs;
-use crate::config::ConfigArgs;
+use crate::config::{ConfigArgs, ViewsBackend};
 
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,25 +64,51 @@ pub(crate) struct ReportArgs {
     /// Write to this file instead of standard output.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
-    /// Views to read (the configuration's); ignored with `--server`.
+    /// Views to read (in `--data`, or the configuration's); ignored with `--server`.
     #[command(flatten)]
-    pub(crate) config: ConfigArgs,
+    pub(crate) views: ViewsArgs,
     /// With `--server` (or `CASEWATCH_SERVER`): ask that server for the report instead of
     /// reading views, as the principal of the token.
     #[command(flatten)]
     pub(crate) client: ClientArgs,
+    #[command(flatten)]
+    pub(crate) log: crate::config::ToolLogArgs,
+}
+
+/// Where the views are, for a report read from them (`--data` is the client's, which
+/// also says where a development token is).
+#[derive(Debug, Args)]
+pub(crate) struct ViewsArgs {
+    /// A TOML configuration file (its `data` and `[views]`).
+    #[arg(long, env = "CASEWATCH_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// The view store backend [default: sqlite].
+    #[arg(long, env = "CASEWATCH_VIEWS_BACKEND")]
+    pub(crate) views_backend: Option<ViewsBackend>,
+    /// The PostgreSQL URL of the views.
+    #[arg(long, env = "CASEWATCH_VIEWS_URL")]
+    pub(crate) views_url: Option<String>,
 }
 
 /// Makes the report and writes it.
 pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<()> {
     let region =
         RegionCode::parse(&args.region).map_err(|error| anyhow::anyhow!("--region: {error}"))?;
+    let config = ConfigArgs {
+        config: args.views.config.clone(),
+        data: args.client.data.clone(),
+        views_backend: args.views.views_backend,
+        views_url: args.views.views_url.clone(),
+        ..ConfigArgs::default()
+    };
     let report = if args.client.server.is_some() {
-        from_server(&args.client, &region, args.kind, args.date).await?
+        let mut client = args.client.clone();
+        client.data = Some(config.data_dir()?);
+        from_server(&client, &region, args.kind, args.date).await?
     } else {
-        let config = args.config.load()?;
+        let config = config.load()?;
         crate::backends::ensure_existing(&config)?;
-        let views = Views::open(&config).await?.shared();
+        let views = Views::open_read_only(&config).await?.shared();
         make(
             views.as_ref(),
             &Policy::default(),
@@ -96,12 +122,7 @@ pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<()> {
     match &args.out {
         Some(path) => std::fs::write(path, bytes)
             .with_context(|| format!("write the report to `{}`", path.display())),
-        None => {
-            use std::io::Write as _;
-            std::io::stdout()
-                .write_all(&bytes)
-                .context("write the report to standard output")
-        }
+        None => crate::out::bytes(&bytes),
     }
 }
 
