@@ -121,7 +121,7 @@ impl PgStore {
                     "cannot connect to PostgreSQL at `{server}`: {error}"
                 ))
             })?;
-        MIGRATOR.run(&pool).await.map_err(migration)?;
+        migrate(&pool).await?;
         let channel = sqlx::query_scalar(&format!("SELECT {CHANNEL_OF_SCHEMA}"))
             .fetch_one(&pool)
             .await
@@ -228,6 +228,22 @@ impl CommitFeed {
             }
         }
     }
+}
+
+/// Brings the schema up to date, on a connection of its own that is told no NOTICEs:
+/// every start after the first would otherwise log sqlx's `relation "_sqlx_migrations"
+/// already exists, skipping` (its `CREATE TABLE IF NOT EXISTS`). Warnings and errors still
+/// come back.
+async fn migrate(pool: &PgPool) -> Result<()> {
+    let options = PgConnectOptions::clone(&pool.connect_options())
+        .options([("client_min_messages", "warning")]);
+    let quiet = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(pool.options().get_acquire_timeout())
+        .connect_lazy_with(options);
+    let migrated = MIGRATOR.run(&quiet).await.map_err(migration);
+    quiet.close().await;
+    migrated
 }
 
 async fn listen(pool: &PgPool, channel: &str) -> Result<PgListener> {

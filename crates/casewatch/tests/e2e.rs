@@ -12,6 +12,7 @@
 #![cfg(feature = "kafka")]
 
 mod child;
+mod e2e_readme;
 mod e2e_support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -255,4 +256,227 @@ async fn the_log_conformance_suite_passes_on_tansu() {
     unknown_partitions_are_refused(harness("unknown")).await;
     idempotency_keys_are_stored_once(harness("idempotency")).await;
     read_returns_at_most_max_records(harness("max")).await;
+}
+
+/// The README's deployment section as written (read from README.md now, so a README that
+/// stops working fails here): the database created, the configuration written, a principal
+/// made, `migrate`, the three roles started in the background, `simulate` into ingest and a
+/// report from the api; then every role answers its health check SERVING and the api
+/// serves the cases `simulate` reported. Then the tools' block, as its prose says: once
+/// ingest is stopped and the projector has caught up. Every role then stops on SIGTERM,
+/// saying so. Only the addresses are the test's: its broker, its databases, free ports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "end-to-end: needs tansu and PostgreSQL; run `make test-e2e`"]
+async fn the_readmes_deployment_section_plays_as_written() {
+    use casewatch_log::EventLog;
+    use casewatch_proto::pb;
+    use e2e_readme::{Step, health};
+
+    let broker = Broker::start().await;
+    let owned = e2e_readme::Owned::postgres(broker.address());
+    let played = e2e_readme::substitute(&e2e_readme::deployment_blocks(), &owned);
+    let [walkthrough, tools] = &played.blocks[..] else {
+        panic!("the section has two blocks: the walkthrough and the tools");
+    };
+    let shell = e2e_readme::Shell::new();
+    let mut roles = Vec::new();
+    for step in e2e_readme::steps(walkthrough) {
+        match step {
+            Step::Run(command) => shell.run(&command),
+            Step::Background(command) => roles.push(shell.start(&command)),
+        }
+    }
+    let names: Vec<&str> = roles.iter().map(|role| role.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["ingest", "project", "api"],
+        "the roles the README starts"
+    );
+    for role in &roles {
+        assert_eq!(
+            health::status(&role.loopback(), "").await,
+            Ok(health::SERVING),
+            "casewatch {} is healthy",
+            role.name
+        );
+    }
+    let api = roles[2].loopback();
+    assert_eq!(
+        health::status(&api, "casewatch.v1.MonitorService").await,
+        Ok(health::SERVING),
+        "the api's monitor is ready"
+    );
+
+    // What simulate reported is readable on the api once the projector has folded it.
+    let config: toml::Value = toml::from_str(
+        &std::fs::read_to_string(shell.dir().join("casewatch.toml"))
+            .expect("the README wrote casewatch.toml"),
+    )
+    .expect("the README's configuration is TOML");
+    let log_section = config.get("log");
+    let partitions = log_section
+        .and_then(|log| log.get("partitions"))
+        .and_then(toml::Value::as_integer)
+        .map_or(8, |partitions| {
+            u32::try_from(partitions).expect("partitions")
+        });
+    let topic = log_section
+        .and_then(|log| log.get("kafka"))
+        .and_then(|kafka| kafka.get("topic"))
+        .and_then(toml::Value::as_str)
+        .unwrap_or("casewatch.records")
+        .to_owned();
+    let log = casewatch_log::kafka::KafkaLog::connect(casewatch_log::kafka::KafkaConfig {
+        brokers: broker.address(),
+        topic,
+        partitions,
+        ..casewatch_log::kafka::KafkaConfig::default()
+    })
+    .await
+    .expect("the test reaches the README's log");
+    let token =
+        std::fs::read_to_string(shell.dir().join("ops.token")).expect("the README wrote ops.token");
+    let mut monitor = pb::monitor_service_client::MonitorServiceClient::new(
+        casewatch_proto::client::connect(&format!("http://{api}"), token.trim())
+            .await
+            .expect("the api takes the README's token"),
+    );
+    // Every partition's last record so far: a read asking for it waits (up to the api's
+    // `max_consistency_wait`) until the views hold it.
+    let everything = || async {
+        let mut at_least = Vec::new();
+        for partition in 0..partitions {
+            let high = log.high_water(partition).await.expect("a high water");
+            if high > 0 {
+                at_least.push(pb::LogPosition {
+                    partition,
+                    offset: high - 1,
+                });
+            }
+        }
+        pb::ReadConsistency { at_least }
+    };
+    let caught_up = |monitor: pb::monitor_service_client::MonitorServiceClient<_>,
+                     consistency: pb::ReadConsistency| async move {
+        let mut monitor = monitor;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+        loop {
+            match monitor
+                .list_cases(pb::ListCasesRequest {
+                    page_size: 10,
+                    consistency: Some(consistency.clone()),
+                    ..Default::default()
+                })
+                .await
+            {
+                Ok(response) => return response.into_inner().cases,
+                Err(status) if tokio::time::Instant::now() < deadline => {
+                    eprintln!("the views are not there yet: {status}");
+                }
+                Err(status) => panic!("the views never caught up: {status}"),
+            }
+        }
+    };
+    let cases = caught_up(monitor.clone(), everything().await).await;
+    assert!(
+        !cases.is_empty(),
+        "the api serves the cases simulate reported"
+    );
+    let case_no = cases[0].case_no.clone();
+    let case = monitor
+        .get_case(pb::GetCaseRequest {
+            case_no: case_no.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("a case reads")
+        .into_inner();
+    eprintln!("the api serves case {case_no}: {case:?}");
+    let alerts = monitor
+        .list_alerts(pb::ListAlertsRequest {
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("alerts read")
+        .into_inner()
+        .alerts;
+    eprintln!("and {} alerts (of the first page)", alerts.len());
+
+    // The tools' block, as its prose says: ingest stopped (`kill %1`), the projector caught up.
+    let ingest = roles.remove(0);
+    ingest.terminate();
+    caught_up(monitor.clone(), everything().await).await;
+    for step in e2e_readme::steps(tools) {
+        match step {
+            Step::Run(command) => shell.run(&command),
+            Step::Background(command) => panic!("the tools run in the foreground: `{command}`"),
+        }
+    }
+    for role in roles {
+        role.terminate();
+    }
+    e2e_readme::drop_databases(&played.databases).await;
+}
+
+/// The README's deployment blocks parse into the commands the end-to-end test plays: the
+/// walkthrough starts three roles in the background and runs the rest to its end, a
+/// here-document staying with its command. Needs neither a broker nor a database.
+#[test]
+fn the_readmes_deployment_blocks_parse_into_commands() {
+    use e2e_readme::Step;
+    let blocks = e2e_readme::deployment_blocks();
+    assert_eq!(blocks.len(), 2, "the walkthrough and the tools: {blocks:?}");
+    let steps = e2e_readme::steps(&blocks[0]);
+    let background: Vec<&str> = steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Background(command) => command.split_whitespace().nth(1),
+            Step::Run(_) => None,
+        })
+        .collect();
+    assert_eq!(background, ["ingest", "project", "api"]);
+    let config = steps
+        .iter()
+        .find_map(|step| match step {
+            Step::Run(command) if command.contains("<<") => Some(command),
+            _ => None,
+        })
+        .expect("the configuration is written by a here-document");
+    for setting in [
+        "backend = \"kafka\"",
+        "backend = \"postgres\"",
+        "allow_insecure_public = true",
+    ] {
+        assert!(config.contains(setting), "the configuration sets {setting}");
+    }
+    assert!(
+        steps.iter().all(|step| match step {
+            Step::Run(command) | Step::Background(command) => !command.trim().starts_with('#'),
+        }),
+        "comments are no commands"
+    );
+    let owned = e2e_readme::Owned {
+        broker: "127.0.0.1:1".to_owned(),
+        postgres_url: "postgres://tester@db:7/".to_owned(),
+        postgres_flags: "-h db -p 7 -U tester".to_owned(),
+        database_suffix: "_t".to_owned(),
+    };
+    let played = e2e_readme::substitute(&blocks, &owned);
+    let all = played.blocks.concat();
+    for gone in [
+        "127.0.0.1:9092",
+        "0.0.0.0:50051",
+        "127.0.0.1:5432",
+        "-U postgres",
+    ] {
+        assert!(!all.contains(gone), "`{gone}` is replaced: {all}");
+    }
+    for database in &played.databases {
+        assert!(database.ends_with("_t"), "{database}");
+        assert!(
+            all.contains(&format!("postgres://tester@db:7/{database}")),
+            "the URL names the test's database {database}: {all}"
+        );
+    }
 }
