@@ -152,7 +152,7 @@ async fn too_many_events_or_bytes_are_refused_whole() {
     let mut large = request("LARGE", 1);
     large.request_id = "x".repeat(MAX_MESSAGE);
     let bytes = other.append(large).await.expect_err("too many bytes");
-    assert_eq!(bytes.code(), Code::OutOfRange, "{bytes:?}");
+    assert_eq!(bytes.code(), Code::ResourceExhausted, "{bytes:?}");
 
     let state = &harness.node.state;
     for partition in 0..state.log.partitions() {
