@@ -104,7 +104,7 @@ async fn appends_to_a_full_log_are_answered_unavailable_event_by_event() {
     assert_eq!(high_waters(&log).await, high_water, "nothing was appended");
 
     node.shutdown_token().cancel();
-    node.stopped().await;
+    node.stopped().await.expect("the node stopped as asked");
 }
 
 /// Appends filler until the log refuses even the smallest record on either partition: no

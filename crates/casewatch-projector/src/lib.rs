@@ -183,13 +183,14 @@ impl Progress {
     }
 }
 
-/// Whether an error may pass by itself: the log or the views are unreachable for now.
+/// Whether an error may pass by itself: the log or the views are unreachable or busy for
+/// now. Anything else stops the projector, and with it the process.
 fn is_transient(error: &ProjectError) -> bool {
-    matches!(
-        error,
-        ProjectError::Log(LogError::Unavailable(_))
-            | ProjectError::Store(StoreError::Unavailable(_))
-    )
+    match error {
+        ProjectError::Log(LogError::Unavailable(_)) => true,
+        ProjectError::Store(error) => error.is_transient(),
+        _ => false,
+    }
 }
 
 /// Keeps a transient failure of a reload for the run loop's backoff.

@@ -35,7 +35,7 @@ mod views;
 pub use clock::{AcceleratedClock, Clock, FileClock, ManualClock, SystemClock};
 pub use ingest::case_event_record;
 pub use relay::CommitRelay;
-pub use tasks::Tasks;
+pub use tasks::{TaskFailed, Tasks};
 pub use ticker::{append_ticks, run_ticker};
 
 /// Everything the services share.
@@ -184,11 +184,10 @@ pub(crate) fn log_status(error: LogError) -> Status {
 
 /// Maps a view store failure to the status a caller sees.
 pub(crate) fn store_status(error: StoreError) -> Status {
-    match error {
-        StoreError::Unavailable(_) => Status::unavailable(error.to_string()),
-        StoreError::Fenced { .. } | StoreError::Corrupt { .. } => {
-            Status::internal(error.to_string())
-        }
+    if error.is_transient() {
+        Status::unavailable(error.to_string())
+    } else {
+        Status::internal(error.to_string())
     }
 }
 

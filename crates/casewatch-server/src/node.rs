@@ -195,15 +195,15 @@ impl Node {
         self.tasks.shutdown_token()
     }
 
-    /// Resolves when the node has stopped (after its shutdown token is cancelled, or a
-    /// part of it failed).
-    pub async fn stopped(self) {
-        self.tasks.stopped().await;
+    /// Resolves when the node has stopped: `Ok` after its shutdown token was cancelled,
+    /// or the failure of the part that stopped it.
+    pub async fn stopped(self) -> Result<(), crate::TaskFailed> {
+        self.tasks.stopped().await
     }
 
-    /// Stops the node and waits for it.
+    /// Stops the node and waits for it (a part that failed before has been logged).
     pub async fn stop(self) {
         self.tasks.shutdown_token().cancel();
-        self.stopped().await;
+        let _ = self.stopped().await;
     }
 }

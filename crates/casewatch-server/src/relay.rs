@@ -123,13 +123,13 @@ impl CommitRelay {
     }
 }
 
-/// Keeps an unavailable store from stopping the relay: the next notice or timer retries.
+/// Keeps a transient store failure from stopping the relay: the next notice or timer
+/// retries. Any other failure stops it, and the process.
 fn unavailable(error: casewatch_store::StoreError) -> casewatch_store::Result<()> {
-    match error {
-        casewatch_store::StoreError::Unavailable(_) => {
-            warn!(%error, "views unavailable; the relay retries");
-            Ok(())
-        }
-        other => Err(other),
+    if error.is_transient() {
+        warn!(%error, "views unavailable; the relay retries");
+        Ok(())
+    } else {
+        Err(error)
     }
 }

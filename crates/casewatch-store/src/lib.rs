@@ -280,12 +280,35 @@ pub enum StoreError {
         expected: Offset,
         found: Offset,
     },
-    /// The database is unreachable or failed.
+    /// The database cannot be reached: it refused or did not answer a connection.
     #[error("the view store is unavailable: {0}")]
     Unavailable(String),
+    /// The database failed a statement; [`StoreError::is_transient`] says whether the
+    /// same work is worth trying again.
+    #[error("the view store failed: {source}")]
+    Database {
+        /// What the database, or the connection to it, said.
+        #[source]
+        source: sqlx::Error,
+    },
     /// Stored content that does not decode (a newer schema, or corruption).
     #[error("stored {what} is unreadable: {reason}")]
     Corrupt { what: &'static str, reason: String },
+}
+
+impl StoreError {
+    /// Whether the failure may pass by itself, so that the same work is worth trying again:
+    /// the database unreachable, restarting, out of space or resources, busy, or a
+    /// transaction that lost a race. A statement it refuses (a table or column missing, a
+    /// constraint violated: a bug, or views of another build), a stale batch and unreadable
+    /// content are not: trying again would only hide them.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Database { source } => sql::is_transient(source),
+            StoreError::Fenced { .. } | StoreError::Corrupt { .. } => false,
+        }
+    }
 }
 
 /// A `Result` with a [`StoreError`].

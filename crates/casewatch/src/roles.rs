@@ -8,7 +8,7 @@ use anyhow::Context;
 use casewatch_domain::case::Policy;
 use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions};
 use casewatch_server::node::{Node, NodeOptions};
-use casewatch_server::{AppState, CommitRelay, IngestState, Services, Tasks};
+use casewatch_server::{AppState, CommitRelay, IngestState, Services, TaskFailed, Tasks};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -47,9 +47,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         node.addr,
         log.shared().partitions()
     );
-    node.stopped().await;
-    say_stopped("serve", &signal);
-    Ok(())
+    stopped("serve", &signal, node.stopped().await)
 }
 
 /// `IngestService` and the clock ticker.
@@ -90,9 +88,7 @@ pub(crate) async fn ingest(config: Config) -> anyhow::Result<()> {
     );
     let signal = stop_on_signal(tasks.shutdown_token());
     println!("casewatch ingest on {addr}");
-    tasks.stopped().await;
-    say_stopped("ingest", &signal);
-    Ok(())
+    stopped("ingest", &signal, tasks.stopped().await)
 }
 
 /// A projector over the partitions the consumer group assigns; health on the listen
@@ -140,9 +136,9 @@ pub(crate) async fn project(config: Config) -> anyhow::Result<()> {
     );
     let signal = stop_on_signal(tasks.shutdown_token());
     println!("casewatch projector running (health on {addr})");
-    tasks.stopped().await;
+    let outcome = tasks.stopped().await;
     let left = assignment.leave().await;
-    say_stopped("project", &signal);
+    stopped("project", &signal, outcome)?;
     left
 }
 
@@ -190,9 +186,7 @@ pub(crate) async fn api(config: Config) -> anyhow::Result<()> {
     );
     let signal = stop_on_signal(tasks.shutdown_token());
     println!("casewatch api on {addr}");
-    tasks.stopped().await;
-    say_stopped("api", &signal);
-    Ok(())
+    stopped("api", &signal, tasks.stopped().await)
 }
 
 async fn listen(config: &Config) -> anyhow::Result<TcpListener> {
@@ -206,7 +200,7 @@ type StopSignal = Arc<std::sync::OnceLock<&'static str>>;
 
 /// Ctrl-C or SIGTERM (what Kubernetes sends) stops the process gracefully: a projector
 /// leaves its consumer group, so its partitions move at once. The signal's name is kept
-/// for [`say_stopped`]. The handlers are installed before this returns, so call it before
+/// for [`stopped`]. The handlers are installed before this returns, so call it before
 /// the role says where it serves: a signal sent as soon as it has is then caught, rather
 /// than ending the process on the spot.
 fn stop_on_signal(shutdown: CancellationToken) -> StopSignal {
@@ -234,14 +228,20 @@ fn stop_on_signal(shutdown: CancellationToken) -> StopSignal {
     stopped_by
 }
 
-/// The role's last line on standard output, once it has stopped: `casewatch api stopped
-/// (SIGTERM)`, or, when a part of it failed first, that the log says why. A standard output
+/// The role's last line on standard output once it has stopped, and its outcome: `casewatch
+/// api stopped (SIGTERM)`; or, when a part of it failed, `casewatch api stopped: the gRPC
+/// server failed` and that failure, which ends the process non-zero with its causes on
+/// standard error, so a service manager (`Restart=on-failure`) sees it. A standard output
 /// nobody reads any more (a closed pipe) is no reason to fail on the way out.
-fn say_stopped(role: &str, signal: &StopSignal) {
+fn stopped(role: &str, signal: &StopSignal, outcome: Result<(), TaskFailed>) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let why = signal
-        .get()
-        .copied()
-        .unwrap_or("a part of it failed: the log says which");
-    let _ = writeln!(std::io::stdout().lock(), "casewatch {role} stopped ({why})");
+    let said = match &outcome {
+        Ok(()) => format!(
+            "casewatch {role} stopped ({})",
+            signal.get().copied().unwrap_or("asked to")
+        ),
+        Err(failed) => format!("casewatch {role} stopped: {failed}"),
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{said}");
+    Ok(outcome?)
 }

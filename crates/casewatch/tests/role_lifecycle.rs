@@ -160,3 +160,67 @@ async fn a_role_on_migrated_postgres_views_logs_no_notice_at_start() {
     }
     schema.remove().await.expect("the schema is removed");
 }
+
+/// A failure that trying again would not mend (here the views' tables gone from under a
+/// running api) stops the role at once, non-zero, saying which part failed and why, so a
+/// service manager's `Restart=on-failure` sees it.
+#[tokio::test]
+async fn a_role_whose_part_fails_for_good_stops_non_zero_saying_which_and_why() {
+    let Some(base) = testing::reachable_database("role_lifecycle").await else {
+        return;
+    };
+    let schema = testing::TestSchema::create(&base)
+        .await
+        .expect("a schema of the test's own");
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let mut started = Started::role(
+        &["api"],
+        data.path(),
+        &[
+            "--views-backend",
+            "postgres",
+            "--views-url",
+            schema.url.as_str(),
+            "--log",
+            "warn",
+        ],
+    );
+    schema.remove().await.expect("the views' schema is dropped");
+    // A guard, not a wait: an api that goes on serving without its views is killed, and
+    // the test fails on what it printed.
+    let pid = started.child.id();
+    let exited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let guard = exited.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        if !guard.load(std::sync::atomic::Ordering::SeqCst) {
+            child::signal(pid, "KILL");
+        }
+    });
+
+    let mut stdout = String::new();
+    started
+        .stdout
+        .read_to_string(&mut stdout)
+        .expect("its output reads");
+    let mut stderr = String::new();
+    started
+        .child
+        .stderr
+        .take()
+        .expect("a piped stderr")
+        .read_to_string(&mut stderr)
+        .expect("its errors read");
+    let status = started.child.wait().expect("it exits");
+    exited.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(!status.success(), "{status}: {stdout} {stderr}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("casewatch api stopped: the commit relay failed"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("Error: the commit relay failed") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+}

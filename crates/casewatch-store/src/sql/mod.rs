@@ -470,8 +470,46 @@ pub(crate) fn db(error: sqlx::Error) -> StoreError {
              unreachable?)"
                 .to_owned(),
         ),
-        other => StoreError::Unavailable(other.to_string()),
+        source => StoreError::Database { source },
     }
+}
+
+/// Whether a database error may pass by itself (see [`StoreError::is_transient`]).
+pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => {
+            match database.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                Some(sqlite) => {
+                    sqlite_transient(sqlx::error::DatabaseError::code(sqlite).as_deref())
+                }
+                None => postgres_transient(database.code().as_deref()),
+            }
+        }
+        _ => false,
+    }
+}
+
+/// SQLite's transient result codes, by their primary code (the low byte of an extended
+/// one): BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN and PROTOCOL (a file lock race).
+fn sqlite_transient(code: Option<&str>) -> bool {
+    code.and_then(|code| code.parse::<u32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6 | 7 | 10 | 13 | 14 | 15))
+}
+
+/// PostgreSQL's transient SQLSTATEs: the classes connection exception (08), transaction
+/// rollback (40: serialization failures, deadlocks), insufficient resources (53), operator
+/// intervention (57: a shutdown, a cancelled query) and system error (58), and a lock not
+/// available (55P03).
+fn postgres_transient(sqlstate: Option<&str>) -> bool {
+    sqlstate.is_some_and(|code| {
+        matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58")) || code == "55P03"
+    })
 }
 
 pub(crate) fn migration(error: sqlx::migrate::MigrateError) -> StoreError {
@@ -481,6 +519,39 @@ pub(crate) fn migration(error: sqlx::migrate::MigrateError) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_failures_that_may_pass_are_transient() {
+        for (sqlstate, transient) in [
+            ("08006", true),
+            ("40001", true),
+            ("40P01", true),
+            ("53300", true),
+            ("57P01", true),
+            ("55P03", true),
+            ("42P01", false),
+            ("42703", false),
+            ("23505", false),
+        ] {
+            assert_eq!(postgres_transient(Some(sqlstate)), transient, "{sqlstate}");
+        }
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_IOERR_WRITE, SQLITE_FULL; then
+        // SQLITE_ERROR (no such table), SQLITE_CONSTRAINT_UNIQUE, SQLITE_CORRUPT.
+        for (code, transient) in [
+            ("5", true),
+            ("517", true),
+            ("778", true),
+            ("13", true),
+            ("1", false),
+            ("2067", false),
+            ("11", false),
+        ] {
+            assert_eq!(sqlite_transient(Some(code)), transient, "{code}");
+        }
+        assert!(!postgres_transient(None) && !sqlite_transient(None));
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+    }
 
     #[test]
     fn chunks_are_powers_of_two() {
