@@ -561,3 +561,34 @@ fn each_command_shows_only_its_own_flags_and_its_own_defaults() {
         );
     }
 }
+
+/// What each command's `--help` says is pinned: a change in what users read is a reviewed
+/// diff of `tests/snapshots/operator__help_*.snap` (`cargo insta review`).
+#[test]
+fn the_help_of_every_command_is_a_reviewed_text() {
+    for command in [
+        "", "serve", "ingest", "project", "api", "demo", "simulate", "replay", "verify", "rebuild",
+        "migrate", "bench", "report", "token",
+    ] {
+        let mut help = casewatch();
+        // A variable set in the environment would show in the help as the flag's value.
+        for (variable, _) in std::env::vars().filter(|(name, _)| name.starts_with("CASEWATCH_")) {
+            help.env_remove(variable);
+        }
+        let output = help
+            .args(
+                [command, "--help"]
+                    .into_iter()
+                    .filter(|arg| !arg.is_empty()),
+            )
+            .output()
+            .expect("help prints");
+        assert!(output.status.success(), "casewatch {command} --help");
+        let name = if command.is_empty() {
+            "casewatch"
+        } else {
+            command
+        };
+        insta::assert_snapshot!(format!("help_{name}"), text(&output.stdout));
+    }
+}
