@@ -37,10 +37,10 @@ pub use membership::Membership;
 
 use reader::Readers;
 
-/// Where the log's topic lives and how the clients talk to it. Read from the `[kafka]`
-/// table of the configuration file; every field has a default.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// Where the log's topic lives and how the clients talk to it. The log reads no
+/// configuration: the binary fills this from its own (`[log.kafka]`), which is where every
+/// setting's default is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
     /// The bootstrap brokers, `host:port` separated by commas.
     pub brokers: String,
@@ -57,36 +57,35 @@ pub struct KafkaConfig {
     /// log's own choices.
     pub properties: BTreeMap<String, String>,
     /// How long an append may take, retries included, before it fails as unavailable
-    /// (librdkafka's `message.timeout.ms`), such as `"30s"`.
-    #[serde(deserialize_with = "human_duration")]
+    /// (librdkafka's `message.timeout.ms`).
     pub append_timeout: Duration,
     /// How long a request to the brokers may take (metadata, high-water marks, fetching
     /// the records a read knows to exist) before the log answers unavailable.
-    #[serde(deserialize_with = "human_duration")]
     pub request_timeout: Duration,
-    /// `retention.ms` of a topic `ensure_topic` creates: `-1` (the default) keeps records
-    /// for ever, as the record of truth must be kept. Set a finite value only for a broker
-    /// that misreads `-1`: tansu 0.6 deletes every record of such a topic when it restarts.
+    /// `retention.ms` of a topic `ensure_topic` creates: `-1` keeps records for ever, as
+    /// the record of truth must be kept. A finite value only for a broker that misreads
+    /// `-1`: tansu 0.6 deletes every record of such a topic when it restarts.
     pub retention_ms: i64,
 }
 
-impl Default for KafkaConfig {
-    fn default() -> Self {
+impl KafkaConfig {
+    /// The log on `topic` at `brokers`, with `partitions`: one replica, records kept for
+    /// ever, no extra librdkafka settings, and 10 s for an append or a request. Set the
+    /// other fields to change them.
+    pub fn new(brokers: impl Into<String>, topic: impl Into<String>, partitions: u32) -> Self {
         KafkaConfig {
-            brokers: "localhost:9092".to_owned(),
-            topic: "casewatch.records".to_owned(),
-            partitions: 8,
+            brokers: brokers.into(),
+            topic: topic.into(),
+            partitions,
             replication: 1,
             client_id: "casewatch".to_owned(),
             properties: BTreeMap::new(),
-            append_timeout: Duration::from_secs(30),
+            append_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             retention_ms: -1,
         }
     }
-}
 
-impl KafkaConfig {
     /// Refuses settings no log can work with; the message names the field.
     fn check(&self) -> Result<()> {
         let invalid = |why: &str| {
@@ -685,10 +684,4 @@ pub(crate) fn kafka_partition(partition: Partition) -> i32 {
 
 pub(crate) fn millis(duration: Duration) -> u128 {
     duration.as_millis().max(1)
-}
-
-/// Reads a duration written as `"30s"`, `"500ms"` or `"1m 30s"`.
-fn human_duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = <String as serde::Deserialize>::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
 }

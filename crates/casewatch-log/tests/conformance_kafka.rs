@@ -78,13 +78,11 @@ impl MockKafka {
 
     fn config(&self, partitions: u32) -> KafkaConfig {
         KafkaConfig {
-            brokers: self.brokers.clone(),
-            partitions,
             client_id: "casewatch-test".to_owned(),
             // The mock holds an empty fetch for the whole wait, where a real broker answers
             // as soon as records arrive.
             properties: [("fetch.wait.max.ms".to_owned(), "10".to_owned())].into(),
-            ..KafkaConfig::default()
+            ..KafkaConfig::new(self.brokers.clone(), TOPIC, partitions)
         }
     }
 
@@ -400,41 +398,6 @@ async fn connect_needs_the_topic_with_its_partition_count() {
         Err(LogError::Unavailable(reason)) => assert!(reason.contains("`partitions`")),
         other => panic!("expected invalid settings, got {other:?}"),
     }
-}
-
-#[test]
-fn settings_read_from_toml_with_defaults() {
-    let config: KafkaConfig = toml::from_str(
-        r#"
-            brokers = "kafka-1:9092,kafka-2:9092"
-            partitions = 12
-            append_timeout = "5s"
-
-            [properties]
-            "security.protocol" = "ssl"
-            "session.timeout.ms" = "6000"
-        "#,
-    )
-    .expect("valid settings");
-    assert_eq!(
-        config,
-        KafkaConfig {
-            brokers: "kafka-1:9092,kafka-2:9092".to_owned(),
-            partitions: 12,
-            append_timeout: Duration::from_secs(5),
-            properties: [
-                ("security.protocol".to_owned(), "ssl".to_owned()),
-                ("session.timeout.ms".to_owned(), "6000".to_owned()),
-            ]
-            .into(),
-            ..KafkaConfig::default()
-        }
-    );
-    assert_eq!(config.topic, "casewatch.records");
-    assert_eq!(config.replication, 1);
-
-    assert!(toml::from_str::<KafkaConfig>(r#"append_timeout = "soon""#).is_err());
-    assert!(toml::from_str::<KafkaConfig>(r#"partitons = 12"#).is_err());
 }
 
 /// Awaits `future`, failing the test if it takes longer than [`PATIENCE`].

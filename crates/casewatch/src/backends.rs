@@ -208,15 +208,16 @@ impl Assignment {
 pub(crate) fn kafka_config(config: &Config) -> casewatch_log::kafka::KafkaConfig {
     let kafka = &config.log.kafka;
     casewatch_log::kafka::KafkaConfig {
-        brokers: kafka.brokers.clone(),
-        topic: kafka.topic.clone(),
-        partitions: config.log.partitions,
         replication: kafka.replication,
         client_id: format!("casewatch-{}", std::process::id()),
         properties: kafka.properties.clone(),
         append_timeout: kafka.append_timeout,
         retention_ms: kafka.retention_ms,
-        ..casewatch_log::kafka::KafkaConfig::default()
+        ..casewatch_log::kafka::KafkaConfig::new(
+            kafka.brokers.clone(),
+            kafka.topic.clone(),
+            config.log.partitions,
+        )
     }
 }
 

@@ -86,7 +86,7 @@ pub(crate) struct KafkaSection {
     /// The consumer group projectors share the partitions through.
     pub(crate) group: String,
     /// How long an append waits for the brokers before it fails as unavailable.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub(crate) append_timeout: Duration,
     /// Further librdkafka settings (`security.protocol`, `sasl.*`, …), applied last.
     pub(crate) properties: BTreeMap<String, String>,
@@ -163,7 +163,7 @@ pub(crate) struct ViewsConfig {
     /// How long to wait for a PostgreSQL connection: at start (a server that refuses or
     /// does not answer stops the process, naming it and the cause), and for each read or
     /// batch while the database is away.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub(crate) connect_timeout: Duration,
 }
 
@@ -193,13 +193,13 @@ pub(crate) struct ServerConfig {
     pub(crate) limits: crate::access::LimitsSection,
     /// How often the ingest role appends a clock tick to every partition; `0s` appends
     /// none (another replica, or a rehearsal script, ticks instead).
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub(crate) tick_interval: Duration,
     /// Read the time from this file instead of the wall clock: for rehearsals and
     /// end-to-end tests that play a scripted timeline (see `FileClock`).
     pub(crate) clock_file: Option<PathBuf>,
     /// The longest a read waits for the views to reach a position it asked for.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub(crate) max_consistency_wait: Duration,
     /// Events in one append request, at most.
     pub(crate) max_events_per_request: usize,
@@ -211,11 +211,11 @@ pub(crate) struct ServerConfig {
     #[serde(deserialize_with = "size")]
     pub(crate) max_inflight_appends: u64,
     /// How far ahead of the server's clock a step may be dated.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub(crate) max_clock_skew: Duration,
     /// How long a stopping server lets calls in progress finish before it closes their
     /// connections.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub(crate) shutdown_grace: Duration,
 }
 
@@ -251,11 +251,6 @@ impl Default for ProjectorConfig {
     fn default() -> Self {
         Self { batch_size: 1000 }
     }
-}
-
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 /// The flags (and their `CASEWATCH_*` variables) of every command that finds the log and the
@@ -592,6 +587,41 @@ mod tests {
             error.to_string().contains("tick_interval") || error.to_string().contains("often"),
             "{error}"
         );
+    }
+
+    /// The binary is the one reader of configuration: `[log.kafka]`, with its defaults,
+    /// becomes the log's settings.
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn the_kafka_section_is_what_the_log_gets() {
+        let config: Config = toml::from_str(
+            r#"
+            [log]
+            partitions = 12
+            [log.kafka]
+            brokers = "kafka-1:9092,kafka-2:9092"
+            append_timeout = "5s"
+            [log.kafka.properties]
+            "security.protocol" = "ssl"
+            "#,
+        )
+        .expect("valid settings");
+        let kafka = crate::backends::kafka_config(&config);
+        assert_eq!(kafka.brokers, "kafka-1:9092,kafka-2:9092");
+        assert_eq!(kafka.topic, "casewatch.records");
+        assert_eq!(kafka.partitions, 12);
+        assert_eq!(kafka.append_timeout, Duration::from_secs(5));
+        assert_eq!(kafka.retention_ms, -1);
+        assert_eq!(kafka.properties["security.protocol"], "ssl");
+        let defaults = crate::backends::kafka_config(&Config::default());
+        assert_eq!(defaults.brokers, "127.0.0.1:9092");
+        assert_eq!(defaults.append_timeout, Duration::from_secs(10));
+
+        let error = toml::from_str::<Config>("[log.kafka]\nappend_timeout = \"soon\"\n")
+            .expect_err("not a duration");
+        assert!(error.to_string().contains("soon"), "{error}");
+        let error = toml::from_str::<Config>("[log.kafka]\npartitons = 12\n").expect_err("unknown");
+        assert!(error.to_string().contains("partitons"), "{error}");
     }
 
     #[test]

@@ -326,12 +326,11 @@ async fn the_readmes_deployment_section_plays_as_written() {
         .and_then(toml::Value::as_str)
         .unwrap_or("casewatch.records")
         .to_owned();
-    let log = casewatch_log::kafka::KafkaLog::connect(casewatch_log::kafka::KafkaConfig {
-        brokers: broker.address(),
+    let log = casewatch_log::kafka::KafkaLog::connect(casewatch_log::kafka::KafkaConfig::new(
+        broker.address(),
         topic,
         partitions,
-        ..casewatch_log::kafka::KafkaConfig::default()
-    })
+    ))
     .await
     .expect("the test reaches the README's log");
     let token =

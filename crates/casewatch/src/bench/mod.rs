@@ -107,12 +107,11 @@ impl Bench {
     #[cfg(feature = "kafka")]
     async fn kafka_log(&self, broker: &str, name: &str) -> anyhow::Result<Arc<dyn EventLog>> {
         use casewatch_log::kafka::{KafkaConfig, KafkaLog, ensure_topic};
-        let config = KafkaConfig {
-            brokers: broker.to_owned(),
-            topic: format!("casewatch-bench-{name}-{}", std::process::id()),
-            partitions: PARTITIONS,
-            ..KafkaConfig::default()
-        };
+        let config = KafkaConfig::new(
+            broker,
+            format!("casewatch-bench-{name}-{}", std::process::id()),
+            PARTITIONS,
+        );
         ensure_topic(&config)
             .await
             .context("create the benchmark's Kafka topic")?;

@@ -164,10 +164,12 @@ impl TansuHarness {
     pub(crate) fn new(broker: &Broker, case: &str) -> Self {
         Self {
             config: KafkaConfig {
-                brokers: broker.address(),
-                topic: format!("conformance.{case}.{}", rand_suffix()),
                 retention_ms: TANSU_RETENTION_MS,
-                ..KafkaConfig::default()
+                ..KafkaConfig::new(
+                    broker.address(),
+                    format!("conformance.{case}.{}", rand_suffix()),
+                    8,
+                )
             },
             created: false,
         }
@@ -313,14 +315,9 @@ token_sha256 = "{admin}"
         assert!(migrate.success(), "casewatch migrate failed");
         let ingest = Role::spawn(&["ingest"], &config);
         let api = Role::spawn(&["api"], &config);
-        let log = KafkaLog::connect(KafkaConfig {
-            brokers: broker.address(),
-            topic,
-            partitions: PARTITIONS,
-            ..KafkaConfig::default()
-        })
-        .await
-        .expect("the test reaches the log");
+        let log = KafkaLog::connect(KafkaConfig::new(broker.address(), topic, PARTITIONS))
+            .await
+            .expect("the test reaches the log");
         Cluster {
             ingest: IngestServiceClient::new(connect(&ingest.addr, &counties).await),
             monitor: MonitorServiceClient::new(connect(&api.addr, &admin).await),
