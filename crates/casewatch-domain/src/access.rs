@@ -8,8 +8,47 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::ids::{DeptCode, RegionCode};
-use crate::supervision::{Principal, Role};
+
+/// The role of a principal (a configured caller of Casewatch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A county or department system that reports case steps.
+    CountySystem,
+    /// A department answering for its own alerts (回告, 申诉).
+    Department,
+    /// Monitoring staff (监察人员) supervising a region.
+    Monitor,
+    /// An auditor: reads and replays, never writes.
+    Auditor,
+    /// An administrator.
+    Admin,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::CountySystem => "county system",
+            Role::Department => "department",
+            Role::Monitor => "monitor",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        })
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The configured principal's name (unique).
+    pub id: String,
+    /// The person's display name, if known.
+    pub name: String,
+    pub role: Role,
+}
 
 /// What a caller asks to do, one variant per kind of RPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

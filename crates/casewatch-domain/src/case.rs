@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
-use crate::alert::{Alert, AlertChange, AlertId, Level, LifecycleError};
+use crate::alert::{Alert, AlertChange, LifecycleError};
 use crate::calendar::{Calendars, WorkingCalendar};
+use crate::catalogue::Level;
 use crate::clock::{Clock, DayCounting, Horizon, Measure, PauseReason, Span, whole_units};
 use crate::event::{
     CaseEvent, CaseType, Channel, Decision, Limit, LimitUnit, ProcedureKind, RatingLevel, Step,
 };
-use crate::ids::{CaseNo, DeptCode, ItemCode, RegionCode};
+use crate::ids::{AlertId, CaseNo, DeptCode, ItemCode, RegionCode};
 use crate::rulebook::{RuleBook, Thresholds};
 use crate::stats::{Counters, StatDelta, StatKey};
 use crate::supervision::SupervisionEvent;
@@ -325,7 +326,7 @@ impl Case {
                 .any(|procedure| procedure.ended_at.is_none())
             || self.alerts.iter().any(|alert| {
                 alert.state == crate::alert::AlertState::UnderNotice
-                    || (alert.rule() == crate::alert::RuleId::K1 && alert.state.is_open())
+                    || (alert.rule() == crate::catalogue::RuleId::K1 && alert.state.is_open())
             })
     }
 
@@ -921,7 +922,8 @@ impl Case {
         match change.previous {
             None => {
                 counters.warnings_raised = i64::from(!alert.level.is_card());
-                counters.fee_anomalies = i64::from(alert.category == crate::alert::Category::Fee);
+                counters.fee_anomalies =
+                    i64::from(alert.category == crate::catalogue::Category::Fee);
             }
             Some((state, level)) => {
                 counters.cards_escalated = i64::from(alert.level > level);

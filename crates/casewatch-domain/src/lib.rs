@@ -9,6 +9,7 @@ pub mod access;
 pub mod alert;
 pub mod calendar;
 pub mod case;
+pub mod catalogue;
 pub mod clock;
 pub mod event;
 pub mod ids;

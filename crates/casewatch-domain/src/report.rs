@@ -9,12 +9,13 @@ use chrono::{Datelike, Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
-use crate::alert::{Alert, AlertId, AlertState, Level, RuleId};
+use crate::alert::{Alert, AlertState};
 use crate::calendar::WorkingCalendar;
 use crate::case::Case;
+use crate::catalogue::{Level, RuleId};
 use crate::clock::whole_units;
 use crate::event::LimitUnit;
-use crate::ids::{DeptCode, RegionCode, RegionLevel};
+use crate::ids::{AlertId, DeptCode, RegionCode, RegionLevel};
 use crate::stats::{Counters, RankRow, Rates, Standing, StatKey};
 
 /// The kinds of period the reports cover.

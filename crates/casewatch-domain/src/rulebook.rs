@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::RuleId;
+use crate::catalogue::RuleId;
 use crate::clock::DayCounting;
 use crate::event::CaseType;
 use crate::ids::{ItemCode, RegionCode};

@@ -2,8 +2,9 @@
 //! fire on the passage of time, evaluated whenever the case's time moves (a step or a tick).
 
 use crate::Timestamp;
-use crate::alert::{Alert, AlertState, Level, Quantity, QuantityUnit, RuleId};
+use crate::alert::{Alert, AlertState, Quantity, QuantityUnit};
 use crate::case::{Case, CaseStatus, Context, Effects};
+use crate::catalogue::{Level, RuleId};
 use crate::clock::{Horizon, Measure, PauseReason, Span, whole_units};
 use crate::event::{
     CaseEvent, CaseType, CompletionResult, Decision, LimitUnit, ProcedureKind, Step,
@@ -124,7 +125,7 @@ impl Case {
             .filter(|alert| alert.rule() == rule)
             .count();
         let alert = Alert {
-            id: crate::alert::AlertId {
+            id: crate::ids::AlertId {
                 case_no: self.case_no.clone(),
                 rule,
                 occurrence: u32::try_from(occurrence + 1).unwrap_or(u32::MAX),
