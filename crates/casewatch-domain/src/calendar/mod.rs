@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday};
 use serde::{Deserialize, Serialize};
@@ -114,7 +113,10 @@ fn hm(hour: u32, minute: u32) -> NaiveTime {
 }
 
 /// Office hours of a working day, their working time counted to the second.
-#[derive(Debug)]
+///
+/// A year without data counts Monday to Friday; the calendar says so only when asked
+/// ([`covers`](Self::covers)): it logs nothing, and the caller reports the missing year.
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkingCalendar {
     utc_offset: FixedOffset,
     office: Vec<OfficePeriod>,
@@ -127,35 +129,6 @@ pub struct WorkingCalendar {
     notice_dates: BTreeMap<i32, Vec<NaiveDate>>,
     /// Years with published data; other years count Monday to Friday.
     covered_years: BTreeSet<i32>,
-    /// Years 2000..=2062 already warned about, one bit each, and one bit for all the
-    /// years outside them, so a missing year is logged once rather than on every
-    /// computation.
-    warned_years: AtomicU64,
-}
-
-impl Clone for WorkingCalendar {
-    fn clone(&self) -> Self {
-        Self {
-            utc_offset: self.utc_offset,
-            office: self.office.clone(),
-            day_seconds: self.day_seconds,
-            rest_days: self.rest_days.clone(),
-            workdays: self.workdays.clone(),
-            notice_dates: self.notice_dates.clone(),
-            covered_years: self.covered_years.clone(),
-            warned_years: AtomicU64::new(self.warned_years.load(Ordering::Relaxed)),
-        }
-    }
-}
-
-impl PartialEq for WorkingCalendar {
-    fn eq(&self, other: &Self) -> bool {
-        self.utc_offset == other.utc_offset
-            && self.office == other.office
-            && self.rest_days == other.rest_days
-            && self.workdays == other.workdays
-            && self.covered_years == other.covered_years
-    }
 }
 
 impl WorkingCalendar {
@@ -189,7 +162,6 @@ impl WorkingCalendar {
             workdays: BTreeSet::new(),
             notice_dates: BTreeMap::new(),
             covered_years: BTreeSet::new(),
-            warned_years: AtomicU64::new(0),
         };
         for year in &data.years {
             calendar.replace_year(year)?;
@@ -264,7 +236,7 @@ impl WorkingCalendar {
     }
 
     /// Whether `date` is a working day: a listed make-up day, or a weekday that is not a
-    /// listed holiday. A year without data counts Monday to Friday (and logs that once).
+    /// listed holiday. A year without data counts Monday to Friday.
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
         if self.workdays.contains(&date) {
             return true;
@@ -272,45 +244,7 @@ impl WorkingCalendar {
         if self.rest_days.contains(&date) {
             return false;
         }
-        if !self.covers(date.year()) {
-            self.warn_uncovered(date.year());
-        }
         !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
-    }
-
-    fn warn_uncovered(&self, year: i32) {
-        // One bit per year 2000..=2062, and the last bit for every year outside them: such
-        // dates are implausible for a case, and one warning about them is enough.
-        let bit = u32::try_from(year - 2000)
-            .ok()
-            .filter(|bit| *bit < 63)
-            .unwrap_or(63);
-        let bit = 1u64 << bit;
-        if self.warned_years.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
-            tracing::warn!(
-                year,
-                "no holiday data for this year: counting Monday to Friday as working days"
-            );
-        }
-    }
-
-    /// Warns about the years from `first` to `last` that have no data, once each (the
-    /// years outside 2000–2062 once for all).
-    fn warn_uncovered_between(&self, first: i32, last: i32) {
-        let covered = self.covered_years.range(first..=last).count();
-        if i64::try_from(covered).ok() == Some(i64::from(last) - i64::from(first) + 1) {
-            return;
-        }
-        for year in first.max(2000)..=last.min(2062) {
-            if !self.covers(year) {
-                self.warn_uncovered(year);
-            }
-        }
-        for year in [first, last] {
-            if !(2000..=2062).contains(&year) && !self.covers(year) {
-                self.warn_uncovered(year);
-            }
-        }
     }
 
     /// The working days in `from..until`: weekdays counted by arithmetic, corrected by
@@ -320,7 +254,6 @@ impl WorkingCalendar {
         if until <= from {
             return 0;
         }
-        self.warn_uncovered_between(from.year(), until.pred_opt().unwrap_or(until).year());
         let weekend = |date: &NaiveDate| matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
         let made_up = self
             .workdays
