@@ -47,6 +47,7 @@ pub struct Principal {
     pub id: String,
     /// The person's display name, if known.
     pub name: String,
+    /// What the principal is: it decides which operations and actions it may take.
     pub role: Role,
 }
 
@@ -212,28 +213,52 @@ impl fmt::Display for RegionScope {
 /// Why an operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {
+    /// The role may not perform the operation anywhere.
     #[error("a {role} may not {operation}")]
-    Role { role: Role, operation: Operation },
+    Role {
+        /// The caller's role.
+        role: Role,
+        /// What it asked to do.
+        operation: Operation,
+    },
+    /// The region touched lies outside the caller's region scope.
     #[error("region `{region}` lies outside the scope of `{principal}` ({scope})")]
     OutsideScope {
+        /// The caller's principal id.
         principal: String,
+        /// The region code (or requested prefix) asked for.
         region: String,
+        /// The caller's scope, as [`RegionScope`] displays it.
         scope: String,
     },
+    /// The caller speaks for one department and the case belongs to another.
     #[error("department `{dept}` is not the department of `{principal}`")]
-    OtherDepartment { principal: String, dept: String },
+    OtherDepartment {
+        /// The caller's principal id.
+        principal: String,
+        /// The department of the case, alert or row asked for.
+        dept: String,
+    },
     #[error(
         "records that cannot be placed in a region (quarantined ones) are for principals of \
          every region (`000000`) and no single department; `{principal}` covers {reach}"
     )]
-    Unplaced { principal: String, reach: String },
+    /// Records of no region (quarantined ones) asked for by a caller limited to some.
+    Unplaced {
+        /// The caller's principal id.
+        principal: String,
+        /// What the caller's grant does cover: its scope, and its department if any.
+        reach: String,
+    },
 }
 
 /// What an authenticated caller may do: its principal (as recorded on its actions), its
 /// region scope and, when set, the one department it speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
+    /// Who the caller is, as its actions record it.
     pub principal: Principal,
+    /// The regions the caller may see and act in.
     pub scope: RegionScope,
     /// Departments must name theirs; a county system may be limited to one.
     pub dept: Option<DeptCode>,

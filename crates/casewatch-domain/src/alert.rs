@@ -50,8 +50,11 @@ impl AlertState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuantityUnit {
+    /// Working days, rounded up.
     WorkingDays,
+    /// Calendar days, rounded up.
     CalendarDays,
+    /// Hours of office time.
     Hours,
     /// Whole days between two dates.
     Days,
@@ -68,11 +71,14 @@ pub enum QuantityUnit {
 /// A value with its unit: what a rule measured, or the threshold it compared against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Quantity {
+    /// The number, in `unit`.
     pub value: i64,
+    /// What the number counts.
     pub unit: QuantityUnit,
 }
 
 impl Quantity {
+    /// `value` counted in `unit`.
     pub fn new(value: i64, unit: QuantityUnit) -> Self {
         Self { value, unit }
     }
@@ -101,9 +107,13 @@ impl fmt::Display for Quantity {
 /// A supervision notice (督办) on an alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
+    /// What the department is told to do.
     pub content: String,
+    /// When the notice was issued.
     pub issued_at: Timestamp,
+    /// The principal id of the monitor who issued it.
     pub issued_by: String,
+    /// When the department's feedback (回告) is due.
     pub feedback_due: Timestamp,
     /// Whether the notice's missed due date already raised the alert a level (once per
     /// notice).
@@ -113,12 +123,19 @@ pub struct Notice {
 /// One alert raised on a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
+    /// The case, rule and occurrence that name the alert.
     pub id: AlertId,
+    /// What the alert is about, from its rule.
     pub category: Category,
+    /// How serious it is now: its rule's level, or higher once escalated.
     pub level: Level,
+    /// Where it stands in its lifecycle.
     pub state: AlertState,
+    /// The region of the case's office.
     pub region_code: RegionCode,
+    /// The department answering for the case.
     pub dept_code: DeptCode,
+    /// The case's item (事项).
     pub item_code: ItemCode,
     /// What the rule measured (used time, amount, count).
     pub measured: Quantity,
@@ -134,8 +151,11 @@ pub struct Alert {
     pub seq: Option<u32>,
     /// The version of the rule book that raised it.
     pub rules_version: u32,
+    /// When the rule raised it (the case's time then).
     pub raised_at: Timestamp,
+    /// When it last changed.
     pub updated_at: Timestamp,
+    /// The latest supervision notice (督办) on it, if any.
     pub notice: Option<Notice>,
     /// Whether the department already appealed once (an alert takes one appeal).
     pub appealed: bool,
@@ -164,13 +184,18 @@ pub enum Cause {
     Raised,
     /// A person acted on it.
     Action {
+        /// What they did.
         action: ActionKind,
+        /// Who acted.
         principal: Principal,
     },
     /// The condition cleared by itself.
     AutoResolved,
     /// Time passed a threshold and a rule raised the level (K1, T3 or A1).
-    Escalated { rule: RuleId },
+    Escalated {
+        /// The rule whose threshold was passed.
+        rule: RuleId,
+    },
 }
 
 /// One change of one alert, as the views and subscribers see it.
@@ -180,7 +205,9 @@ pub struct AlertChange {
     pub alert: Alert,
     /// The state and level before the change (`None` when the change raised the alert).
     pub previous: Option<(AlertState, Level)>,
+    /// What made the change.
     pub cause: Cause,
+    /// When it happened.
     pub at: Timestamp,
 }
 
@@ -188,19 +215,32 @@ pub struct AlertChange {
 /// views record the refusal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LifecycleError {
+    /// No alert of the case has this id.
     #[error("alert `{0}` does not exist")]
     UnknownAlert(AlertId),
+    /// The principal's role may not take this action (a department may not close).
     #[error("a {role} may not {action} an alert")]
-    NotPermitted { role: Role, action: ActionKind },
+    NotPermitted {
+        /// The principal's role.
+        role: Role,
+        /// The action refused.
+        action: ActionKind,
+    },
+    /// The action does not apply in the alert's state (feedback with no notice open).
     #[error("cannot {action} an alert that is {state:?}")]
     InvalidState {
+        /// The action refused.
         action: ActionKind,
+        /// The alert's state.
         state: AlertState,
     },
+    /// An escalation of an alert already serious (严重违规).
     #[error("the alert is already at the highest level")]
     AtTopLevel,
+    /// A second appeal: an alert takes one.
     #[error("the alert was already appealed once")]
     AlreadyAppealed,
+    /// A notice whose feedback is due no later than it is issued.
     #[error("the feedback due date must be after the notice")]
     DueBeforeNotice,
     /// The same action was applied before: a re-send is applied once.

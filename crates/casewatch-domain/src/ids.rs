@@ -12,16 +12,42 @@ use crate::catalogue::{RuleId, UnknownRule};
 /// the caller knows which field it parsed and prefixes its path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// The text is empty.
     #[error("must not be empty")]
     Empty,
+    /// The text is longer than the identifier allows.
     #[error("must be at most {max} characters, got {len}")]
-    TooLong { max: usize, len: usize },
+    TooLong {
+        /// The most characters allowed.
+        max: usize,
+        /// The characters given.
+        len: usize,
+    },
+    /// The text is not of a length the identifier has (a region code has 6, 9 or 12
+    /// digits, a department code 18 characters).
     #[error("must be {expected}, got {len} characters")]
-    BadLength { expected: &'static str, len: usize },
+    BadLength {
+        /// The lengths allowed, in words.
+        expected: &'static str,
+        /// The characters given.
+        len: usize,
+    },
+    /// A character the identifier may not hold.
     #[error("invalid character `{ch}` at position {position}")]
-    BadChar { ch: char, position: usize },
+    BadChar {
+        /// The character.
+        ch: char,
+        /// Its position, counted in characters from 0.
+        position: usize,
+    },
+    /// The check character of a unified social credit code does not match the others.
     #[error("check character is `{found}`, expected `{expected}`")]
-    BadCheckChar { found: char, expected: char },
+    BadCheckChar {
+        /// The check character given.
+        found: char,
+        /// The one the other characters call for.
+        expected: char,
+    },
 }
 
 /// Checks a free-form identifier: 1..=max characters, none of them whitespace or control.
@@ -321,8 +347,11 @@ pub struct AlertIdError(String);
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct AlertId {
+    /// The case the alert is about.
     pub case_no: CaseNo,
+    /// The rule that raised it.
     pub rule: RuleId,
+    /// The how-many-th alert of this rule on this case, from 1.
     pub occurrence: u32,
 }
 

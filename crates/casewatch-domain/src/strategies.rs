@@ -601,11 +601,24 @@ mod tests {
 #[derive(Debug, Clone)]
 pub enum Damage {
     /// A byte replaced.
-    Flip { at: usize, with: u8 },
+    Flip {
+        /// The byte's index (modulo the length).
+        at: usize,
+        /// The value it is replaced with.
+        with: u8,
+    },
     /// The end cut off.
-    Truncate { keep: usize },
+    Truncate {
+        /// How many bytes are kept (modulo the length).
+        keep: usize,
+    },
     /// Bytes pushed in.
-    Insert { at: usize, bytes: Vec<u8> },
+    Insert {
+        /// Where (modulo the length).
+        at: usize,
+        /// The bytes pushed in.
+        bytes: Vec<u8>,
+    },
 }
 
 /// One to `most` damages of at most `insert` bytes pushed in at a time.

@@ -17,28 +17,49 @@ const NATIONAL_DATA: &str = include_str!("../../data/calendar/cn-national.toml")
 /// Why calendar data or configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CalendarError {
+    /// The data is not TOML of the calendar's shape; the parser's message says where.
     #[error("calendar data is not valid: {0}")]
     Syntax(String),
+    /// An office period that ends when or before it starts.
     #[error("office period {start}–{end} must start before it ends")]
-    EmptyPeriod { start: NaiveTime, end: NaiveTime },
+    EmptyPeriod {
+        /// The period's start.
+        start: NaiveTime,
+        /// Its end.
+        end: NaiveTime,
+    },
+    /// Office periods out of order or overlapping; names the start of the offending one.
     #[error("office periods must be in order and must not overlap ({0} starts too early)")]
     Overlap(NaiveTime),
+    /// A calendar without office hours would have no working time at all.
     #[error("a calendar needs at least one office period")]
     NoOfficeHours,
+    /// A holiday whose last day is before its first.
     #[error("holiday `{name}` ends ({to}) before it starts ({from})")]
     BackwardsHoliday {
+        /// The holiday's name.
         name: String,
+        /// Its first day as given.
         from: NaiveDate,
+        /// Its last day as given.
         to: NaiveDate,
     },
+    /// A date in a year's data more than a year away from that year: a typo, not a notice.
     #[error("{date} is in year {year}'s data but more than a year away from it")]
-    FarFromYear { date: NaiveDate, year: i32 },
+    FarFromYear {
+        /// The date.
+        date: NaiveDate,
+        /// The year whose data lists it.
+        year: i32,
+    },
 }
 
 /// One office period of a working day, in local time, e.g. 09:00–12:00.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfficePeriod {
+    /// When the office opens, local time.
     pub start: NaiveTime,
+    /// When it closes, local time; after `start`.
     pub end: NaiveTime,
 }
 
@@ -46,8 +67,11 @@ pub struct OfficePeriod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Holiday {
+    /// Its name, as the notice gives it (e.g. 国庆节).
     pub name: String,
+    /// Its first day off.
     pub from: NaiveDate,
+    /// Its last day off.
     pub to: NaiveDate,
 }
 
@@ -55,7 +79,9 @@ pub struct Holiday {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MakeUpWorkday {
+    /// The weekend day worked.
     pub date: NaiveDate,
+    /// Which holiday it makes up for, as the notice says.
     pub reason: String,
 }
 
@@ -63,12 +89,16 @@ pub struct MakeUpWorkday {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarYear {
+    /// The year the notice arranges.
     pub year: i32,
     /// The notice the dates come from.
     pub notice: String,
+    /// When the notice was published, if known.
     pub published: Option<NaiveDate>,
+    /// The holidays it lists (its `holiday` entries).
     #[serde(default, rename = "holiday")]
     pub holidays: Vec<Holiday>,
+    /// The weekend days it makes working days (its `workday` entries).
     #[serde(default, rename = "workday")]
     pub workdays: Vec<MakeUpWorkday>,
 }
@@ -77,6 +107,7 @@ pub struct CalendarYear {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarData {
+    /// The years of data (`[[year]]`), each replacing any earlier entry of its year.
     #[serde(default, rename = "year")]
     pub years: Vec<CalendarYear>,
 }

@@ -27,7 +27,9 @@ use crate::stats::{Counters, StatDelta, StatKey};
 /// The rules in force: calendars and the rule book.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Policy {
+    /// The working calendars, per region.
     pub calendars: Calendars,
+    /// The thresholds and item profiles the rules judge by.
     pub rules: RuleBook,
 }
 
@@ -39,8 +41,11 @@ pub enum CaseStatus {
     Submitted,
     /// Accepted and being handled; the clock runs.
     Accepted,
+    /// Completed (办结), whatever its result; the clock stopped.
     Completed,
+    /// Not accepted (不予受理); terminal.
     Rejected,
+    /// Withdrawn by the applicant (撤回); terminal.
     Withdrawn,
 }
 
@@ -78,28 +83,42 @@ pub struct Overdue {
 /// A special procedure (特别程序) of the case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Procedure {
+    /// Its number, which its end names.
     pub proc_no: String,
+    /// An extension, or a procedure whose time is not counted (hearing, testing, …).
     pub kind: ProcedureKind,
+    /// When it started.
     pub started_at: Timestamp,
+    /// The length approved: an extension's addition to the limits, or the cap on a
+    /// procedure's pause.
     pub approved: Limit,
+    /// When it ended; `None` while it is open.
     pub ended_at: Option<Timestamp>,
+    /// Its result (特别程序结果), once ended.
     pub result: Option<String>,
 }
 
 /// An appeal (申述) and its complaint clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppealClock {
+    /// The appeal's number, which its resolution names.
     pub appeal_no: String,
+    /// When it was made; the complaint clock (K1) runs from here.
     pub opened_at: Timestamp,
+    /// When it was resolved (申述办结); `None` while unanswered.
     pub resolved_at: Option<Timestamp>,
 }
 
 /// A rating (好差评) and its follow-up clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RatingClock {
+    /// The rating's number, which its follow-up names.
     pub rating_no: String,
+    /// 1 (very satisfied) to 5 (very dissatisfied); 4 and 5 need a follow-up (K2).
     pub level: RatingLevel,
+    /// When it was given.
     pub rated_at: Timestamp,
+    /// When it was followed up; `None` while not.
     pub followed_up_at: Option<Timestamp>,
 }
 
@@ -124,15 +143,20 @@ pub enum Disposition {
 /// The outcome of one step, by its number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepOutcome {
+    /// The step's number within the case.
     pub seq: u32,
+    /// What happened to it.
     pub disposition: Disposition,
 }
 
 /// Everything a fold changed: step dispositions, alert changes and statistics deltas.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Effects {
+    /// What happened to each step the fold touched, in order.
     pub steps: Vec<StepOutcome>,
+    /// Every alert change, in order.
     pub alerts: Vec<AlertChange>,
+    /// Changes to the statistics.
     pub stats: Vec<StatDelta>,
 }
 
@@ -161,25 +185,40 @@ impl Effects {
 /// A step held until the gap before it fills.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldStep {
+    /// The step.
     pub event: CaseEvent,
+    /// When the log took it.
     pub recorded_at: Timestamp,
+    /// Its content fingerprint, to tell a re-send from a conflict while it waits.
     pub fingerprint: u64,
 }
 
 /// One case: its state, clock, alerts and the bookkeeping that makes folding idempotent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Case {
+    /// The case number (办件编号).
     pub case_no: CaseNo,
+    /// The item (事项) applied for, as the first step reported it.
     pub item_code: ItemCode,
+    /// The region of the office handling it, as the first step reported it.
     pub region_code: RegionCode,
+    /// The department handling it, as the first step reported it.
     pub dept_code: DeptCode,
+    /// Where the case stands.
     pub status: CaseStatus,
+    /// How it is handled (即办, 承诺, …), once accepted.
     pub case_type: Option<CaseType>,
+    /// How the application arrived, once submitted.
     pub channel: Option<Channel>,
+    /// When it was first submitted (申办).
     pub submitted_at: Option<Timestamp>,
+    /// When it was accepted (受理).
     pub accepted_at: Option<Timestamp>,
+    /// When it ended: completed, rejected or withdrawn.
     pub ended_at: Option<Timestamp>,
+    /// The limit promised at acceptance (承诺时限).
     pub promised_limit: Option<Limit>,
+    /// The statutory limit stated at acceptance (法定时限).
     pub legal_limit: Option<Limit>,
     /// How the limits in days count, as the rule book said when the case was accepted.
     #[serde(default)]
@@ -187,8 +226,11 @@ pub struct Case {
     /// Approved extensions (延长审批), each moving both due dates. An improper one (no
     /// approver, one too many, or too long) raises T7 and is not here.
     pub extensions: Vec<Limit>,
+    /// Whether the acceptance said a fee is due.
     pub fee_required: Option<bool>,
+    /// The sum of the case's fee tickets, in fen, for the completion total (F2).
     pub tickets_total_fen: u64,
+    /// The working-time clock: started at acceptance, paused and stopped by steps.
     pub clock: Clock,
     /// The latest step time seen, for "a step dated before the previous one" (P1).
     pub last_step_at: Option<Timestamp>,
@@ -198,14 +240,21 @@ pub struct Case {
     pub last_material_at: Option<Timestamp>,
     /// When a late correction notice makes the case count as accepted on arrival.
     pub deemed_accepted_at: Option<Timestamp>,
+    /// How many correction notices (补正告知) were given, for T8.
     pub correction_notices: u32,
+    /// Who accepted the case (the actor's id), for the separation of duties (P3).
     pub accepted_by: Option<String>,
+    /// The latest decision (批准/决定).
     pub decision: Option<Decision>,
     /// Review step codes passed, for required steps (P2).
     pub passed_reviews: Vec<String>,
+    /// Its special procedures, extensions included, in the order they started.
     pub procedures: Vec<Procedure>,
+    /// Its appeals and their complaint clocks (K1).
     pub appeals: Vec<AppealClock>,
+    /// Its ratings and their follow-up clocks (K2).
     pub ratings: Vec<RatingClock>,
+    /// Every alert raised on it, open or not, in the order raised.
     pub alerts: Vec<Alert>,
     /// The open-case light counted in the statistics, `None` while not open.
     pub counted_light: Option<Light>,
@@ -214,6 +263,7 @@ pub struct Case {
     /// extension brings it back within the limit).
     #[serde(default)]
     pub overdue_promised_at: Option<Timestamp>,
+    /// When the open case was first found past its legal limit, kept as the one above.
     #[serde(default)]
     pub overdue_legal_at: Option<Timestamp>,
     /// The overdue gauges counted in the statistics.

@@ -125,119 +125,200 @@ pub struct CaseEvent {
 pub enum Step {
     /// 申办: an application arrived.
     Submitted {
+        /// Who applied.
         applicant: Applicant,
+        /// How the application arrived (web and mobile count as online).
         channel: Channel,
+        /// The materials handed in.
         materials: Vec<Material>,
     },
     /// 受理: the case was accepted; the clock starts.
     Accepted {
+        /// How the case is handled (即办, 承诺, 联办, 上报).
         case_type: CaseType,
+        /// The statutory limit (法定时限): past it, T3.
         legal_limit: Limit,
+        /// The limit promised to the applicant (承诺时限): past it, T2; near it, T1.
         promised_limit: Limit,
+        /// Whether the item charges a fee for this case.
         fee_required: bool,
+        /// The fee's standard amount, in fen; missing while a fee is required draws C1.
         fee_standard_fen: Option<u64>,
+        /// The acceptance notice's number (受理通知书编号); empty draws C1.
         accept_doc_no: String,
     },
     /// 不予受理: the application was refused; terminal. An empty reason is recorded and
     /// draws rule T9 rather than being refused, so that the omission stays visible.
-    Rejected { reason: String },
+    Rejected {
+        /// Why the application was not accepted.
+        reason: String,
+    },
     /// 补正告知: the applicant was told to supplement materials; pauses the clock after
     /// acceptance.
     CorrectionRequested {
+        /// What is wrong with the materials.
         reason: String,
+        /// The materials to supplement, all at once (一次性告知).
         materials: Vec<Material>,
     },
     /// 补正受理: the supplemented materials arrived; resumes the clock.
-    CorrectionReceived { materials: Vec<Material> },
+    CorrectionReceived {
+        /// The materials supplemented.
+        materials: Vec<Material>,
+    },
     /// 承办/审核: one review step.
     Reviewed {
+        /// The review step's code, which an item's required steps name (P2).
         step_code: String,
+        /// Its name, for people.
         step_name: String,
+        /// Whether it passed; only a passed review counts as done.
         outcome: ReviewOutcome,
+        /// The reviewer's opinion (审核意见).
         opinion: String,
+        /// The step's own limit, counted from the previous handling step or the
+        /// acceptance (T4).
         step_limit: Option<Limit>,
     },
     /// 批准/决定.
     Decided {
+        /// Granted or denied.
         decision: Decision,
+        /// Why; required on a denial (T9).
         reason: String,
+        /// Signed off at the window (窗口直接签批): exempt from the separation of
+        /// acceptance and decision (P3).
         window_direct_signoff: bool,
     },
     /// 特别程序开始: an extension moves the due dates; other procedures pause the clock,
     /// each pause capped at the approved length.
     SpecialProcedureStarted {
+        /// The procedure's number, which its end names.
         proc_no: String,
+        /// An extension (延长审批), or a procedure whose time is not counted.
         kind: ProcedureKind,
+        /// The legal basis invoked.
         basis: String,
+        /// Who approved it; an extension without one extends nothing (T7).
         approver: String,
+        /// The length approved: an extension's addition, or the cap on the pause.
         approved: Limit,
     },
     /// 特别程序结果: resumes the clock.
     SpecialProcedureEnded {
+        /// The number of the procedure ended.
         proc_no: String,
+        /// What it found; empty draws T6.
         result: String,
+        /// What it cost (a testing fee, say), in fen.
         fee_fen: Option<u64>,
     },
     /// 挂起: pauses the clock.
     Suspended {
+        /// Why the case is suspended.
         reason: String,
+        /// Working days asked for; past them (or past the legal limit's length when
+        /// none), the clock runs again and T6 fires.
         requested_days: Option<u32>,
     },
     /// 解挂: resumes the clock.
-    Resumed { reason: String },
+    Resumed {
+        /// Why handling resumes.
+        reason: String,
+    },
     /// 收费 (一票制).
     FeeCharged {
+        /// The ticket's number.
         ticket_no: String,
+        /// Its lines, each under a fee code (F2 checks each against its standard).
         items: Vec<FeeItem>,
+        /// Who paid.
         payer: String,
+        /// Who collected.
         collector: String,
+        /// Collected through the unified ticket (一票制); otherwise F3.
         unified_ticket: bool,
     },
     /// 办结: the clock stops.
     Completed {
+        /// How the case ended.
         result: CompletionResult,
+        /// The certificate issued, required when the result is one (C1).
         certificate: Option<Certificate>,
+        /// The fees charged in total, in fen; unlike the tickets' sum, F2.
         fee_total_fen: u64,
     },
     /// 领取/送达.
-    Delivered { method: String, receiver: String },
+    Delivered {
+        /// How the result was handed over (collected, posted, …).
+        method: String,
+        /// Who received it.
+        receiver: String,
+    },
     /// 撤回: terminal.
-    Withdrawn { reason: String },
+    Withdrawn {
+        /// Why the applicant withdrew.
+        reason: String,
+    },
     /// 查询: the applicant looked the case up.
-    Queried { channel: Channel },
+    Queried {
+        /// Where the applicant asked.
+        channel: Channel,
+    },
     /// 申述/投诉: opens a complaint clock.
     Appealed {
+        /// The appeal's number, which its resolution names.
         appeal_no: String,
+        /// Who complains.
         complainant: String,
+        /// Whether it is about the department or a person.
         target: AppealTarget,
+        /// What the complaint is.
         reason: String,
+        /// Where it was made.
         channel: Channel,
     },
     /// 申述办结: closes that complaint clock.
     AppealResolved {
+        /// The number of the appeal resolved.
         appeal_no: String,
+        /// How it was resolved.
         outcome: AppealOutcome,
+        /// The answer given to the complainant.
         reply: String,
+        /// The complainant's satisfaction with the answer, 1 (best) to 5, if asked.
         satisfaction: Option<RatingLevel>,
     },
     /// 好差评: the applicant rated the service.
     Rated {
+        /// The rating's number, which its follow-up names.
         rating_no: String,
+        /// 1 (very satisfied) to 5 (very dissatisfied); 4 and 5 need a follow-up (K2).
         level: RatingLevel,
+        /// The evaluation tags the applicant chose.
         tags: Vec<String>,
+        /// The applicant's own words, if any.
         text: Option<String>,
     },
     /// 差评整改回访: the department followed up a poor rating (closes rule K2's clock).
-    RatingFollowedUp { rating_no: String, reply: String },
+    RatingFollowedUp {
+        /// The number of the rating followed up.
+        rating_no: String,
+        /// What the department did or answered.
+        reply: String,
+    },
 }
 
 /// The applicant (申请人).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applicant {
+    /// A person or an organisation.
     pub kind: ApplicantKind,
+    /// The person's or organisation's name.
     pub name: String,
     /// The kind of identity document, e.g. `resident_id`, `credit_code`, `passport`.
     pub id_type: String,
+    /// The document's number.
     pub id_no: String,
 }
 
@@ -245,7 +326,9 @@ pub struct Applicant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicantKind {
+    /// A natural person (自然人).
     Person,
+    /// A legal person or other organisation (法人).
     Organisation,
 }
 
@@ -273,7 +356,9 @@ impl Channel {
 /// One submitted material (材料).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Material {
+    /// The material's code in the item's list, possibly empty.
     pub code: String,
+    /// Its name.
     pub name: String,
 }
 
@@ -295,8 +380,11 @@ pub enum CaseType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewOutcome {
+    /// Passed (通过): the step counts as done.
     Pass,
+    /// Returned to the previous step (退回).
     Return,
+    /// Any other outcome.
     Other,
 }
 
@@ -316,22 +404,34 @@ pub enum Decision {
 pub enum ProcedureKind {
     /// 延长审批: moves the due dates by the approved length instead of pausing.
     Extension,
+    /// 听证: a hearing.
     Hearing,
+    /// 现场勘查: an on-site inspection.
     Inspection,
+    /// 检验/检测: testing.
     Testing,
+    /// 检疫: quarantine.
     Quarantine,
+    /// 鉴定: an appraisal.
     Appraisal,
+    /// 专家评审: an expert review.
     ExpertReview,
+    /// 招标: a tender.
     Tender,
+    /// 拍卖: an auction.
     Auction,
+    /// Any other procedure whose time the law does not count.
     Other,
 }
 
 /// One line of a fee ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeeItem {
+    /// The fee's code (收费项目编码), which the rule book's standards name.
     pub fee_code: String,
+    /// The amount charged, in fen.
     pub amount_fen: u64,
+    /// The standard the ticket states, in fen; the rule book's standard wins.
     pub standard_fen: u64,
 }
 
@@ -354,9 +454,13 @@ pub enum CompletionResult {
 /// The certificate (证照) issued on completion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certificate {
+    /// The certificate's name (证照名称); required (C1).
     pub name: String,
+    /// Its number (证照编号); required (C1).
     pub no: String,
+    /// The last day it is valid, if it expires.
     pub valid_to: Option<chrono::NaiveDate>,
+    /// Who issued it.
     pub issuer: String,
 }
 
@@ -364,7 +468,9 @@ pub struct Certificate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AppealTarget {
+    /// The department as a whole.
     Department,
+    /// A member of its staff.
     Person,
 }
 
