@@ -4,9 +4,9 @@
 //!
 //! `impl Case` is split: see the top of `rules/mod.rs`.
 
-use super::{Finding, days_threshold, working_days};
+use super::{Finding, Judging, days_threshold, working_days};
 use crate::Timestamp;
-use crate::case::{Case, Context, Effects};
+use crate::case::{Case, Context};
 use crate::catalogue::{Level, RuleId};
 use crate::clock::{Horizon, Measure};
 
@@ -18,13 +18,9 @@ fn waited(ctx: &Context<'_>, since: Timestamp, answered: Option<Timestamp>, at: 
 
 impl Case {
     /// K1: appeals not answered in time (yellow, then red).
-    pub(super) fn evaluate_appeals(
-        &mut self,
-        ctx: &Context<'_>,
-        at: Timestamp,
-        effects: &mut Effects,
-        horizon: &mut Horizon,
-    ) {
+    pub(super) fn evaluate_appeals(&mut self, judging: &mut Judging<'_>, horizon: &mut Horizon) {
+        let ctx = judging.ctx;
+        let at = judging.at;
         let th = &ctx.thresholds;
         let waits: Vec<(String, i64)> = self
             .appeals
@@ -37,13 +33,11 @@ impl Case {
         for (appeal_no, waited) in waits {
             let what = format!("appeal `{appeal_no}` not answered in time");
             self.raise_unanswered(
-                ctx,
+                judging,
                 RuleId::K1,
                 appeal_no.clone(),
                 (waited, th.k1_accept_within_days),
                 what,
-                at,
-                effects,
                 horizon,
             );
             let answer_within = i64::from(th.k1_answer_within_days) * ctx.calendar.day_seconds();
@@ -52,14 +46,7 @@ impl Case {
                     working_days(waited, ctx),
                     days_threshold(th.k1_answer_within_days),
                 );
-                self.escalate(
-                    ctx,
-                    RuleId::K1,
-                    &appeal_no,
-                    (Level::Red, measurement),
-                    at,
-                    effects,
-                );
+                self.escalate(judging, RuleId::K1, &appeal_no, (Level::Red, measurement));
             } else {
                 horizon.after(Measure::Working, answer_within - waited);
             }
@@ -67,13 +54,9 @@ impl Case {
     }
 
     /// K2: poor ratings not followed up in time.
-    pub(super) fn evaluate_ratings(
-        &mut self,
-        ctx: &Context<'_>,
-        at: Timestamp,
-        effects: &mut Effects,
-        horizon: &mut Horizon,
-    ) {
+    pub(super) fn evaluate_ratings(&mut self, judging: &mut Judging<'_>, horizon: &mut Horizon) {
+        let ctx = judging.ctx;
+        let at = judging.at;
         let th = &ctx.thresholds;
         let waits: Vec<(String, i64)> = self
             .ratings
@@ -87,13 +70,11 @@ impl Case {
         for (rating_no, waited) in waits {
             let what = format!("rating `{rating_no}` not followed up in time");
             self.raise_unanswered(
-                ctx,
+                judging,
                 RuleId::K2,
                 rating_no,
                 (waited, th.k2_follow_up_within_days),
                 what,
-                at,
-                effects,
                 horizon,
             );
         }
@@ -101,23 +82,21 @@ impl Case {
 
     /// Raises `rule` about `subject` when it waited (working time) longer than
     /// `within_days`.
-    #[allow(clippy::too_many_arguments)]
     fn raise_unanswered(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         rule: RuleId,
         subject: String,
         (waited, within_days): (i64, u32),
         what: String,
-        at: Timestamp,
-        effects: &mut Effects,
         horizon: &mut Horizon,
     ) {
+        let ctx = judging.ctx;
         let within = i64::from(within_days) * ctx.calendar.day_seconds();
         if waited > within {
             let finding =
                 Finding::new(working_days(waited, ctx), days_threshold(within_days), what);
-            self.raise(ctx, rule, subject, finding, at, effects);
+            self.raise(judging, rule, subject, finding);
         } else {
             horizon.after(Measure::Working, within - waited);
         }

@@ -5,7 +5,9 @@
 //!
 //! `impl Case` is split: see the top of `rules/mod.rs`.
 
-use super::{Finding, count, days_threshold, in_unit, seq_quantity, seq_subject, working_days};
+use super::{
+    Finding, Judging, count, days_threshold, in_unit, seq_quantity, seq_subject, working_days,
+};
 use crate::Timestamp;
 use crate::alert::{Quantity, QuantityUnit};
 use crate::case::{Case, Context, Effects};
@@ -18,12 +20,10 @@ impl Case {
     /// it says a fee is due; `fee_standard` is (fee required, the standard in fen).
     pub(super) fn check_acceptance_content(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         accept_doc_no: &str,
         (fee_required, fee_standard_fen): (bool, Option<u64>),
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
         let mut missing = Vec::new();
         if accept_doc_no.trim().is_empty() {
@@ -39,26 +39,18 @@ impl Case {
                 format!("acceptance without {}", missing.join(", ")),
             )
             .at_step(seq);
-            self.raise(
-                ctx,
-                RuleId::C1,
-                format!("seq {seq}:content"),
-                finding,
-                at,
-                effects,
-            );
+            self.raise(judging, RuleId::C1, format!("seq {seq}:content"), finding);
         }
     }
 
     /// C1: a promised limit above the legal limit (when both count the same way).
     pub(super) fn check_promised_within_legal(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         (promised_limit, legal_limit): (Limit, Limit),
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
+        let ctx = judging.ctx;
         let promised = Span::of(promised_limit, ctx.calendar);
         let legal = Span::of(legal_limit, ctx.calendar);
         if promised.measure == legal.measure && promised.seconds > legal.seconds {
@@ -68,26 +60,17 @@ impl Case {
                 "promised limit above the legal limit",
             )
             .at_step(seq);
-            self.raise(
-                ctx,
-                RuleId::C1,
-                format!("seq {seq}:limit"),
-                finding,
-                at,
-                effects,
-            );
+            self.raise(judging, RuleId::C1, format!("seq {seq}:limit"), finding);
         }
     }
 
     /// C1: a certificate issued without its name and number.
     pub(super) fn check_certificate(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         result: CompletionResult,
         certificate: Option<&Certificate>,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
         if result != CompletionResult::IssuedCertificate {
             return;
@@ -103,12 +86,10 @@ impl Case {
             )
             .at_step(seq);
             self.raise(
-                ctx,
+                judging,
                 RuleId::C1,
                 format!("seq {seq}:certificate"),
                 finding,
-                at,
-                effects,
             );
         }
     }
@@ -117,12 +98,11 @@ impl Case {
     /// back-dated reporting).
     pub(super) fn check_reported_in_time(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         event: &CaseEvent,
         recorded_at: Timestamp,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
+        let ctx = judging.ctx;
         let seq = event.seq;
         let within_days = ctx.thresholds.c2_report_within_days;
         let delay = ctx.calendar.working_seconds(event.occurred_at, recorded_at);
@@ -137,7 +117,7 @@ impl Case {
                 ),
             )
             .at_step(seq);
-            self.raise(ctx, RuleId::C2, seq_subject(seq), finding, at, effects);
+            self.raise(judging, RuleId::C2, seq_subject(seq), finding);
         }
     }
 
@@ -161,18 +141,19 @@ impl Case {
             ),
         )
         .at_step(event.seq);
-        self.raise(ctx, RuleId::C3, subject, finding, at, effects);
+        self.raise(
+            &mut Judging { ctx, at, effects },
+            RuleId::C3,
+            subject,
+            finding,
+        );
     }
 
     /// C4: a gap in the step numbers past its grace period. While held steps are being
     /// drained the next one is never missing.
-    pub(super) fn evaluate_gap(
-        &mut self,
-        ctx: &Context<'_>,
-        at: Timestamp,
-        effects: &mut Effects,
-        horizon: &mut Horizon,
-    ) {
+    pub(super) fn evaluate_gap(&mut self, judging: &mut Judging<'_>, horizon: &mut Horizon) {
+        let ctx = judging.ctx;
+        let at = judging.at;
         let grace_hours = ctx.thresholds.c4_gap_grace_hours;
         let missing = self.applied_through + 1;
         // A gap is as old as the first step held behind it.
@@ -193,7 +174,7 @@ impl Case {
                     format!("step {missing} missing while later steps arrived"),
                 )
                 .at_step(missing);
-                self.raise(ctx, RuleId::C4, seq_subject(missing), finding, at, effects);
+                self.raise(judging, RuleId::C4, seq_subject(missing), finding);
             } else {
                 horizon.after(Measure::Working, grace - open);
             }
@@ -243,6 +224,11 @@ impl Case {
                 "a record of this case on the log could not be read; it is quarantined: {reason}"
             ),
         );
-        self.raise(ctx, RuleId::C5, subject, finding, at, effects);
+        self.raise(
+            &mut Judging { ctx, at, effects },
+            RuleId::C5,
+            subject,
+            finding,
+        );
     }
 }

@@ -4,9 +4,8 @@
 //!
 //! `impl Case` is split: see the top of `rules/mod.rs`.
 
-use super::{Finding, fen};
-use crate::Timestamp;
-use crate::case::{Case, Context, Effects};
+use super::{Finding, Judging, fen};
+use crate::case::Case;
 use crate::catalogue::RuleId;
 use crate::event::FeeItem;
 
@@ -14,13 +13,12 @@ impl Case {
     /// F1: a ticket of `total` fen on an item (or case) that charges no fee.
     pub(super) fn check_fee_on_free_item(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         ticket_no: &str,
         total: u64,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
+        let ctx = judging.ctx;
         let profile = ctx.rules.item(&self.item_code);
         let charges_fee = profile.charges_fee.or(self.fee_required);
         if charges_fee == Some(false) && total > 0 {
@@ -30,7 +28,7 @@ impl Case {
                 "fee charged on an item that charges none",
             )
             .at_step(seq);
-            self.raise(ctx, RuleId::F1, ticket_no.to_owned(), finding, at, effects);
+            self.raise(judging, RuleId::F1, ticket_no.to_owned(), finding);
         }
     }
 
@@ -38,13 +36,12 @@ impl Case {
     /// the one the ticket states).
     pub(super) fn check_fee_standards(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         ticket_no: &str,
         items: &[FeeItem],
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
+        let ctx = judging.ctx;
         let profile = ctx.rules.item(&self.item_code);
         for item in items {
             let standard = profile
@@ -60,7 +57,7 @@ impl Case {
                 )
                 .at_step(seq);
                 let subject = format!("{ticket_no}:{}", item.fee_code);
-                self.raise(ctx, RuleId::F2, subject, finding, at, effects);
+                self.raise(judging, RuleId::F2, subject, finding);
             }
         }
     }
@@ -68,11 +65,9 @@ impl Case {
     /// F2: a completion whose fee total differs from the sum of the case's tickets.
     pub(super) fn check_fee_total(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         fee_total_fen: u64,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
         if fee_total_fen != self.tickets_total_fen {
             let finding = Finding::new(
@@ -81,19 +76,17 @@ impl Case {
                 "completion fee total differs from the sum of the fee tickets",
             )
             .at_step(seq);
-            self.raise(ctx, RuleId::F2, "total".to_owned(), finding, at, effects);
+            self.raise(judging, RuleId::F2, "total".to_owned(), finding);
         }
     }
 
     /// F3: a ticket of `total` fen collected outside the unified ticket.
     pub(super) fn check_unified_ticket(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         ticket_no: &str,
         (unified_ticket, total): (bool, u64),
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
         if !unified_ticket {
             let finding = Finding::new(
@@ -102,7 +95,7 @@ impl Case {
                 "fee collected outside the unified ticket",
             )
             .at_step(seq);
-            self.raise(ctx, RuleId::F3, ticket_no.to_owned(), finding, at, effects);
+            self.raise(judging, RuleId::F3, ticket_no.to_owned(), finding);
         }
     }
 }

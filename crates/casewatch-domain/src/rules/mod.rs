@@ -25,6 +25,14 @@ use crate::clock::{Horizon, whole_units};
 use crate::event::{CaseEvent, LimitUnit, ProcedureKind, Step};
 use crate::ids::AlertId;
 
+/// One evaluation of the rules: what they judge by, the case's time they judge at, and the
+/// effects their alerts add to.
+pub(crate) struct Judging<'a> {
+    ctx: &'a Context<'a>,
+    at: Timestamp,
+    effects: &'a mut Effects,
+}
+
 /// What a rule found: the numbers behind an alert.
 pub(crate) struct Finding {
     seq: Option<u32>,
@@ -99,13 +107,12 @@ impl Case {
     /// about that subject. Returns whether it raised.
     fn raise(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         rule: RuleId,
         subject: String,
         finding: Finding,
-        at: Timestamp,
-        effects: &mut Effects,
     ) -> bool {
+        let (ctx, at) = (judging.ctx, judging.at);
         if !ctx.thresholds.enabled(rule)
             || self
                 .alerts
@@ -151,20 +158,19 @@ impl Case {
             cause: Cause::Raised,
             at,
         };
-        self.record_change(ctx, change, effects);
+        self.record_change(ctx, change, judging.effects);
         true
     }
 
     /// Raises the open alerts of `rule` about `subject` to `level`.
     fn escalate(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         rule: RuleId,
         subject: &str,
         (level, measurement): (Level, (Quantity, Quantity)),
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
+        let at = judging.at;
         let changes: Vec<_> = self
             .alerts
             .iter_mut()
@@ -172,18 +178,13 @@ impl Case {
             .filter_map(|alert| alert.escalate_to(level, rule, at, Some(measurement)))
             .collect();
         for change in changes {
-            self.record_change(ctx, change, effects);
+            self.record_change(judging.ctx, change, judging.effects);
         }
     }
 
     /// Resolves the open alerts of these rules: their condition cleared.
-    fn resolve(
-        &mut self,
-        ctx: &Context<'_>,
-        rules: &[RuleId],
-        at: Timestamp,
-        effects: &mut Effects,
-    ) {
+    fn resolve(&mut self, judging: &mut Judging<'_>, rules: &[RuleId]) {
+        let at = judging.at;
         let changes: Vec<_> = self
             .alerts
             .iter_mut()
@@ -191,7 +192,7 @@ impl Case {
             .filter_map(|alert| alert.resolve(at))
             .collect();
         for change in changes {
-            self.record_change(ctx, change, effects);
+            self.record_change(judging.ctx, change, judging.effects);
         }
     }
 
@@ -206,9 +207,10 @@ impl Case {
         effects: &mut Effects,
     ) {
         let seq = event.seq;
-        self.check_reported_in_time(ctx, event, recorded_at, at, effects);
-        self.check_order(ctx, event, at, effects);
-        self.check_activity_while_suspended(ctx, event, at, effects);
+        let judging = &mut Judging { ctx, at, effects };
+        self.check_reported_in_time(judging, event, recorded_at);
+        self.check_order(judging, event);
+        self.check_activity_while_suspended(judging, event);
         match &event.step {
             Step::Accepted {
                 legal_limit,
@@ -219,44 +221,38 @@ impl Case {
                 ..
             } => {
                 let fee_standard = (*fee_required, *fee_standard_fen);
-                self.check_acceptance_content(ctx, seq, accept_doc_no, fee_standard, at, effects);
-                self.check_promised_within_legal(
-                    ctx,
-                    seq,
-                    (*promised_limit, *legal_limit),
-                    at,
-                    effects,
-                );
+                self.check_acceptance_content(judging, seq, accept_doc_no, fee_standard);
+                self.check_promised_within_legal(judging, seq, (*promised_limit, *legal_limit));
             }
             Step::Rejected { reason } => {
-                self.check_rejection_reason(ctx, seq, reason, at, effects);
+                self.check_rejection_reason(judging, seq, reason);
             }
             Step::Decided {
                 decision,
                 reason,
                 window_direct_signoff,
             } => {
-                self.check_denial_reason(ctx, seq, *decision, reason, at, effects);
-                self.check_separation(ctx, event, *window_direct_signoff, at, effects);
+                self.check_denial_reason(judging, seq, *decision, reason);
+                self.check_separation(judging, event, *window_direct_signoff);
             }
             Step::CorrectionRequested { .. } => {
-                self.check_correction_count(ctx, seq, at, effects);
-                self.check_correction_delay(ctx, event, at, effects);
+                self.check_correction_count(judging, seq);
+                self.check_correction_delay(judging, event);
             }
             Step::Reviewed {
                 step_limit: Some(limit),
                 ..
-            } => self.check_step_limit(ctx, event, *limit, at, effects),
+            } => self.check_step_limit(judging, event, *limit),
             Step::SpecialProcedureStarted {
                 proc_no,
                 kind: ProcedureKind::Extension,
                 approver,
                 approved,
                 ..
-            } => self.check_extension(ctx, seq, proc_no, (approver, *approved), at, effects),
+            } => self.check_extension(judging, seq, proc_no, (approver, *approved)),
             Step::SpecialProcedureEnded {
                 proc_no, result, ..
-            } => self.check_procedure_result(ctx, seq, proc_no, result, at, effects),
+            } => self.check_procedure_result(judging, seq, proc_no, result),
             Step::FeeCharged {
                 ticket_no,
                 items,
@@ -264,16 +260,9 @@ impl Case {
                 ..
             } => {
                 let total: u64 = items.iter().map(|item| item.amount_fen).sum();
-                self.check_fee_on_free_item(ctx, seq, ticket_no, total, at, effects);
-                self.check_fee_standards(ctx, seq, ticket_no, items, at, effects);
-                self.check_unified_ticket(
-                    ctx,
-                    seq,
-                    ticket_no,
-                    (*unified_ticket, total),
-                    at,
-                    effects,
-                );
+                self.check_fee_on_free_item(judging, seq, ticket_no, total);
+                self.check_fee_standards(judging, seq, ticket_no, items);
+                self.check_unified_ticket(judging, seq, ticket_no, (*unified_ticket, total));
             }
             // Rules judged at completion; a completion after the end is P1's alone.
             Step::Completed {
@@ -281,10 +270,10 @@ impl Case {
                 certificate,
                 fee_total_fen,
             } if !self.status.is_ended() => {
-                self.check_completion_with_open_procedure(ctx, seq, at, effects);
-                self.check_required_steps(ctx, seq, *result, at, effects);
-                self.check_certificate(ctx, seq, *result, certificate.as_ref(), at, effects);
-                self.check_fee_total(ctx, seq, *fee_total_fen, at, effects);
+                self.check_completion_with_open_procedure(judging, seq);
+                self.check_required_steps(judging, seq, *result);
+                self.check_certificate(judging, seq, *result, certificate.as_ref());
+                self.check_fee_total(judging, seq, *fee_total_fen);
             }
             _ => {}
         }
@@ -299,14 +288,15 @@ impl Case {
         effects: &mut Effects,
         horizon: &mut Horizon,
     ) {
+        let judging = &mut Judging { ctx, at, effects };
         if self.clock.started_at.is_some() {
-            self.evaluate_limits(ctx, at, effects, horizon);
+            self.evaluate_limits(judging, horizon);
         }
-        self.evaluate_procedures(ctx, at, effects, horizon);
-        self.evaluate_suspensions(ctx, at, effects, horizon);
-        self.evaluate_gap(ctx, at, effects, horizon);
-        self.evaluate_appeals(ctx, at, effects, horizon);
-        self.evaluate_ratings(ctx, at, effects, horizon);
-        self.escalate_late_feedback(ctx, at, effects, horizon);
+        self.evaluate_procedures(judging, horizon);
+        self.evaluate_suspensions(judging, horizon);
+        self.evaluate_gap(judging, horizon);
+        self.evaluate_appeals(judging, horizon);
+        self.evaluate_ratings(judging, horizon);
+        self.escalate_late_feedback(judging, horizon);
     }
 }

@@ -4,9 +4,8 @@
 //!
 //! `impl Case` is split: see the top of `rules/mod.rs`.
 
-use super::{Finding, count, seq_quantity, seq_subject};
-use crate::Timestamp;
-use crate::case::{Case, Context, Effects};
+use super::{Finding, Judging, count, seq_quantity, seq_subject};
+use crate::case::Case;
 use crate::catalogue::RuleId;
 use crate::clock::PauseReason;
 use crate::event::{CaseEvent, CaseType, CompletionResult, ProcedureKind, Step};
@@ -14,13 +13,7 @@ use crate::event::{CaseEvent, CaseType, CompletionResult, ProcedureKind, Step};
 impl Case {
     /// P1: a step after the case ended, a decision or completion before acceptance, or a
     /// step dated before the previous one.
-    pub(super) fn check_order(
-        &mut self,
-        ctx: &Context<'_>,
-        event: &CaseEvent,
-        at: Timestamp,
-        effects: &mut Effects,
-    ) {
+    pub(super) fn check_order(&mut self, judging: &mut Judging<'_>, event: &CaseEvent) {
         let seq = event.seq;
         let reason = if self.status.is_ended() && event.step.is_handling() {
             Some(format!(
@@ -37,7 +30,7 @@ impl Case {
         };
         if let Some(reason) = reason {
             let finding = Finding::new(seq_quantity(seq), count(0), reason).at_step(seq);
-            self.raise(ctx, RuleId::P1, seq_subject(seq), finding, at, effects);
+            self.raise(judging, RuleId::P1, seq_subject(seq), finding);
         }
         if let Some(previous) = self.last_step_at
             && event.occurred_at < previous
@@ -52,14 +45,7 @@ impl Case {
                 ),
             )
             .at_step(seq);
-            self.raise(
-                ctx,
-                RuleId::P1,
-                format!("seq {seq}:dated"),
-                finding,
-                at,
-                effects,
-            );
+            self.raise(judging, RuleId::P1, format!("seq {seq}:dated"), finding);
         }
     }
 
@@ -67,12 +53,11 @@ impl Case {
     /// steps the item requires; by default, a promised or joint case without a review.
     pub(super) fn check_required_steps(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         result: CompletionResult,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
+        let ctx = judging.ctx;
         let granted = matches!(
             result,
             CompletionResult::IssuedCertificate | CompletionResult::Completed
@@ -105,7 +90,7 @@ impl Case {
                 format!("completed without required step(s) {}", missing.join(", ")),
             )
             .at_step(seq);
-            self.raise(ctx, RuleId::P2, String::new(), finding, at, effects);
+            self.raise(judging, RuleId::P2, String::new(), finding);
         }
     }
 
@@ -113,12 +98,11 @@ impl Case {
     /// be separate (by default every case but an immediate one).
     pub(super) fn check_separation(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         event: &CaseEvent,
         window_direct_signoff: bool,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
+        let ctx = judging.ctx;
         let separation = ctx
             .rules
             .item(&self.item_code)
@@ -139,17 +123,15 @@ impl Case {
                 format!("`{}` both accepted and decided the case", event.actor.id),
             )
             .at_step(event.seq);
-            self.raise(ctx, RuleId::P3, String::new(), finding, at, effects);
+            self.raise(judging, RuleId::P3, String::new(), finding);
         }
     }
 
     /// P4: a handling step while the case is suspended.
     pub(super) fn check_activity_while_suspended(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         event: &CaseEvent,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
         let seq = event.seq;
         let activity = matches!(
@@ -167,17 +149,15 @@ impl Case {
                 format!("`{}` while the case is suspended", event.step.name()),
             )
             .at_step(seq);
-            self.raise(ctx, RuleId::P4, seq_subject(seq), finding, at, effects);
+            self.raise(judging, RuleId::P4, seq_subject(seq), finding);
         }
     }
 
     /// P4: a completion while a special procedure (other than an extension) is open.
     pub(super) fn check_completion_with_open_procedure(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
         let open_procedure = self
             .procedures
@@ -193,14 +173,7 @@ impl Case {
                 format!("completed while special procedure `{proc_no}` is open"),
             )
             .at_step(seq);
-            self.raise(
-                ctx,
-                RuleId::P4,
-                format!("seq {seq}:procedure"),
-                finding,
-                at,
-                effects,
-            );
+            self.raise(judging, RuleId::P4, format!("seq {seq}:procedure"), finding);
         }
     }
 }

@@ -4,9 +4,9 @@
 //!
 //! `impl Case` is split: see the top of `rules/mod.rs`.
 
-use crate::Timestamp;
+use super::Judging;
 use crate::alert::AlertState;
-use crate::case::{Case, Context, Effects};
+use crate::case::Case;
 use crate::catalogue::{Level, RuleId};
 use crate::clock::Horizon;
 
@@ -15,11 +15,11 @@ impl Case {
     /// feedback, and the alert goes up a level, once per notice.
     pub(super) fn escalate_late_feedback(
         &mut self,
-        ctx: &Context<'_>,
-        at: Timestamp,
-        effects: &mut Effects,
+        judging: &mut Judging<'_>,
         horizon: &mut Horizon,
     ) {
+        let ctx = judging.ctx;
+        let at = judging.at;
         let mut changes = Vec::new();
         for alert in &mut self.alerts {
             let Some(due) = alert
@@ -53,7 +53,7 @@ impl Case {
             }
         }
         for change in changes {
-            self.record_change(ctx, change, effects);
+            self.record_change(ctx, change, judging.effects);
         }
     }
 }

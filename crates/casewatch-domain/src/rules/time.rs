@@ -6,7 +6,9 @@
 //!
 //! `impl Case` is split: see the top of `rules/mod.rs`.
 
-use super::{Finding, count, days_threshold, in_unit, quantity_unit, seq_subject, working_days};
+use super::{
+    Finding, Judging, count, days_threshold, in_unit, quantity_unit, seq_subject, working_days,
+};
 use crate::Timestamp;
 use crate::alert::{Quantity, QuantityUnit};
 use crate::case::{Case, CaseStatus, Context, Effects};
@@ -35,13 +37,9 @@ fn day_unit(span: Span) -> LimitUnit {
 
 impl Case {
     /// T1, T2, T3 and T5: the case against its promised and legal limits.
-    pub(super) fn evaluate_limits(
-        &mut self,
-        ctx: &Context<'_>,
-        at: Timestamp,
-        effects: &mut Effects,
-        horizon: &mut Horizon,
-    ) {
+    pub(super) fn evaluate_limits(&mut self, judging: &mut Judging<'_>, horizon: &mut Horizon) {
+        let ctx = judging.ctx;
+        let at = judging.at;
         let calendar = ctx.calendar;
         if let (Some(span), Some(limit)) = (self.promised_span(calendar), self.promised_limit) {
             let used = self.used_against(limit.unit(), calendar, at);
@@ -55,11 +53,11 @@ impl Case {
                     in_unit(span.seconds, limit.unit(), ctx),
                     "used time beyond the promised limit",
                 );
-                self.raise(ctx, RuleId::T2, String::new(), finding, at, effects);
+                self.raise(judging, RuleId::T2, String::new(), finding);
             } else {
                 horizon.after(span.measure, span.seconds - used);
                 if self.status == CaseStatus::Accepted {
-                    self.warn_before_promised_limit(ctx, span, used, at, effects, horizon);
+                    self.warn_before_promised_limit(judging, span, used, horizon);
                 }
             }
         }
@@ -75,24 +73,23 @@ impl Case {
                     in_unit(span.seconds, limit.unit(), ctx),
                     "used time beyond the legal limit",
                 );
-                self.raise(ctx, RuleId::T3, String::new(), finding, at, effects);
+                self.raise(judging, RuleId::T3, String::new(), finding);
             } else {
                 horizon.after(span.measure, span.seconds - used);
             }
         }
-        self.evaluate_immediate(ctx, at, effects, horizon);
+        self.evaluate_immediate(judging, horizon);
     }
 
     /// T1: the promised limit about to run out, `used` of `span` being used at `at`.
     fn warn_before_promised_limit(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         span: Span,
         used: i64,
-        at: Timestamp,
-        effects: &mut Effects,
         horizon: &mut Horizon,
     ) {
+        let ctx = judging.ctx;
         let calendar = ctx.calendar;
         let th = &ctx.thresholds;
         let unit = day_unit(span);
@@ -111,7 +108,7 @@ impl Case {
                 Quantity::new(i64::from(days_left), quantity_unit(unit)),
                 "promised limit about to run out",
             );
-            self.raise(ctx, RuleId::T1, String::new(), finding, at, effects);
+            self.raise(judging, RuleId::T1, String::new(), finding);
         } else if span.seconds > window && remaining > window {
             // It warns once at most `window` remains, not only once less does.
             horizon.after(span.measure, remaining - window - 1);
@@ -121,12 +118,11 @@ impl Case {
     /// T4: a review step over its own limit while the case is still in time.
     pub(super) fn check_step_limit(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         event: &CaseEvent,
         limit: Limit,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
+        let ctx = judging.ctx;
         let calendar = ctx.calendar;
         let span = Span::of(limit, calendar);
         let since = self.last_handling_at.or(self.accepted_at);
@@ -145,14 +141,7 @@ impl Case {
                     format!("step `{}` over its own limit", event.step.name()),
                 )
                 .at_step(event.seq);
-                self.raise(
-                    ctx,
-                    RuleId::T4,
-                    seq_subject(event.seq),
-                    finding,
-                    at,
-                    effects,
-                );
+                self.raise(judging, RuleId::T4, seq_subject(event.seq), finding);
             }
         }
     }
@@ -164,17 +153,13 @@ impl Case {
         at: Timestamp,
         effects: &mut Effects,
     ) {
-        self.resolve(ctx, &[RuleId::T1, RuleId::T4], at, effects);
+        self.resolve(&mut Judging { ctx, at, effects }, &[RuleId::T1, RuleId::T4]);
     }
 
     /// T5: an immediate case (即办) not completed on its acceptance day.
-    fn evaluate_immediate(
-        &mut self,
-        ctx: &Context<'_>,
-        at: Timestamp,
-        effects: &mut Effects,
-        horizon: &mut Horizon,
-    ) {
+    fn evaluate_immediate(&mut self, judging: &mut Judging<'_>, horizon: &mut Horizon) {
+        let ctx = judging.ctx;
+        let at = judging.at;
         let calendar = ctx.calendar;
         if self.case_type == Some(CaseType::Immediate)
             && let Some(accepted) = self.accepted_at
@@ -198,19 +183,15 @@ impl Case {
                     Quantity::new(0, QuantityUnit::WorkingDays),
                     "immediate case not completed on its acceptance day",
                 );
-                self.raise(ctx, RuleId::T5, String::new(), finding, at, effects);
+                self.raise(judging, RuleId::T5, String::new(), finding);
             }
         }
     }
 
     /// T6: a special procedure open past its approved length.
-    pub(super) fn evaluate_procedures(
-        &mut self,
-        ctx: &Context<'_>,
-        at: Timestamp,
-        effects: &mut Effects,
-        horizon: &mut Horizon,
-    ) {
+    pub(super) fn evaluate_procedures(&mut self, judging: &mut Judging<'_>, horizon: &mut Horizon) {
+        let ctx = judging.ctx;
+        let at = judging.at;
         let calendar = ctx.calendar;
         let mut overdue: Vec<(String, i64, Limit)> = Vec::new();
         for procedure in &self.procedures {
@@ -232,7 +213,7 @@ impl Case {
                 Quantity::new(i64::from(approved.n()), quantity_unit(approved.unit())),
                 format!("special procedure `{proc_no}` open past its approved length"),
             );
-            self.raise(ctx, RuleId::T6, proc_no, finding, at, effects);
+            self.raise(judging, RuleId::T6, proc_no, finding);
         }
     }
 
@@ -240,11 +221,11 @@ impl Case {
     /// legal limit's length) no longer stops the clock, and raises T6 once.
     pub(super) fn evaluate_suspensions(
         &mut self,
-        ctx: &Context<'_>,
-        at: Timestamp,
-        effects: &mut Effects,
+        judging: &mut Judging<'_>,
         horizon: &mut Horizon,
     ) {
+        let ctx = judging.ctx;
+        let at = judging.at;
         let calendar = ctx.calendar;
         let mut overrun = Vec::new();
         let suspensions = self
@@ -269,26 +250,17 @@ impl Case {
                 Quantity::new(i64::from(cap.n()), quantity_unit(cap.unit())),
                 format!("suspension {number} open past its length; the clock runs again"),
             );
-            self.raise(
-                ctx,
-                RuleId::T6,
-                format!("suspension {number}"),
-                finding,
-                at,
-                effects,
-            );
+            self.raise(judging, RuleId::T6, format!("suspension {number}"), finding);
         }
     }
 
     /// T6: a special procedure ended without a result.
     pub(super) fn check_procedure_result(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         proc_no: &str,
         result: &str,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
         if !result.trim().is_empty() {
             return;
@@ -299,34 +271,24 @@ impl Case {
             "special procedure ended without a result",
         )
         .at_step(seq);
-        self.raise(
-            ctx,
-            RuleId::T6,
-            format!("{proc_no}:result"),
-            finding,
-            at,
-            effects,
-        );
+        self.raise(judging, RuleId::T6, format!("{proc_no}:result"), finding);
     }
 
     /// T7: an improper extension (延长审批), raised about its procedure number.
     pub(super) fn check_extension(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         proc_no: &str,
         (approver, approved): (&str, Limit),
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
+        let ctx = judging.ctx;
         if let Some(finding) = self.improper_extension(ctx, approver, approved) {
             self.raise(
-                ctx,
+                judging,
                 RuleId::T7,
                 proc_no.to_owned(),
                 finding.at_step(seq),
-                at,
-                effects,
             );
         }
     }
@@ -375,13 +337,8 @@ impl Case {
     }
 
     /// T8: more correction notices than allowed (they must be given at once, 一次性告知).
-    pub(super) fn check_correction_count(
-        &mut self,
-        ctx: &Context<'_>,
-        seq: u32,
-        at: Timestamp,
-        effects: &mut Effects,
-    ) {
+    pub(super) fn check_correction_count(&mut self, judging: &mut Judging<'_>, seq: u32) {
+        let ctx = judging.ctx;
         let th = &ctx.thresholds;
         let notices = self.correction_notices + 1;
         if notices > th.t8_max_notices {
@@ -391,19 +348,14 @@ impl Case {
                 "correction notices must be given at once (一次性告知)",
             )
             .at_step(seq);
-            self.raise(ctx, RuleId::T8, seq_subject(seq), finding, at, effects);
+            self.raise(judging, RuleId::T8, seq_subject(seq), finding);
         }
     }
 
     /// T8: a correction notice later than allowed after the materials arrived; the case
     /// then counts as accepted on their arrival.
-    pub(super) fn check_correction_delay(
-        &mut self,
-        ctx: &Context<'_>,
-        event: &CaseEvent,
-        at: Timestamp,
-        effects: &mut Effects,
-    ) {
+    pub(super) fn check_correction_delay(&mut self, judging: &mut Judging<'_>, event: &CaseEvent) {
+        let ctx = judging.ctx;
         let seq = event.seq;
         let calendar = ctx.calendar;
         let within_days = ctx.thresholds.t8_notice_within_days;
@@ -417,14 +369,7 @@ impl Case {
                      the case counts as accepted on arrival",
                 )
                 .at_step(seq);
-                self.raise(
-                    ctx,
-                    RuleId::T8,
-                    format!("seq {seq}:late"),
-                    finding,
-                    at,
-                    effects,
-                );
+                self.raise(judging, RuleId::T8, format!("seq {seq}:late"), finding);
                 if self.accepted_at.is_none() {
                     self.deemed_accepted_at = Some(arrived);
                 }
@@ -435,32 +380,28 @@ impl Case {
     /// T9: a rejection (不予受理) without a reason.
     pub(super) fn check_rejection_reason(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         reason: &str,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
         if reason.trim().is_empty() {
             let finding =
                 Finding::new(count(0), count(1), "rejected without a reason").at_step(seq);
-            self.raise(ctx, RuleId::T9, seq_subject(seq), finding, at, effects);
+            self.raise(judging, RuleId::T9, seq_subject(seq), finding);
         }
     }
 
     /// T9: a denial (不予许可) without a reason.
     pub(super) fn check_denial_reason(
         &mut self,
-        ctx: &Context<'_>,
+        judging: &mut Judging<'_>,
         seq: u32,
         decision: Decision,
         reason: &str,
-        at: Timestamp,
-        effects: &mut Effects,
     ) {
         if decision == Decision::Deny && reason.trim().is_empty() {
             let finding = Finding::new(count(0), count(1), "denied without a reason").at_step(seq);
-            self.raise(ctx, RuleId::T9, seq_subject(seq), finding, at, effects);
+            self.raise(judging, RuleId::T9, seq_subject(seq), finding);
         }
     }
 }
