@@ -6,8 +6,8 @@
 pub mod month;
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{AlertId, Level, RuleId};
-use casewatch_domain::ids::DeptCode;
+use casewatch_domain::catalogue::{Level, RuleId};
+use casewatch_domain::ids::{AlertId, DeptCode};
 use casewatch_proto::convert::timestamp_to_pb;
 use casewatch_proto::pb::case_event::{
     Accepted, Appealed, Completed, Decided, FeeCharged, Reviewed, Step, Submitted,

@@ -66,7 +66,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{AlertState, Level};
+use casewatch_domain::alert::AlertState;
+use casewatch_domain::catalogue::Level;
 use casewatch_domain::ids::DeptCode;
 use casewatch_domain::report::{
     DispatchList, DispatchTotals, FigureRow, Grouping, MonthlyBulletin, OverdueCase, Period,

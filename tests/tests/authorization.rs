@@ -5,9 +5,8 @@
 
 mod support;
 
-use casewatch_domain::access::{Grant, RegionScope};
+use casewatch_domain::access::{Grant, Principal, RegionScope, Role};
 use casewatch_domain::ids::{DeptCode, RegionCode};
-use casewatch_domain::supervision::{Principal, Role};
 use casewatch_proto::client::Bearer;
 use casewatch_proto::convert::{date_to_pb, timestamp_to_pb};
 use casewatch_proto::pb;

@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use casewatch_domain::supervision::Role;
+use casewatch_domain::access::Role;
 use casewatch_proto::client::Bearer;
 use casewatch_proto::convert::timestamp_to_pb;
 use casewatch_proto::pb;

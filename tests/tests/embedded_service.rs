@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use casewatch_domain::alert::Level;
+use casewatch_domain::catalogue::Level;
 use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions, audit};
 use casewatch_proto::pb;
 use casewatch_store::ViewStore;

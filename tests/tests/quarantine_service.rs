@@ -6,9 +6,8 @@
 
 mod support;
 
-use casewatch_domain::access::{Grant, RegionScope};
+use casewatch_domain::access::{Grant, Principal, RegionScope, Role};
 use casewatch_domain::ids::RegionCode;
-use casewatch_domain::supervision::{Principal, Role};
 use casewatch_log::{Destination, NewRecord};
 use casewatch_proto::client::Bearer;
 use casewatch_proto::pb;

@@ -7,9 +7,8 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use casewatch_domain::access::{Grant, RegionScope};
+use casewatch_domain::access::{Grant, Principal, RegionScope, Role};
 use casewatch_domain::ids::{DeptCode, RegionCode};
-use casewatch_domain::supervision::{Principal, Role};
 use casewatch_proto::client::Bearer;
 use casewatch_proto::pb;
 use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;

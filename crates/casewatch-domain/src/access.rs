@@ -8,8 +8,48 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::ids::{DeptCode, RegionCode};
-use crate::supervision::{Principal, Role};
+
+/// The role of a principal (a configured caller of Casewatch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A county or department system that reports case steps.
+    CountySystem,
+    /// A department answering for its own alerts (回告, 申诉).
+    Department,
+    /// Monitoring staff (监察人员) supervising a region.
+    Monitor,
+    /// An auditor: reads and replays, never writes.
+    Auditor,
+    /// An administrator.
+    Admin,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::CountySystem => "county system",
+            Role::Department => "department",
+            Role::Monitor => "monitor",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        })
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The configured principal's name (unique).
+    pub id: String,
+    /// The person's display name, if known.
+    pub name: String,
+    /// What the principal is: it decides which operations and actions it may take.
+    pub role: Role,
+}
 
 /// What a caller asks to do, one variant per kind of RPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,28 +213,52 @@ impl fmt::Display for RegionScope {
 /// Why an operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {
+    /// The role may not perform the operation anywhere.
     #[error("a {role} may not {operation}")]
-    Role { role: Role, operation: Operation },
+    Role {
+        /// The caller's role.
+        role: Role,
+        /// What it asked to do.
+        operation: Operation,
+    },
+    /// The region touched lies outside the caller's region scope.
     #[error("region `{region}` lies outside the scope of `{principal}` ({scope})")]
     OutsideScope {
+        /// The caller's principal id.
         principal: String,
+        /// The region code (or requested prefix) asked for.
         region: String,
+        /// The caller's scope, as [`RegionScope`] displays it.
         scope: String,
     },
+    /// The caller speaks for one department and the case belongs to another.
     #[error("department `{dept}` is not the department of `{principal}`")]
-    OtherDepartment { principal: String, dept: String },
+    OtherDepartment {
+        /// The caller's principal id.
+        principal: String,
+        /// The department of the case, alert or row asked for.
+        dept: String,
+    },
     #[error(
         "records that cannot be placed in a region (quarantined ones) are for principals of \
          every region (`000000`) and no single department; `{principal}` covers {reach}"
     )]
-    Unplaced { principal: String, reach: String },
+    /// Records of no region (quarantined ones) asked for by a caller limited to some.
+    Unplaced {
+        /// The caller's principal id.
+        principal: String,
+        /// What the caller's grant does cover: its scope, and its department if any.
+        reach: String,
+    },
 }
 
 /// What an authenticated caller may do: its principal (as recorded on its actions), its
 /// region scope and, when set, the one department it speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
+    /// Who the caller is, as its actions record it.
     pub principal: Principal,
+    /// The regions the caller may see and act in.
     pub scope: RegionScope,
     /// Departments must name theirs; a county system may be limited to one.
     pub dept: Option<DeptCode>,

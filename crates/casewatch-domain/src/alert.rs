@@ -1,256 +1,14 @@
 //! Alerts (预警 and 红黄牌) and their lifecycle over supervision actions.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
-use crate::ids::{CaseNo, DeptCode, EventId, ItemCode, RegionCode};
-use crate::supervision::{ActionKind, AppealDecision, Principal, Role, SupervisionAction};
-
-/// How serious an alert is. Ordered: a warning is below a yellow card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    /// 预警.
-    Warning,
-    /// 黄牌.
-    Yellow,
-    /// 红牌.
-    Red,
-    /// 严重违规.
-    Serious,
-}
-
-impl Level {
-    /// The next level up, or `None` at the top.
-    pub fn raised(self) -> Option<Level> {
-        match self {
-            Level::Warning => Some(Level::Yellow),
-            Level::Yellow => Some(Level::Red),
-            Level::Red => Some(Level::Serious),
-            Level::Serious => None,
-        }
-    }
-
-    /// Whether an alert of this level is a card (黄牌 or worse) rather than a warning.
-    pub fn is_card(self) -> bool {
-        self >= Level::Yellow
-    }
-}
-
-/// What an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    /// 时效.
-    Time,
-    /// 流程.
-    Procedure,
-    /// 内容.
-    Content,
-    /// 收费.
-    Fee,
-    /// 廉政.
-    Integrity,
-    /// 投诉.
-    Complaint,
-    /// 督办: the follow-up of other alerts.
-    Supervision,
-}
-
-macro_rules! rules {
-    ($($(#[$doc:meta])* $id:ident => $category:ident, $level:ident;)*) => {
-        /// The supervision rules of DOMAIN.md.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        pub enum RuleId {
-            $($(#[$doc])* $id,)*
-        }
-
-        impl RuleId {
-            /// Every rule, in catalogue order.
-            pub const ALL: &'static [RuleId] = &[$(RuleId::$id,)*];
-
-            /// The rule's code, e.g. `T2`.
-            pub fn code(self) -> &'static str {
-                match self {
-                    $(RuleId::$id => stringify!($id),)*
-                }
-            }
-
-            /// The category of the alerts the rule raises.
-            pub fn category(self) -> Category {
-                match self {
-                    $(RuleId::$id => Category::$category,)*
-                }
-            }
-
-            /// The level of the alerts the rule raises.
-            pub fn level(self) -> Level {
-                match self {
-                    $(RuleId::$id => Level::$level,)*
-                }
-            }
-        }
-
-    };
-}
-
-rules! {
-    /// 临近到期: an open case with ≤ 2 promised working days left (≤ 1 when the limit is ≤ 5).
-    T1 => Time, Warning;
-    /// 超承诺时限: used time beyond the promised limit.
-    T2 => Time, Yellow;
-    /// 超法定时限: used time beyond the legal limit; also a yellow card past its feedback
-    /// due date turning red.
-    T3 => Time, Red;
-    /// 环节超时: one step over its own limit while the case is still in time.
-    T4 => Time, Warning;
-    /// 即办件未当日办结: an immediate case not completed on its acceptance day.
-    T5 => Time, Yellow;
-    /// 特别程序超时: a special procedure open past its approved length, or ended without a
-    /// result; also a suspension (挂起) past its requested days, or past the legal limit's
-    /// length when none were requested.
-    T6 => Time, Yellow;
-    /// 延期不当: an extension too long, more than one extension, or one without an approver.
-    T7 => Procedure, Yellow;
-    /// 补正不当: a correction notice after 5 working days, or more than one (一次性告知).
-    T8 => Procedure, Yellow;
-    /// 无理由不予受理/不予许可: a rejection or denial without a reason.
-    T9 => Procedure, Yellow;
-    /// 程序倒置: decision or completion before acceptance, a step after a terminal step, or a
-    /// step dated before the previous one.
-    P1 => Procedure, Red;
-    /// 缺少必经环节: a step the item requires missing at completion.
-    P2 => Procedure, Yellow;
-    /// 受审不分离: the same person accepts and decides where the item requires separation.
-    P3 => Integrity, Warning;
-    /// 挂起期间办理: activity while suspended, or completion while a special procedure is open.
-    P4 => Procedure, Yellow;
-    /// 违规收费: a fee charged on an item that charges none.
-    F1 => Fee, Red;
-    /// 超标收费: an amount above its standard, or a completion total unlike the tickets' sum.
-    F2 => Fee, Red;
-    /// 未执行一票制: a fee collected outside the unified ticket.
-    F3 => Fee, Yellow;
-    /// 内容缺失: required content missing, or a promised limit above the legal limit.
-    C1 => Content, Warning;
-    /// 迟报/补录: a step reported more than 1 working day after it happened.
-    C2 => Content, Warning;
-    /// 数据篡改: the same (case, seq) re-sent with different content.
-    C3 => Content, Red;
-    /// 数据缺失: a gap in a case's step numbers still open after the grace period.
-    C4 => Content, Warning;
-    /// 记录不可读: a record of this case on the log could not be read (undecodable,
-    /// invalid, or not keyed by its case); it is quarantined.
-    C5 => Content, Red;
-    /// 投诉未答复: an appeal not accepted within 5 working days (yellow), not answered
-    /// within 10 (red).
-    K1 => Complaint, Yellow;
-    /// 差评未整改: a rating of 4–5 not followed up within 5 working days.
-    K2 => Complaint, Yellow;
-    /// 督办超期: no feedback by a notice's due date; the alert goes up one level.
-    A1 => Supervision, Yellow;
-}
-
-impl RuleId {
-    /// Whether the rule reports a fault of the system rather than of a department (C5: a
-    /// record Casewatch could not read). Its alerts are for operators and auditors: they
-    /// count in no department's statistics and light no case.
-    pub fn is_system(self) -> bool {
-        self == RuleId::C5
-    }
-}
-
-impl fmt::Display for RuleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-impl FromStr for RuleId {
-    type Err = AlertIdError;
-    fn from_str(code: &str) -> Result<Self, AlertIdError> {
-        RuleId::ALL
-            .iter()
-            .copied()
-            .find(|rule| rule.code() == code)
-            .ok_or_else(|| AlertIdError(format!("unknown rule `{code}`")))
-    }
-}
-
-/// Why a text is not an alert id.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct AlertIdError(String);
-
-/// An alert's id: the case, the rule and the how-many-th time the rule fired on the case.
-/// Deterministic, so supervision actions point at the same alert after a rebuild. Written
-/// `{case_no}/{rule}/{occurrence}`, e.g. `HZ-2026-0001/T2/1`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct AlertId {
-    pub case_no: CaseNo,
-    pub rule: RuleId,
-    pub occurrence: u32,
-}
-
-impl fmt::Display for AlertId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.case_no, self.rule, self.occurrence)
-    }
-}
-
-impl fmt::Debug for AlertId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AlertId({self})")
-    }
-}
-
-impl FromStr for AlertId {
-    type Err = AlertIdError;
-    fn from_str(text: &str) -> Result<Self, AlertIdError> {
-        // The case number may itself contain `/`, so split from the right.
-        let mut parts = text.rsplitn(3, '/');
-        let (Some(occurrence), Some(rule), Some(case_no)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(AlertIdError(format!(
-                "`{text}` is not of the form case_no/rule/occurrence"
-            )));
-        };
-        let occurrence = occurrence
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                AlertIdError(format!(
-                    "occurrence `{occurrence}` is not a positive number"
-                ))
-            })?;
-        let case_no = CaseNo::parse(case_no)
-            .map_err(|error| AlertIdError(format!("case number `{case_no}`: {error}")))?;
-        Ok(AlertId {
-            case_no,
-            rule: rule.parse()?,
-            occurrence,
-        })
-    }
-}
-
-impl TryFrom<String> for AlertId {
-    type Error = AlertIdError;
-    fn try_from(text: String) -> Result<Self, AlertIdError> {
-        text.parse()
-    }
-}
-
-impl From<AlertId> for String {
-    fn from(id: AlertId) -> String {
-        id.to_string()
-    }
-}
+use crate::access::{Principal, Role};
+use crate::catalogue::{Category, Level, RuleId};
+use crate::ids::{AlertId, DeptCode, EventId, ItemCode, RegionCode};
+use crate::supervision::{ActionKind, AppealDecision, SupervisionAction};
 
 /// Where an alert stands in its lifecycle (DOMAIN.md "Supervision events").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -292,8 +50,11 @@ impl AlertState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuantityUnit {
+    /// Working days, rounded up.
     WorkingDays,
+    /// Calendar days, rounded up.
     CalendarDays,
+    /// Hours of office time.
     Hours,
     /// Whole days between two dates.
     Days,
@@ -310,11 +71,14 @@ pub enum QuantityUnit {
 /// A value with its unit: what a rule measured, or the threshold it compared against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Quantity {
+    /// The number, in `unit`.
     pub value: i64,
+    /// What the number counts.
     pub unit: QuantityUnit,
 }
 
 impl Quantity {
+    /// `value` counted in `unit`.
     pub fn new(value: i64, unit: QuantityUnit) -> Self {
         Self { value, unit }
     }
@@ -343,9 +107,13 @@ impl fmt::Display for Quantity {
 /// A supervision notice (督办) on an alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
+    /// What the department is told to do.
     pub content: String,
+    /// When the notice was issued.
     pub issued_at: Timestamp,
+    /// The principal id of the monitor who issued it.
     pub issued_by: String,
+    /// When the department's feedback (回告) is due.
     pub feedback_due: Timestamp,
     /// Whether the notice's missed due date already raised the alert a level (once per
     /// notice).
@@ -355,12 +123,19 @@ pub struct Notice {
 /// One alert raised on a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
+    /// The case, rule and occurrence that name the alert.
     pub id: AlertId,
+    /// What the alert is about, from its rule.
     pub category: Category,
+    /// How serious it is now: its rule's level, or higher once escalated.
     pub level: Level,
+    /// Where it stands in its lifecycle.
     pub state: AlertState,
+    /// The region of the case's office.
     pub region_code: RegionCode,
+    /// The department answering for the case.
     pub dept_code: DeptCode,
+    /// The case's item (事项).
     pub item_code: ItemCode,
     /// What the rule measured (used time, amount, count).
     pub measured: Quantity,
@@ -376,8 +151,11 @@ pub struct Alert {
     pub seq: Option<u32>,
     /// The version of the rule book that raised it.
     pub rules_version: u32,
+    /// When the rule raised it (the case's time then).
     pub raised_at: Timestamp,
+    /// When it last changed.
     pub updated_at: Timestamp,
+    /// The latest supervision notice (督办) on it, if any.
     pub notice: Option<Notice>,
     /// Whether the department already appealed once (an alert takes one appeal).
     pub appealed: bool,
@@ -406,13 +184,18 @@ pub enum Cause {
     Raised,
     /// A person acted on it.
     Action {
+        /// What they did.
         action: ActionKind,
+        /// Who acted.
         principal: Principal,
     },
     /// The condition cleared by itself.
     AutoResolved,
     /// Time passed a threshold and a rule raised the level (K1, T3 or A1).
-    Escalated { rule: RuleId },
+    Escalated {
+        /// The rule whose threshold was passed.
+        rule: RuleId,
+    },
 }
 
 /// One change of one alert, as the views and subscribers see it.
@@ -422,7 +205,9 @@ pub struct AlertChange {
     pub alert: Alert,
     /// The state and level before the change (`None` when the change raised the alert).
     pub previous: Option<(AlertState, Level)>,
+    /// What made the change.
     pub cause: Cause,
+    /// When it happened.
     pub at: Timestamp,
 }
 
@@ -430,19 +215,32 @@ pub struct AlertChange {
 /// views record the refusal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LifecycleError {
+    /// No alert of the case has this id.
     #[error("alert `{0}` does not exist")]
     UnknownAlert(AlertId),
+    /// The principal's role may not take this action (a department may not close).
     #[error("a {role} may not {action} an alert")]
-    NotPermitted { role: Role, action: ActionKind },
+    NotPermitted {
+        /// The principal's role.
+        role: Role,
+        /// The action refused.
+        action: ActionKind,
+    },
+    /// The action does not apply in the alert's state (feedback with no notice open).
     #[error("cannot {action} an alert that is {state:?}")]
     InvalidState {
+        /// The action refused.
         action: ActionKind,
+        /// The alert's state.
         state: AlertState,
     },
+    /// An escalation of an alert already serious (严重违规).
     #[error("the alert is already at the highest level")]
     AtTopLevel,
+    /// A second appeal: an alert takes one.
     #[error("the alert was already appealed once")]
     AlreadyAppealed,
+    /// A notice whose feedback is due no later than it is issued.
     #[error("the feedback due date must be after the notice")]
     DueBeforeNotice,
     /// The same action was applied before: a re-send is applied once.
@@ -613,34 +411,5 @@ impl Alert {
             cause: Cause::Escalated { rule },
             at,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alert_ids_round_trip_even_with_slashes_in_the_case_number() {
-        let id: AlertId = "HZ/2026/0001/T2/3".parse().expect("valid id");
-        assert_eq!(id.case_no.as_str(), "HZ/2026/0001");
-        assert_eq!(id.rule, RuleId::T2);
-        assert_eq!(id.occurrence, 3);
-        assert_eq!(id.to_string(), "HZ/2026/0001/T2/3");
-        assert!("HZ/X9/1".parse::<AlertId>().is_err());
-        assert!("HZ/T2/0".parse::<AlertId>().is_err());
-        assert!("T2/1".parse::<AlertId>().is_err());
-    }
-
-    #[test]
-    fn rules_have_the_catalogue_levels() {
-        assert_eq!(RuleId::ALL.len(), 24);
-        assert_eq!(RuleId::T3.level(), Level::Red);
-        assert_eq!(
-            (RuleId::C5.category(), RuleId::C5.level()),
-            (Category::Content, Level::Red)
-        );
-        assert_eq!(RuleId::P3.category(), Category::Integrity);
-        assert!(Level::Warning < Level::Yellow && Level::Red < Level::Serious);
     }
 }

@@ -47,7 +47,9 @@ impl DayCounting {
 /// How time is counted: office hours of working days, or around the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Measure {
+    /// Office hours of working days only (working days, hours).
     Working,
+    /// Every second of every day (calendar days).
     Calendar,
 }
 
@@ -85,7 +87,9 @@ impl Measure {
 /// A limit as an amount of time in its measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
+    /// How the span's time is counted.
     pub measure: Measure,
+    /// Its length in seconds of that measure.
     pub seconds: i64,
 }
 
@@ -183,13 +187,18 @@ pub enum PauseReason {
     /// 挂起.
     Suspension,
     /// A special procedure (hearing, testing, …), capped at its approved length.
-    Procedure { proc_no: String },
+    Procedure {
+        /// The procedure's number (特别程序编号), which its end names.
+        proc_no: String,
+    },
 }
 
 /// One pause of the clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pause {
+    /// Why the clock stopped; the step that resumes it names the same reason.
     pub reason: PauseReason,
+    /// When the pause began.
     pub from: Timestamp,
     /// When the pause ended; `None` while it lasts.
     pub until: Option<Timestamp>,
@@ -200,8 +209,12 @@ pub struct Pause {
 /// The clock of one case.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Clock {
+    /// When counting began: the acceptance, or the arrival of the materials when a late
+    /// correction notice makes the case count as accepted then (T8).
     pub started_at: Option<Timestamp>,
+    /// When the case ended (completed, rejected or withdrawn); `None` while it runs.
     pub stopped_at: Option<Timestamp>,
+    /// The pauses, in the order they began.
     pub pauses: Vec<Pause>,
 }
 

@@ -6,20 +6,48 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalogue::{RuleId, UnknownRule};
+
 /// Why a text is not a valid identifier. The message names the problem, not the field:
 /// the caller knows which field it parsed and prefixes its path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// The text is empty.
     #[error("must not be empty")]
     Empty,
+    /// The text is longer than the identifier allows.
     #[error("must be at most {max} characters, got {len}")]
-    TooLong { max: usize, len: usize },
+    TooLong {
+        /// The most characters allowed.
+        max: usize,
+        /// The characters given.
+        len: usize,
+    },
+    /// The text is not of a length the identifier has (a region code has 6, 9 or 12
+    /// digits, a department code 18 characters).
     #[error("must be {expected}, got {len} characters")]
-    BadLength { expected: &'static str, len: usize },
+    BadLength {
+        /// The lengths allowed, in words.
+        expected: &'static str,
+        /// The characters given.
+        len: usize,
+    },
+    /// A character the identifier may not hold.
     #[error("invalid character `{ch}` at position {position}")]
-    BadChar { ch: char, position: usize },
+    BadChar {
+        /// The character.
+        ch: char,
+        /// Its position, counted in characters from 0.
+        position: usize,
+    },
+    /// The check character of a unified social credit code does not match the others.
     #[error("check character is `{found}`, expected `{expected}`")]
-    BadCheckChar { found: char, expected: char },
+    BadCheckChar {
+        /// The check character given.
+        found: char,
+        /// The one the other characters call for.
+        expected: char,
+    },
 }
 
 /// Checks a free-form identifier: 1..=max characters, none of them whitespace or control.
@@ -308,9 +336,98 @@ impl RegionCode {
     }
 }
 
+/// Why a text is not an alert id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AlertIdError(String);
+
+/// An alert's id: the case, the rule and the how-many-th time the rule fired on the case.
+/// Deterministic, so supervision actions point at the same alert after a rebuild. Written
+/// `{case_no}/{rule}/{occurrence}`, e.g. `HZ-2026-0001/T2/1`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AlertId {
+    /// The case the alert is about.
+    pub case_no: CaseNo,
+    /// The rule that raised it.
+    pub rule: RuleId,
+    /// The how-many-th alert of this rule on this case, from 1.
+    pub occurrence: u32,
+}
+
+impl fmt::Display for AlertId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.case_no, self.rule, self.occurrence)
+    }
+}
+
+impl fmt::Debug for AlertId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AlertId({self})")
+    }
+}
+
+impl FromStr for AlertId {
+    type Err = AlertIdError;
+    fn from_str(text: &str) -> Result<Self, AlertIdError> {
+        // The case number may itself contain `/`, so split from the right.
+        let mut parts = text.rsplitn(3, '/');
+        let (Some(occurrence), Some(rule), Some(case_no)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AlertIdError(format!(
+                "`{text}` is not of the form case_no/rule/occurrence"
+            )));
+        };
+        let occurrence = occurrence
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                AlertIdError(format!(
+                    "occurrence `{occurrence}` is not a positive number"
+                ))
+            })?;
+        let case_no = CaseNo::parse(case_no)
+            .map_err(|error| AlertIdError(format!("case number `{case_no}`: {error}")))?;
+        Ok(AlertId {
+            case_no,
+            rule: rule
+                .parse()
+                .map_err(|error: UnknownRule| AlertIdError(error.to_string()))?,
+            occurrence,
+        })
+    }
+}
+
+impl TryFrom<String> for AlertId {
+    type Error = AlertIdError;
+    fn try_from(text: String) -> Result<Self, AlertIdError> {
+        text.parse()
+    }
+}
+
+impl From<AlertId> for String {
+    fn from(id: AlertId) -> String {
+        id.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alert_ids_round_trip_even_with_slashes_in_the_case_number() {
+        let id: AlertId = "HZ/2026/0001/T2/3".parse().expect("valid id");
+        assert_eq!(id.case_no.as_str(), "HZ/2026/0001");
+        assert_eq!(id.rule, RuleId::T2);
+        assert_eq!(id.occurrence, 3);
+        assert_eq!(id.to_string(), "HZ/2026/0001/T2/3");
+        assert!("HZ/X9/1".parse::<AlertId>().is_err());
+        assert!("HZ/T2/0".parse::<AlertId>().is_err());
+        assert!("T2/1".parse::<AlertId>().is_err());
+    }
 
     #[test]
     fn case_numbers_are_bounded_tokens() {

@@ -5,10 +5,13 @@
 //! Everything here is a function of its inputs. No I/O, no async, no wire formats, and no
 //! wall clock: time arrives as a value (a step's time, a record's time, a clock tick).
 
+#![warn(missing_docs)]
+
 pub mod access;
 pub mod alert;
 pub mod calendar;
 pub mod case;
+pub mod catalogue;
 pub mod clock;
 pub mod event;
 pub mod ids;

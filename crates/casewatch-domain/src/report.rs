@@ -9,12 +9,13 @@ use chrono::{Datelike, Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
-use crate::alert::{Alert, AlertId, AlertState, Level, RuleId};
+use crate::alert::{Alert, AlertState};
 use crate::calendar::WorkingCalendar;
 use crate::case::Case;
+use crate::catalogue::{Level, RuleId};
 use crate::clock::whole_units;
 use crate::event::LimitUnit;
-use crate::ids::{DeptCode, RegionCode, RegionLevel};
+use crate::ids::{AlertId, DeptCode, RegionCode, RegionLevel};
 use crate::stats::{Counters, RankRow, Rates, Standing, StatKey};
 
 /// The kinds of period the reports cover.
@@ -34,8 +35,11 @@ pub enum PeriodKind {
 /// A period of local days, `first..=last`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Period {
+    /// A day, week, ten-day period or month.
     pub kind: PeriodKind,
+    /// Its first local day.
     pub first: NaiveDate,
+    /// Its last local day.
     pub last: NaiveDate,
 }
 
@@ -128,7 +132,9 @@ pub enum Grouping {
     /// By the region of this level that holds the case's office (the office's own code
     /// when it is above that level).
     Region(RegionLevel),
+    /// By the department handling the case.
     Department,
+    /// By the item (事项) applied for.
     Item,
 }
 
@@ -210,7 +216,9 @@ pub fn standings(
 /// the earlier one is zero).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Change {
+    /// Now minus before.
     pub absolute: f64,
+    /// The absolute change as a fraction of the earlier figure's size.
     pub relative: Option<f64>,
 }
 
@@ -230,13 +238,18 @@ impl Change {
 pub struct FigureRow {
     /// A region code, a department code or an item code; empty for the total.
     pub key: String,
+    /// The period's figures (flows, with the gauges at its end).
     pub counters: Counters,
+    /// The rates of those figures.
     pub rates: Rates,
+    /// The figures of the period before.
     pub previous: Counters,
+    /// Their rates.
     pub previous_rates: Rates,
 }
 
 impl FigureRow {
+    /// The row of `key`, its rates computed from the figures.
     pub fn new(key: String, counters: Counters, previous: Counters) -> Self {
         FigureRow {
             key,
@@ -270,12 +283,19 @@ pub fn figure_rows(
 /// A card (or warning) as a report lists it, with its supervision state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CardLine {
+    /// The alert.
     pub alert_id: AlertId,
+    /// The rule that raised it.
     pub rule: RuleId,
+    /// Its level as of the report.
     pub level: Level,
+    /// Its lifecycle state as of the report.
     pub state: AlertState,
+    /// The region of the case's office.
     pub region_code: RegionCode,
+    /// The department answering for it.
     pub dept_code: DeptCode,
+    /// When it was raised.
     pub raised_at: Timestamp,
     /// When a supervision notice (督办) was issued, if one was.
     pub notice_issued_at: Option<Timestamp>,
@@ -283,10 +303,12 @@ pub struct CardLine {
     pub feedback_due: Option<Timestamp>,
     /// Whether the department has answered (回告) — the alert moved past the notice.
     pub feedback_received: bool,
+    /// What the rule found, in words.
     pub detail: String,
 }
 
 impl CardLine {
+    /// The line of an alert as it stands.
     pub fn of(alert: &Alert) -> Self {
         CardLine {
             alert_id: alert.id.clone(),
@@ -310,14 +332,21 @@ impl CardLine {
 /// An open case past its promised limit, as the dispatch list and the bulletin list it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OverdueCase {
+    /// The case number.
     pub case_no: String,
+    /// The region of its office.
     pub region_code: RegionCode,
     /// The county (区县) of the office, the list's first grouping.
     pub county: RegionCode,
+    /// The department handling it.
     pub dept_code: DeptCode,
+    /// The item (事项) applied for.
     pub item_code: String,
+    /// When it was accepted.
     pub accepted_at: Option<Timestamp>,
+    /// When its promised limit ran out.
     pub promised_due: Option<Timestamp>,
+    /// When its legal limit runs (or ran) out.
     pub legal_due: Option<Timestamp>,
     /// Past the legal limit too, as of the report.
     pub past_legal: bool,
@@ -366,12 +395,19 @@ impl OverdueCase {
 /// The totals of one county in a dispatch period and the one before.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DispatchTotals {
+    /// The county's region code.
     pub county: String,
+    /// Open cases past their promised limit at the period's end.
     pub overdue_open: i64,
+    /// Of those, open cases past their legal limit.
     pub overdue_open_legal: i64,
+    /// Open cases with a red light at the period's end.
     pub open_red: i64,
+    /// `overdue_open` at the end of the previous period.
     pub previous_overdue_open: i64,
+    /// `overdue_open_legal` at the end of the previous period.
     pub previous_overdue_open_legal: i64,
+    /// `open_red` at the end of the previous period.
     pub previous_open_red: i64,
     /// The period's figures beside the previous period's.
     pub figures: FigureRow,
@@ -380,8 +416,11 @@ pub struct DispatchTotals {
 /// The ten-day dispatch list (旬调度) of a region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DispatchList {
+    /// The region the list covers.
     pub region: RegionCode,
+    /// The ten-day period (旬).
     pub period: Period,
+    /// The ten-day period before it, for the totals' comparison.
     pub previous: Period,
     /// The instant the lists are as of: the period's end, or the views' time while the
     /// period is still running.
@@ -399,42 +438,62 @@ pub struct DispatchList {
 /// department, beside the day before's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DailyReport {
+    /// The region reported on.
     pub region: RegionCode,
+    /// The day.
     pub period: Period,
+    /// The day before.
     pub previous: Period,
+    /// Per child region.
     pub regions: Vec<FigureRow>,
+    /// Per department.
     pub departments: Vec<FigureRow>,
+    /// The whole region.
     pub total: FigureRow,
 }
 
 /// The weekly ranking (周排名) of a region's departments and counties.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeeklyRanking {
+    /// The region whose departments and counties are ranked.
     pub region: RegionCode,
+    /// The week, Monday to Sunday.
     pub period: Period,
+    /// Its departments, best first.
     pub departments: Vec<RankRow<String>>,
+    /// Its counties, best first.
     pub counties: Vec<RankRow<String>>,
 }
 
 /// The monthly bulletin (月通报) of a region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonthlyBulletin {
+    /// The region reported on.
     pub region: RegionCode,
+    /// The month.
     pub period: Period,
+    /// The month before.
     pub previous: Period,
+    /// The instant the lists are as of: the month's end, or the views' time while the
+    /// month is still running.
     pub as_of: Timestamp,
     /// Per child region: the month's figures and last month's.
     pub regions: Vec<FigureRow>,
     /// Per department.
     pub departments: Vec<FigureRow>,
+    /// The whole region.
     pub total: FigureRow,
     /// The month's best and worst departments and counties by the ranking's rule (at most
     /// five each; worst first in the worst lists). Rows that handled nothing are in
     /// neither: they are listed in `nothing_handled`.
     pub best_departments: Vec<RankRow<String>>,
+    /// The worst departments, worst first.
     pub worst_departments: Vec<RankRow<String>>,
+    /// The best counties.
     pub best_counties: Vec<RankRow<String>>,
+    /// The worst counties, worst first.
     pub worst_counties: Vec<RankRow<String>>,
+    /// The departments and counties that handled nothing in the month.
     pub nothing_handled: Vec<String>,
     /// Cards that became red (or worse) in the month, or were escalated in it, with
     /// their outcome as of the bulletin.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::RuleId;
+use crate::catalogue::RuleId;
 use crate::clock::DayCounting;
 use crate::event::CaseType;
 use crate::ids::{ItemCode, RegionCode};
@@ -21,9 +21,11 @@ pub struct Thresholds {
     pub t1_days_left: u32,
     /// …or with this many when the promised limit is at most `t1_short_limit_days`.
     pub t1_short_days_left: u32,
+    /// T1: a promised limit of at most this many working days is a short one.
     pub t1_short_limit_days: u32,
     /// T7: the longest extension, in working days, for ordinary and for joint cases.
     pub t7_max_extension_days: u32,
+    /// T7: the longest extension of a joint (联办) case, in working days.
     pub t7_max_extension_days_joint: u32,
     /// T7: how many extensions a case may have.
     pub t7_max_extensions: u32,
@@ -38,6 +40,7 @@ pub struct Thresholds {
     /// K1: an appeal must be answered within these working days (yellow at the first,
     /// red at the second).
     pub k1_accept_within_days: u32,
+    /// K1: past this many working days unanswered, the appeal's alert turns red.
     pub k1_answer_within_days: u32,
     /// K2: a rating at least this poor (4 or 5)…
     pub k2_min_level: u8,
@@ -90,20 +93,35 @@ impl Thresholds {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdPatch {
+    /// Replaces [`Thresholds::day_counting`] when given.
     pub day_counting: Option<DayCounting>,
+    /// Replaces [`Thresholds::t1_days_left`] when given.
     pub t1_days_left: Option<u32>,
+    /// Replaces [`Thresholds::t1_short_days_left`] when given.
     pub t1_short_days_left: Option<u32>,
+    /// Replaces [`Thresholds::t1_short_limit_days`] when given.
     pub t1_short_limit_days: Option<u32>,
+    /// Replaces [`Thresholds::t7_max_extension_days`] when given.
     pub t7_max_extension_days: Option<u32>,
+    /// Replaces [`Thresholds::t7_max_extension_days_joint`] when given.
     pub t7_max_extension_days_joint: Option<u32>,
+    /// Replaces [`Thresholds::t7_max_extensions`] when given.
     pub t7_max_extensions: Option<u32>,
+    /// Replaces [`Thresholds::t8_notice_within_days`] when given.
     pub t8_notice_within_days: Option<u32>,
+    /// Replaces [`Thresholds::t8_max_notices`] when given.
     pub t8_max_notices: Option<u32>,
+    /// Replaces [`Thresholds::c2_report_within_days`] when given.
     pub c2_report_within_days: Option<u32>,
+    /// Replaces [`Thresholds::c4_gap_grace_hours`] when given.
     pub c4_gap_grace_hours: Option<u32>,
+    /// Replaces [`Thresholds::k1_accept_within_days`] when given.
     pub k1_accept_within_days: Option<u32>,
+    /// Replaces [`Thresholds::k1_answer_within_days`] when given.
     pub k1_answer_within_days: Option<u32>,
+    /// Replaces [`Thresholds::k2_min_level`] when given.
     pub k2_min_level: Option<u8>,
+    /// Replaces [`Thresholds::k2_follow_up_within_days`] when given.
     pub k2_follow_up_within_days: Option<u32>,
     /// Replaces the set of switched-off rules when given.
     pub disabled: Option<BTreeSet<RuleId>>,
@@ -158,6 +176,7 @@ pub struct RuleOverride {
     pub region: Option<RegionCode>,
     /// Applies to cases of this item; any item when absent.
     pub item: Option<ItemCode>,
+    /// The thresholds it changes.
     #[serde(flatten)]
     pub patch: ThresholdPatch,
 }
@@ -207,8 +226,11 @@ pub struct ItemProfile {
 pub struct RuleBook {
     /// Raised whenever the book changes; every alert records the version that raised it.
     pub version: u32,
+    /// The thresholds of every case no override matches.
     pub defaults: Thresholds,
+    /// Thresholds for regions and items; the more specific applies over the less.
     pub overrides: Vec<RuleOverride>,
+    /// What the rules know of each item; an item not listed has the default profile.
     pub items: BTreeMap<ItemCode, ItemProfile>,
 }
 

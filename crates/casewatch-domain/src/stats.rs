@@ -53,14 +53,18 @@ counters! {
     completed_on_time,
     /// Completed beyond the promised limit.
     completed_overdue,
+    /// Cases not accepted (不予受理).
     rejected,
+    /// Cases withdrawn by the applicant (撤回).
     withdrawn,
     /// Working time used by completed cases, from the acceptance instant, in seconds of
     /// office time.
     used_working_seconds,
     /// Open cases by light (changes; a gauge).
     open_green,
+    /// Open cases whose worst open alert is a warning or a yellow card (changes; a gauge).
     open_yellow,
+    /// Open cases whose worst open alert is a red card or worse (changes; a gauge).
     open_red,
     /// Warnings (预警) raised.
     warnings_raised,
@@ -74,12 +78,19 @@ counters! {
     cards_escalated,
     /// Alerts closed by supervision.
     alerts_closed,
+    /// Queries by applicants (查询).
     queries,
+    /// Appeals and complaints opened (申述/投诉).
     appeals,
+    /// Ratings (好差评) of level 1, very satisfied.
     rating_1,
+    /// Ratings of level 2, satisfied.
     rating_2,
+    /// Ratings of level 3, neutral.
     rating_3,
+    /// Ratings of level 4, dissatisfied.
     rating_4,
+    /// Ratings of level 5, very dissatisfied.
     rating_5,
     /// Decisions taken.
     decisions,
@@ -177,21 +188,27 @@ pub const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
 pub struct StatKey {
     /// The local date the change happened on, at most [`LAST_DAY`].
     pub day: NaiveDate,
+    /// The region of the case's office.
     pub region_code: RegionCode,
+    /// The case's department.
     pub dept_code: DeptCode,
+    /// The case's item (事项).
     pub item_code: ItemCode,
 }
 
 /// A change to the counters of one key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatDelta {
+    /// The day, region, department and item counted.
     pub key: StatKey,
+    /// What to add to its counters (negative for a gauge going down).
     pub counters: Counters,
 }
 
 /// One department's or county's figures for a period, to rank.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Standing<K> {
+    /// The department or county ranked.
     pub key: K,
     /// The period's flows, with the gauges at its end ([`Counters::with_gauges`]).
     pub counters: Counters,
@@ -202,6 +219,7 @@ pub struct Standing<K> {
 /// One row of a ranking (周排名, and the best and worst of the monthly bulletin).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RankRow<K> {
+    /// The department or county ranked.
     pub key: K,
     /// 1 for the best; equal figures share a rank. Rows that handled nothing come after
     /// every other row, sharing the last rank.
@@ -219,6 +237,7 @@ pub struct RankRow<K> {
     pub alert_rate: Option<f64>,
     /// Nothing was in hand: the row is ranked last and marked so, never first.
     pub nothing_handled: bool,
+    /// The figures the rates came from.
     pub counters: Counters,
 }
 

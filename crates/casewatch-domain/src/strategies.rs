@@ -10,18 +10,17 @@ use proptest::sample::select;
 use proptest::strategy::Union;
 
 use crate::Timestamp;
-use crate::alert::{AlertId, RuleId};
+use crate::access::{Principal, Role};
+use crate::catalogue::RuleId;
 use crate::clock::DayCounting;
 use crate::event::{
     Actor, AppealOutcome, AppealTarget, Applicant, ApplicantKind, CaseEvent, CaseType, Certificate,
     Channel, CompletionResult, Decision, FeeItem, Limit, LimitUnit, Material, ProcedureKind,
     RatingLevel, ReviewOutcome, Step,
 };
-use crate::ids::{CaseNo, DeptCode, EventId, ItemCode, RegionCode};
+use crate::ids::{AlertId, CaseNo, DeptCode, EventId, ItemCode, RegionCode};
 use crate::rulebook::ThresholdPatch;
-use crate::supervision::{
-    AppealDecision, ClockTick, Principal, Role, SupervisionAction, SupervisionEvent,
-};
+use crate::supervision::{AppealDecision, ClockTick, SupervisionAction, SupervisionEvent};
 
 /// 2020-01-01T00:00:00Z, the earliest instant generated.
 const FROM_SECONDS: i64 = 1_577_836_800;
@@ -602,11 +601,24 @@ mod tests {
 #[derive(Debug, Clone)]
 pub enum Damage {
     /// A byte replaced.
-    Flip { at: usize, with: u8 },
+    Flip {
+        /// The byte's index (modulo the length).
+        at: usize,
+        /// The value it is replaced with.
+        with: u8,
+    },
     /// The end cut off.
-    Truncate { keep: usize },
+    Truncate {
+        /// How many bytes are kept (modulo the length).
+        keep: usize,
+    },
     /// Bytes pushed in.
-    Insert { at: usize, bytes: Vec<u8> },
+    Insert {
+        /// Where (modulo the length).
+        at: usize,
+        /// The bytes pushed in.
+        bytes: Vec<u8>,
+    },
 }
 
 /// One to `most` damages of at most `insert` bytes pushed in at a time.

@@ -5,48 +5,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::AlertId;
+use crate::access::Principal;
 use crate::event::{NAME_MAX, TEXT_MAX, check_text};
-use crate::ids::EventId;
+use crate::ids::{AlertId, EventId};
 use crate::{Timestamp, ValidationError};
-
-/// The role of a principal (a configured caller of Casewatch).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// A county or department system that reports case steps.
-    CountySystem,
-    /// A department answering for its own alerts (回告, 申诉).
-    Department,
-    /// Monitoring staff (监察人员) supervising a region.
-    Monitor,
-    /// An auditor: reads and replays, never writes.
-    Auditor,
-    /// An administrator.
-    Admin,
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::CountySystem => "county system",
-            Role::Department => "department",
-            Role::Monitor => "monitor",
-            Role::Auditor => "auditor",
-            Role::Admin => "admin",
-        })
-    }
-}
-
-/// Who acted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Principal {
-    /// The configured principal's name (unique).
-    pub id: String,
-    /// The person's display name, if known.
-    pub name: String,
-    pub role: Role,
-}
 
 /// How a monitor decides a department's appeal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,40 +27,70 @@ pub enum AppealDecision {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SupervisionAction {
     /// 签收.
-    Acknowledge { note: String },
+    Acknowledge {
+        /// A remark, possibly empty.
+        note: String,
+    },
     /// 督办: a notice with the date by which the department must answer.
     IssueNotice {
+        /// What the department is told to do.
         content: String,
+        /// When its feedback (回告) is due; past it, the alert goes up a level (A1).
         feedback_due: Timestamp,
     },
     /// 回告: the department's answer to a notice.
-    SubmitFeedback { text: String },
+    SubmitFeedback {
+        /// The answer.
+        text: String,
+    },
     /// 申诉: the department contests the alert.
-    Appeal { reason: String },
+    Appeal {
+        /// Why the department holds the alert wrong.
+        reason: String,
+    },
     /// The decision on an appeal.
     DecideAppeal {
+        /// Revoke, return or escalate.
         decision: AppealDecision,
+        /// Why.
         reason: String,
     },
     /// Raises the alert one level.
-    Escalate { reason: String },
+    Escalate {
+        /// Why.
+        reason: String,
+    },
     /// 撤销 without an appeal (raised in error).
-    Revoke { reason: String },
+    Revoke {
+        /// Why the alert was raised in error.
+        reason: String,
+    },
     /// 办结: supervision is satisfied.
-    Close { note: String },
+    Close {
+        /// A remark, possibly empty.
+        note: String,
+    },
 }
 
 /// The kind of a supervision action, without its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
+    /// [`SupervisionAction::Acknowledge`] (签收).
     Acknowledge,
+    /// [`SupervisionAction::IssueNotice`] (督办).
     IssueNotice,
+    /// [`SupervisionAction::SubmitFeedback`] (回告).
     SubmitFeedback,
+    /// [`SupervisionAction::Appeal`] (申诉).
     Appeal,
+    /// [`SupervisionAction::DecideAppeal`].
     DecideAppeal,
+    /// [`SupervisionAction::Escalate`].
     Escalate,
+    /// [`SupervisionAction::Revoke`] (撤销).
     Revoke,
+    /// [`SupervisionAction::Close`] (办结).
     Close,
 }
 
@@ -139,8 +131,11 @@ impl SupervisionAction {
 pub struct SupervisionEvent {
     /// The caller's idempotency key.
     pub event_id: EventId,
+    /// The alert acted on; its case number keys the record.
     pub alert_id: AlertId,
+    /// Who acted.
     pub principal: Principal,
+    /// What they did.
     pub action: SupervisionAction,
 }
 
@@ -180,5 +175,6 @@ impl SupervisionEvent {
 /// clock: "now" is the newest tick or record time it has seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClockTick {
+    /// The partition's time from now on (it never runs back).
     pub at: Timestamp,
 }

@@ -9,13 +9,15 @@
 
 mod support;
 
-use casewatch_domain::alert::{Cause, Level, Quantity, QuantityUnit, RuleId};
+use casewatch_domain::access::Role;
+use casewatch_domain::alert::{Cause, Quantity, QuantityUnit};
 use casewatch_domain::calendar::{Calendars, OfficePeriod, RegionCalendar};
 use casewatch_domain::case::Light;
+use casewatch_domain::catalogue::{Level, RuleId};
 use casewatch_domain::clock::DayCounting;
 use casewatch_domain::event::{Decision, ProcedureKind, Step};
 use casewatch_domain::ids::RegionCode;
-use casewatch_domain::supervision::{AppealDecision, Role, SupervisionAction};
+use casewatch_domain::supervision::{AppealDecision, SupervisionAction};
 use chrono::{NaiveDate, NaiveTime};
 use support::*;
 

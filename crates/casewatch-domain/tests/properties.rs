@@ -339,8 +339,10 @@ proptest! {
 
 #[test]
 fn supervision_actions_follow_the_lifecycle() {
-    use casewatch_domain::alert::{AlertState, LifecycleError, RuleId};
-    use casewatch_domain::supervision::{AppealDecision, Role, SupervisionAction};
+    use casewatch_domain::access::Role;
+    use casewatch_domain::alert::{AlertState, LifecycleError};
+    use casewatch_domain::catalogue::RuleId;
+    use casewatch_domain::supervision::{AppealDecision, SupervisionAction};
     let mut script = Script::default();
     // Promised two working days after Monday: due Wednesday 17:30.
     script
@@ -449,7 +451,7 @@ fn supervision_actions_follow_the_lifecycle() {
         );
     let alert = script.alert(RuleId::T2).expect("raised");
     assert_eq!(alert.state, AlertState::Closed);
-    assert_eq!(alert.level, casewatch_domain::alert::Level::Yellow);
+    assert_eq!(alert.level, casewatch_domain::catalogue::Level::Yellow);
     let closed = script.try_act(
         RuleId::T2,
         Role::Monitor,
@@ -463,8 +465,9 @@ fn supervision_actions_follow_the_lifecycle() {
 
 #[test]
 fn a_warning_resolves_when_the_case_completes_in_time() {
-    use casewatch_domain::alert::{AlertState, RuleId};
+    use casewatch_domain::alert::AlertState;
     use casewatch_domain::case::Light;
+    use casewatch_domain::catalogue::RuleId;
     let mut script = Script::default();
     script
         .step("2026-03-02 09:00", accepted(10, 20))
@@ -677,8 +680,9 @@ proptest! {
 
 #[test]
 fn a_notice_awaiting_feedback_is_due_back_at_its_feedback_date() {
-    use casewatch_domain::alert::{Level, RuleId};
-    use casewatch_domain::supervision::{Role, SupervisionAction};
+    use casewatch_domain::access::Role;
+    use casewatch_domain::catalogue::{Level, RuleId};
+    use casewatch_domain::supervision::SupervisionAction;
     let mut script = Script::default();
     script
         .step("2026-03-02 09:00", accepted(2, 20))

@@ -5,11 +5,13 @@
 
 mod support;
 
-use casewatch_domain::alert::{AlertState, Cause, Level, Quantity, QuantityUnit, RuleId};
+use casewatch_domain::access::Role;
+use casewatch_domain::alert::{AlertState, Cause, Quantity, QuantityUnit};
+use casewatch_domain::catalogue::{Level, RuleId};
 use casewatch_domain::event::{
     CaseType, Channel, CompletionResult, Decision, Limit, LimitUnit, ProcedureKind,
 };
-use casewatch_domain::supervision::{Role, SupervisionAction};
+use casewatch_domain::supervision::SupervisionAction;
 use support::*;
 
 use QuantityUnit::{Count, Fen, Hours, Seq, WorkingDays};

@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
 pub mod audit;
+mod calendar_years;
 
 /// The hash that starts every chain.
 pub const GENESIS: Hash = [0; 32];
@@ -321,6 +322,8 @@ pub struct Projector<L: ?Sized, S: ?Sized> {
     alerts: Option<broadcast::Sender<Arc<CommittedAlert>>>,
     progress: Arc<Progress>,
     metrics: Metrics,
+    /// The years without calendar data already reported.
+    uncovered_years: calendar_years::Reported,
 }
 
 impl<L: ?Sized, S: ?Sized> std::fmt::Debug for Projector<L, S> {
@@ -354,6 +357,7 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
             partitions: Vec::with_capacity(partitions.len()),
             progress,
             metrics: Metrics::new(),
+            uncovered_years: calendar_years::Reported::default(),
         };
         projector
             .assign(&partitions.iter().copied().collect())
@@ -609,6 +613,7 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
             state.clock = fold.clock;
             self.progress.advance(state.partition, fold.next_offset);
             self.metrics.quarantined(state.partition, &fold.quarantined);
+            self.uncovered_years.report(&fold.uncovered_years);
         }
         if let Some(alerts) = &self.alerts {
             for alert in committed {
@@ -629,6 +634,8 @@ struct Folded {
     chain: Hash,
     clock: Option<Timestamp>,
     quarantined: Quarantined,
+    /// The years the calendars of the cases it wrote have no data for.
+    uncovered_years: BTreeSet<i32>,
 }
 
 /// The records a batch quarantined.
@@ -926,18 +933,27 @@ impl BatchFold<'_> {
 
     fn finish(mut self) -> (ViewBatch, Folded) {
         let policy = self.policy;
+        let mut uncovered_years = BTreeSet::new();
         for case_no in &self.touched {
             let entry = &self.cases[case_no];
             let case = &entry.case;
             let calendar = policy.calendars.for_region(&case.region_code);
             let as_of = case.evaluated_at.or(case.last_step_at).unwrap_or_default();
+            let promised_due = case.promised_due(calendar);
+            let legal_due = case.legal_due(calendar);
+            uncovered_years.extend(calendar_years::uncovered_years(
+                case,
+                calendar,
+                as_of,
+                [promised_due, legal_due],
+            ));
             self.batch.cases.push(CaseRow {
                 case: case.clone(),
                 partition: self.state.partition,
                 chain_head: entry.chain_head,
                 light: case.light(),
-                promised_due: case.promised_due(calendar),
-                legal_due: case.legal_due(calendar),
+                promised_due,
+                legal_due,
                 used_seconds: case.used_seconds(calendar, as_of),
                 paused: case.clock.is_paused(calendar, as_of),
                 as_of,
@@ -956,6 +972,7 @@ impl BatchFold<'_> {
             chain: self.chain,
             clock: self.clock,
             quarantined: self.quarantined,
+            uncovered_years,
         };
         (self.batch, folded)
     }

@@ -20,16 +20,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{AlertId, RuleId};
+use casewatch_domain::access::{Principal, Role};
 use casewatch_domain::case::{Disposition, Overdue};
+use casewatch_domain::catalogue::RuleId;
 use casewatch_domain::event::{
     Actor, CaseEvent, CaseType, CompletionResult, FEN_MAX, FeeItem, LIMIT_MAX, Limit,
     ProcedureKind, Step,
 };
-use casewatch_domain::ids::{CaseNo, DeptCode, EventId, ItemCode, RegionCode};
+use casewatch_domain::ids::{AlertId, CaseNo, DeptCode, EventId, ItemCode, RegionCode};
 use casewatch_domain::stats::Counters;
 use casewatch_domain::strategies;
-use casewatch_domain::supervision::{Principal, Role, SupervisionAction, SupervisionEvent};
+use casewatch_domain::supervision::{SupervisionAction, SupervisionEvent};
 use casewatch_log::{
     Appended, Destination, EventLog, LogError, NewRecord, Offset, Partition, Position, StoredRecord,
 };

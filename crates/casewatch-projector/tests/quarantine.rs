@@ -8,8 +8,8 @@ mod common;
 
 use std::sync::Arc;
 
-use casewatch_domain::alert::{Level, RuleId};
 use casewatch_domain::case::{Disposition, Light, Policy};
+use casewatch_domain::catalogue::{Level, RuleId};
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_log::{Destination, EventLog, NewRecord};
 use casewatch_projector::audit;

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{Alert, Level};
+use casewatch_domain::alert::Alert;
+use casewatch_domain::catalogue::Level;
 use casewatch_domain::stats::{Counters, StatKey};
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_log::{Appended, EventLog, NewRecord, StoredRecord};

@@ -4,14 +4,16 @@
 //! Errors are [`ValidationError`]s whose field is relative to the value converted; the
 //! `*_field` helpers prefix it with the field's name.
 
-use casewatch_domain::alert::{AlertState, Category, Level, Quantity, QuantityUnit};
+use casewatch_domain::access::Role;
+use casewatch_domain::alert::{AlertState, Quantity, QuantityUnit};
 use casewatch_domain::case::{CaseStatus, Disposition, Light};
+use casewatch_domain::catalogue::{Category, Level};
 use casewatch_domain::event::{
     AppealOutcome, AppealTarget, ApplicantKind, CaseType, Channel, CompletionResult, Decision,
     Limit, LimitUnit, ProcedureKind, RatingLevel, ReviewOutcome,
 };
 use casewatch_domain::ids::{IdError, RegionLevel};
-use casewatch_domain::supervision::{AppealDecision, Role};
+use casewatch_domain::supervision::AppealDecision;
 use casewatch_domain::{Timestamp, ValidationError};
 use chrono::NaiveDate;
 

@@ -3,8 +3,9 @@
 //! Rates are not read back: they follow from the counters.
 
 use casewatch_domain::ValidationError;
-use casewatch_domain::alert::{AlertId, AlertState, Level, RuleId};
-use casewatch_domain::ids::{DeptCode, RegionCode};
+use casewatch_domain::alert::AlertState;
+use casewatch_domain::catalogue::{Level, RuleId};
+use casewatch_domain::ids::{AlertId, DeptCode, RegionCode};
 use casewatch_domain::report::{
     CardLine, DailyReport, DispatchList, DispatchTotals, FigureRow, MonthlyBulletin, OverdueCase,
     Period, PeriodKind, WeeklyRanking,

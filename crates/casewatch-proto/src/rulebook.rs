@@ -1,7 +1,7 @@
 //! `RuleThresholds` ↔ the domain's `ThresholdPatch`.
 
 use casewatch_domain::ValidationError;
-use casewatch_domain::alert::RuleId;
+use casewatch_domain::catalogue::RuleId;
 use casewatch_domain::clock::DayCounting;
 use casewatch_domain::rulebook::ThresholdPatch;
 

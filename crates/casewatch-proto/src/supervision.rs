@@ -1,9 +1,9 @@
 //! `SupervisionEvent` and `ClockTick`: protobuf ↔ domain.
 
 use casewatch_domain::ValidationError;
-use casewatch_domain::alert::AlertId;
-use casewatch_domain::ids::EventId;
-use casewatch_domain::supervision::{ClockTick, Principal, SupervisionAction, SupervisionEvent};
+use casewatch_domain::access::Principal;
+use casewatch_domain::ids::{AlertId, EventId};
+use casewatch_domain::supervision::{ClockTick, SupervisionAction, SupervisionEvent};
 
 use crate::convert::{ProtoEnum, enum_field, id_field, required, timestamp_field, timestamp_to_pb};
 use crate::pb;

@@ -49,8 +49,9 @@ impl From<&Notice> for pb::Notice {
 #[cfg(test)]
 mod tests {
     use casewatch_domain::Timestamp;
-    use casewatch_domain::alert::{AlertId, AlertState, Category, Level, Quantity, QuantityUnit};
-    use casewatch_domain::ids::{DeptCode, ItemCode, RegionCode};
+    use casewatch_domain::alert::{AlertState, Quantity, QuantityUnit};
+    use casewatch_domain::catalogue::{Category, Level};
+    use casewatch_domain::ids::{AlertId, DeptCode, ItemCode, RegionCode};
 
     use super::*;
 

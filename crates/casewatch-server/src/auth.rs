@@ -12,8 +12,7 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use casewatch_domain::access::{Denied, Grant, Operation, RegionScope};
-use casewatch_domain::supervision::{Principal, Role};
+use casewatch_domain::access::{Denied, Grant, Operation, Principal, RegionScope, Role};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};

@@ -5,9 +5,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use casewatch_domain::access::Operation;
-use casewatch_domain::alert::{AlertId, LifecycleError};
+use casewatch_domain::alert::LifecycleError;
 use casewatch_domain::case::Case;
-use casewatch_domain::ids::{RegionCode, RegionLevel};
+use casewatch_domain::ids::{AlertId, RegionCode, RegionLevel};
 use casewatch_domain::report::Grouping;
 use casewatch_domain::stats::Counters;
 use casewatch_domain::supervision::SupervisionEvent;

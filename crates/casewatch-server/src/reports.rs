@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{Alert, AlertId, Level};
+use casewatch_domain::alert::Alert;
 use casewatch_domain::case::Policy;
-use casewatch_domain::ids::{RegionCode, RegionLevel};
+use casewatch_domain::catalogue::Level;
+use casewatch_domain::ids::{AlertId, RegionCode, RegionLevel};
 use casewatch_domain::report::{
     CardLine, DailyReport, DispatchList, DispatchTotals, FigureRow, Grouping, MonthlyBulletin,
     OverdueCase, Period, PeriodKind, WeeklyRanking, best_and_worst, child_level, figure_rows,

@@ -1,8 +1,9 @@
 //! Messages built from the views, and view filters built from requests.
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{AlertState, Category, Cause, Level, RuleId};
+use casewatch_domain::alert::{AlertState, Cause};
 use casewatch_domain::case::{CaseStatus, Light};
+use casewatch_domain::catalogue::{Category, Level, RuleId};
 use casewatch_domain::clock::whole_units;
 use casewatch_domain::event::LimitUnit;
 use casewatch_proto::convert::{ProtoEnum, optional_enum_field, timestamp_field};

@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
-use casewatch_domain::access::{Grant, RegionScope};
+use casewatch_domain::access::{Grant, Principal, RegionScope, Role};
 use casewatch_domain::case::Policy;
 use casewatch_domain::ids::RegionCode;
-use casewatch_domain::supervision::{Principal, Role};
 use casewatch_proto::client::Bearer;
 use casewatch_proto::pb;
 use casewatch_proto::pb::ingest_service_client::IngestServiceClient;

@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use casewatch_domain::access::Role;
 use casewatch_domain::case::Policy;
-use casewatch_domain::supervision::Role;
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_proto::pb;
 use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;

@@ -12,15 +12,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{Alert, AlertId, AlertState, Category, Cause, Level, RuleId};
+use casewatch_domain::access::{Principal, Role};
+use casewatch_domain::alert::{Alert, AlertState, Cause};
 use casewatch_domain::case::{Case, CaseStatus, Disposition, Light, Policy};
+use casewatch_domain::catalogue::{Category, Level, RuleId};
 use casewatch_domain::event::{
     Actor, Applicant, ApplicantKind, CaseEvent, CaseType, Channel, CompletionResult, Decision,
     Limit, ReviewOutcome, Step,
 };
-use casewatch_domain::ids::{CaseNo, DeptCode, EventId, ItemCode, RegionCode};
+use casewatch_domain::ids::{AlertId, CaseNo, DeptCode, EventId, ItemCode, RegionCode};
 use casewatch_domain::stats::{Counters, StatKey};
-use casewatch_domain::supervision::{Principal, Role, SupervisionAction, SupervisionEvent};
+use casewatch_domain::supervision::{SupervisionAction, SupervisionEvent};
 use chrono::NaiveDate;
 use sha2::{Digest as _, Sha256};
 

@@ -8,8 +8,9 @@
 //! is decided by the domain and the projector.
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{Alert, AlertChange, AlertState, Category, Level, RuleId};
+use casewatch_domain::alert::{Alert, AlertChange, AlertState};
 use casewatch_domain::case::{Case, CaseStatus, Disposition, Light};
+use casewatch_domain::catalogue::{Category, Level, RuleId};
 use casewatch_domain::stats::{Counters, StatKey};
 use chrono::NaiveDate;
 

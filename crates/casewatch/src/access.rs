@@ -7,9 +7,8 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use casewatch_domain::access::{Grant, RegionScope};
+use casewatch_domain::access::{Grant, Principal, RegionScope, Role};
 use casewatch_domain::ids::{DeptCode, RegionCode};
-use casewatch_domain::supervision::{Principal, Role};
 use casewatch_server::Edge;
 use casewatch_server::auth::{Authenticator, CertSubject, Limits, PrincipalSpec, Rate};
 use serde::Deserialize;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use casewatch_domain::access::Role;
 use casewatch_domain::case::Policy;
-use casewatch_domain::supervision::Role;
 use casewatch_proto::client::Authorized;
 use casewatch_proto::pb;
 use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;

@@ -5,17 +5,19 @@
 #![allow(dead_code, unreachable_pub)]
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{Alert, AlertChange, AlertId, RuleId};
+use casewatch_domain::access::{Principal, Role};
+use casewatch_domain::alert::{Alert, AlertChange};
 use casewatch_domain::calendar::WorkingCalendar;
 use casewatch_domain::case::{Case, Disposition, Effects, Policy};
+use casewatch_domain::catalogue::RuleId;
 use casewatch_domain::event::{
     Actor, Applicant, ApplicantKind, CaseEvent, CaseType, Certificate, Channel, CompletionResult,
     Decision, FeeItem, Limit, ProcedureKind, ReviewOutcome, Step,
 };
-use casewatch_domain::ids::{CaseNo, DeptCode, EventId, ItemCode, RegionCode};
+use casewatch_domain::ids::{AlertId, CaseNo, DeptCode, EventId, ItemCode, RegionCode};
 use casewatch_domain::rulebook::RuleBook;
 use casewatch_domain::stats::{Counters, StatDelta};
-use casewatch_domain::supervision::{Principal, Role, SupervisionAction, SupervisionEvent};
+use casewatch_domain::supervision::{SupervisionAction, SupervisionEvent};
 use chrono::NaiveDate;
 
 /// A local time in China Standard Time, written `2026-03-02 09:00`.

@@ -7,7 +7,7 @@
 //! `RETURNING`, row values, `LIKE … ESCAPE`) and bind only text, 64-bit integers, booleans
 //! and bytes ([`Param`]), so every column reads back as the same Rust type on both.
 
-use casewatch_domain::alert::Level;
+use casewatch_domain::catalogue::Level;
 use futures::future::BoxFuture;
 use sqlx::{ColumnIndex, Database, Decode, Pool, QueryBuilder, Row, Type};
 
@@ -200,7 +200,7 @@ macro_rules! view_store {
                 &self,
                 region_prefixes: Option<&[String]>,
                 dept: Option<&str>,
-                min_level: ::casewatch_domain::alert::Level,
+                min_level: ::casewatch_domain::catalogue::Level,
                 at: ::casewatch_domain::Timestamp,
             ) -> $crate::Result<Vec<::casewatch_domain::alert::Alert>> {
                 self.views

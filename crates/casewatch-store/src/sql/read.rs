@@ -3,8 +3,9 @@
 use std::str::FromStr;
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::{Alert, AlertChange, Cause, Level};
+use casewatch_domain::alert::{Alert, AlertChange, Cause};
 use casewatch_domain::case::{Case, CaseStatus};
+use casewatch_domain::catalogue::Level;
 use casewatch_domain::stats::{Counters, StatKey};
 use chrono::NaiveDate;
 use sqlx::QueryBuilder;

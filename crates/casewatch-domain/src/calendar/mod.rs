@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday};
 use serde::{Deserialize, Serialize};
@@ -13,33 +12,54 @@ use crate::ids::RegionCode;
 use crate::{Timestamp, china_standard_time};
 
 /// The shipped national calendar data.
-const NATIONAL_DATA: &str = include_str!("../data/calendar/cn-national.toml");
+const NATIONAL_DATA: &str = include_str!("../../data/calendar/cn-national.toml");
 
 /// Why calendar data or configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CalendarError {
+    /// The data is not TOML of the calendar's shape; the parser's message says where.
     #[error("calendar data is not valid: {0}")]
     Syntax(String),
+    /// An office period that ends when or before it starts.
     #[error("office period {start}–{end} must start before it ends")]
-    EmptyPeriod { start: NaiveTime, end: NaiveTime },
+    EmptyPeriod {
+        /// The period's start.
+        start: NaiveTime,
+        /// Its end.
+        end: NaiveTime,
+    },
+    /// Office periods out of order or overlapping; names the start of the offending one.
     #[error("office periods must be in order and must not overlap ({0} starts too early)")]
     Overlap(NaiveTime),
+    /// A calendar without office hours would have no working time at all.
     #[error("a calendar needs at least one office period")]
     NoOfficeHours,
+    /// A holiday whose last day is before its first.
     #[error("holiday `{name}` ends ({to}) before it starts ({from})")]
     BackwardsHoliday {
+        /// The holiday's name.
         name: String,
+        /// Its first day as given.
         from: NaiveDate,
+        /// Its last day as given.
         to: NaiveDate,
     },
+    /// A date in a year's data more than a year away from that year: a typo, not a notice.
     #[error("{date} is in year {year}'s data but more than a year away from it")]
-    FarFromYear { date: NaiveDate, year: i32 },
+    FarFromYear {
+        /// The date.
+        date: NaiveDate,
+        /// The year whose data lists it.
+        year: i32,
+    },
 }
 
 /// One office period of a working day, in local time, e.g. 09:00–12:00.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfficePeriod {
+    /// When the office opens, local time.
     pub start: NaiveTime,
+    /// When it closes, local time; after `start`.
     pub end: NaiveTime,
 }
 
@@ -47,8 +67,11 @@ pub struct OfficePeriod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Holiday {
+    /// Its name, as the notice gives it (e.g. 国庆节).
     pub name: String,
+    /// Its first day off.
     pub from: NaiveDate,
+    /// Its last day off.
     pub to: NaiveDate,
 }
 
@@ -56,7 +79,9 @@ pub struct Holiday {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MakeUpWorkday {
+    /// The weekend day worked.
     pub date: NaiveDate,
+    /// Which holiday it makes up for, as the notice says.
     pub reason: String,
 }
 
@@ -64,12 +89,16 @@ pub struct MakeUpWorkday {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarYear {
+    /// The year the notice arranges.
     pub year: i32,
     /// The notice the dates come from.
     pub notice: String,
+    /// When the notice was published, if known.
     pub published: Option<NaiveDate>,
+    /// The holidays it lists (its `holiday` entries).
     #[serde(default, rename = "holiday")]
     pub holidays: Vec<Holiday>,
+    /// The weekend days it makes working days (its `workday` entries).
     #[serde(default, rename = "workday")]
     pub workdays: Vec<MakeUpWorkday>,
 }
@@ -78,6 +107,7 @@ pub struct CalendarYear {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarData {
+    /// The years of data (`[[year]]`), each replacing any earlier entry of its year.
     #[serde(default, rename = "year")]
     pub years: Vec<CalendarYear>,
 }
@@ -114,7 +144,10 @@ fn hm(hour: u32, minute: u32) -> NaiveTime {
 }
 
 /// Office hours of a working day, their working time counted to the second.
-#[derive(Debug)]
+///
+/// A year without data counts Monday to Friday; the calendar says so only when asked
+/// ([`covers`](Self::covers)): it logs nothing, and the caller reports the missing year.
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkingCalendar {
     utc_offset: FixedOffset,
     office: Vec<OfficePeriod>,
@@ -127,35 +160,6 @@ pub struct WorkingCalendar {
     notice_dates: BTreeMap<i32, Vec<NaiveDate>>,
     /// Years with published data; other years count Monday to Friday.
     covered_years: BTreeSet<i32>,
-    /// Years 2000..=2062 already warned about, one bit each, and one bit for all the
-    /// years outside them, so a missing year is logged once rather than on every
-    /// computation.
-    warned_years: AtomicU64,
-}
-
-impl Clone for WorkingCalendar {
-    fn clone(&self) -> Self {
-        Self {
-            utc_offset: self.utc_offset,
-            office: self.office.clone(),
-            day_seconds: self.day_seconds,
-            rest_days: self.rest_days.clone(),
-            workdays: self.workdays.clone(),
-            notice_dates: self.notice_dates.clone(),
-            covered_years: self.covered_years.clone(),
-            warned_years: AtomicU64::new(self.warned_years.load(Ordering::Relaxed)),
-        }
-    }
-}
-
-impl PartialEq for WorkingCalendar {
-    fn eq(&self, other: &Self) -> bool {
-        self.utc_offset == other.utc_offset
-            && self.office == other.office
-            && self.rest_days == other.rest_days
-            && self.workdays == other.workdays
-            && self.covered_years == other.covered_years
-    }
 }
 
 impl WorkingCalendar {
@@ -189,7 +193,6 @@ impl WorkingCalendar {
             workdays: BTreeSet::new(),
             notice_dates: BTreeMap::new(),
             covered_years: BTreeSet::new(),
-            warned_years: AtomicU64::new(0),
         };
         for year in &data.years {
             calendar.replace_year(year)?;
@@ -264,7 +267,7 @@ impl WorkingCalendar {
     }
 
     /// Whether `date` is a working day: a listed make-up day, or a weekday that is not a
-    /// listed holiday. A year without data counts Monday to Friday (and logs that once).
+    /// listed holiday. A year without data counts Monday to Friday.
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
         if self.workdays.contains(&date) {
             return true;
@@ -272,45 +275,7 @@ impl WorkingCalendar {
         if self.rest_days.contains(&date) {
             return false;
         }
-        if !self.covers(date.year()) {
-            self.warn_uncovered(date.year());
-        }
         !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
-    }
-
-    fn warn_uncovered(&self, year: i32) {
-        // One bit per year 2000..=2062, and the last bit for every year outside them: such
-        // dates are implausible for a case, and one warning about them is enough.
-        let bit = u32::try_from(year - 2000)
-            .ok()
-            .filter(|bit| *bit < 63)
-            .unwrap_or(63);
-        let bit = 1u64 << bit;
-        if self.warned_years.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
-            tracing::warn!(
-                year,
-                "no holiday data for this year: counting Monday to Friday as working days"
-            );
-        }
-    }
-
-    /// Warns about the years from `first` to `last` that have no data, once each (the
-    /// years outside 2000–2062 once for all).
-    fn warn_uncovered_between(&self, first: i32, last: i32) {
-        let covered = self.covered_years.range(first..=last).count();
-        if i64::try_from(covered).ok() == Some(i64::from(last) - i64::from(first) + 1) {
-            return;
-        }
-        for year in first.max(2000)..=last.min(2062) {
-            if !self.covers(year) {
-                self.warn_uncovered(year);
-            }
-        }
-        for year in [first, last] {
-            if !(2000..=2062).contains(&year) && !self.covers(year) {
-                self.warn_uncovered(year);
-            }
-        }
     }
 
     /// The working days in `from..until`: weekdays counted by arithmetic, corrected by
@@ -320,7 +285,6 @@ impl WorkingCalendar {
         if until <= from {
             return 0;
         }
-        self.warn_uncovered_between(from.year(), until.pred_opt().unwrap_or(until).year());
         let weekend = |date: &NaiveDate| matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
         let made_up = self
             .workdays
@@ -590,295 +554,4 @@ impl Calendars {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::at;
-
-    fn date(text: &str) -> NaiveDate {
-        text.parse().expect("valid date")
-    }
-
-    #[test]
-    fn the_shipped_data_covers_2025_and_2026() {
-        let calendar = WorkingCalendar::national();
-        assert!(calendar.covers(2025) && calendar.covers(2026));
-        assert_eq!(calendar.day_seconds(), 7 * 3600);
-        // National Day 2026 runs 1–7 October; Saturday 10 October is a make-up working day.
-        assert!(!calendar.is_working_day(date("2026-10-01")));
-        assert!(!calendar.is_working_day(date("2026-10-07")));
-        assert!(calendar.is_working_day(date("2026-10-08")));
-        assert!(calendar.is_working_day(date("2026-10-10")));
-        // Spring Festival 2026: 15–23 February off, Saturdays 14 and 28 February worked.
-        assert!(calendar.is_working_day(date("2026-02-14")));
-        assert!(!calendar.is_working_day(date("2026-02-23")));
-        assert!(calendar.is_working_day(date("2026-02-28")));
-        // 2025: 28 January to 4 February off; Sunday 26 January worked.
-        assert!(calendar.is_working_day(date("2025-01-26")));
-        assert!(!calendar.is_working_day(date("2025-02-04")));
-    }
-
-    #[test]
-    fn a_case_accepted_the_day_before_national_day() {
-        let calendar = WorkingCalendar::national();
-        // Accepted Wednesday 30 September 2026 at 09:00: that day is one working day, then
-        // nothing until Thursday 8 October, and Saturday 10 October counts.
-        let accepted = at("2026-09-30T09:00:00+08:00");
-        let day = calendar.day_seconds();
-        assert_eq!(
-            calendar.add_working_seconds(accepted, day),
-            at("2026-09-30T17:30:00+08:00")
-        );
-        assert_eq!(
-            calendar.add_working_seconds(accepted, 2 * day),
-            at("2026-10-08T17:30:00+08:00")
-        );
-        assert_eq!(
-            calendar.add_working_seconds(accepted, 4 * day),
-            at("2026-10-10T17:30:00+08:00")
-        );
-        assert_eq!(
-            calendar.working_seconds(accepted, at("2026-10-09T12:00:00+08:00")),
-            2 * day + 3 * 3600
-        );
-    }
-
-    #[test]
-    fn a_make_up_sunday_counts() {
-        let calendar = WorkingCalendar::national();
-        // Sunday 20 September 2026 is a working day (国庆节调休); Sunday 13th is not.
-        let sunday = calendar.working_seconds(
-            at("2026-09-20T00:00:00+08:00"),
-            at("2026-09-21T00:00:00+08:00"),
-        );
-        assert_eq!(sunday, 7 * 3600);
-        let ordinary_sunday = calendar.working_seconds(
-            at("2026-09-13T00:00:00+08:00"),
-            at("2026-09-14T00:00:00+08:00"),
-        );
-        assert_eq!(ordinary_sunday, 0);
-    }
-
-    #[test]
-    fn after_hours_actions_add_no_time() {
-        let calendar = WorkingCalendar::national();
-        // From 18:00 Monday to 08:30 Tuesday, and over the lunch break: nothing.
-        assert_eq!(
-            calendar.working_seconds(
-                at("2026-03-02T18:00:00+08:00"),
-                at("2026-03-03T08:30:00+08:00")
-            ),
-            0
-        );
-        assert_eq!(
-            calendar.working_seconds(
-                at("2026-03-02T12:00:00+08:00"),
-                at("2026-03-02T13:30:00+08:00")
-            ),
-            0
-        );
-        // An hour added at 17:00 ends at 09:30 the next morning.
-        assert_eq!(
-            calendar.add_working_seconds(at("2026-03-02T17:00:00+08:00"), 3600),
-            at("2026-03-03T09:30:00+08:00")
-        );
-        // An hour added at 21:00 Friday ends Monday 10:00.
-        assert_eq!(
-            calendar.add_working_seconds(at("2026-03-06T21:00:00+08:00"), 3600),
-            at("2026-03-09T10:00:00+08:00")
-        );
-    }
-
-    #[test]
-    fn the_close_of_the_working_day() {
-        let calendar = WorkingCalendar::national();
-        assert_eq!(
-            calendar.close_of_working_day(at("2026-03-02T10:00:00+08:00")),
-            at("2026-03-02T17:30:00+08:00")
-        );
-        // After hours on Friday: the next working day is Monday.
-        assert_eq!(
-            calendar.close_of_working_day(at("2026-03-06T18:00:00+08:00")),
-            at("2026-03-09T17:30:00+08:00")
-        );
-    }
-
-    #[test]
-    fn a_year_without_data_counts_monday_to_friday() {
-        let calendar = WorkingCalendar::national();
-        assert!(!calendar.covers(2030));
-        // 1 January 2030 is a Tuesday: a working day for lack of data.
-        assert!(calendar.is_working_day(date("2030-01-01")));
-        assert!(!calendar.is_working_day(date("2030-01-05")));
-    }
-
-    #[test]
-    fn regions_override_office_hours_and_days() {
-        let changes: RegionCalendar = toml::from_str(
-            r#"
-            region = "330100"
-            office_hours = [{ start = "08:30:00", end = "12:00:00" }, { start = "14:00:00", end = "18:00:00" }]
-            holidays = [{ name = "local festival", from = "2026-03-04", to = "2026-03-04" }]
-            workdays = [{ date = "2026-03-07", reason = "local make-up day" }]
-            "#,
-        )
-        .expect("valid region calendar");
-        let calendars = Calendars::default()
-            .with_regions(&[changes])
-            .expect("valid changes");
-        let city = calendars.for_region(&RegionCode::parse("330106001").expect("valid"));
-        assert_eq!(city.day_seconds(), 7 * 3600 + 1800);
-        assert!(!city.is_working_day(date("2026-03-04")));
-        assert!(city.is_working_day(date("2026-03-07")));
-        let elsewhere = calendars.for_region(&RegionCode::parse("440300").expect("valid"));
-        assert!(elsewhere.is_working_day(date("2026-03-04")));
-        assert_eq!(elsewhere.day_seconds(), 7 * 3600);
-    }
-
-    #[test]
-    fn bad_office_hours_are_refused() {
-        let overlapping = vec![
-            OfficePeriod {
-                start: hm(9, 0),
-                end: hm(12, 0),
-            },
-            OfficePeriod {
-                start: hm(11, 0),
-                end: hm(17, 0),
-            },
-        ];
-        assert_eq!(
-            WorkingCalendar::new(overlapping, &CalendarData::default()),
-            Err(CalendarError::Overlap(hm(11, 0)))
-        );
-        assert_eq!(
-            WorkingCalendar::new(Vec::new(), &CalendarData::default()),
-            Err(CalendarError::NoOfficeHours)
-        );
-    }
-
-    /// The 2019 notice (国办发明电〔2018〕15号) moved days of 2018: New Year's Day 2019 was
-    /// a holiday from Sunday 30 December 2018, made up on Saturday 29 December 2018.
-    #[test]
-    fn a_notice_may_name_days_of_the_year_before() {
-        let data = CalendarData::parse(
-            r#"
-            [[year]]
-            year = 2019
-            notice = "国办发明电〔2018〕15号"
-            holiday = [{ name = "元旦", from = "2018-12-30", to = "2019-01-01" }]
-            workday = [{ date = "2018-12-29", reason = "元旦调休" }]
-            "#,
-        )
-        .expect("valid data");
-        let office = WorkingCalendar::national().office.clone();
-        let calendar = WorkingCalendar::new(office.clone(), &data).expect("dates beside the year");
-        assert!(calendar.is_working_day(date("2018-12-29")));
-        assert!(!calendar.is_working_day(date("2018-12-31")));
-        assert!(!calendar.is_working_day(date("2019-01-01")));
-        assert!(calendar.is_working_day(date("2019-01-02")));
-        // Replacing 2019's data takes its days of 2018 with it.
-        let replaced = calendar
-            .with_changes(&RegionCalendar {
-                region: RegionCode::parse("330100").expect("valid"),
-                office_hours: None,
-                holidays: Vec::new(),
-                workdays: Vec::new(),
-                years: vec![CalendarYear {
-                    year: 2019,
-                    notice: "none".into(),
-                    published: None,
-                    holidays: Vec::new(),
-                    workdays: Vec::new(),
-                }],
-            })
-            .expect("valid changes");
-        assert!(!replaced.is_working_day(date("2018-12-29")));
-        assert!(replaced.is_working_day(date("2018-12-31")));
-        // A date two years away is a typo, not a notice.
-        let far = CalendarData::parse(
-            "[[year]]\nyear = 2019\nnotice = \"n\"\nworkday = [{ date = \"2021-02-07\", reason = \"r\" }]\n",
-        )
-        .expect("valid syntax");
-        assert_eq!(
-            WorkingCalendar::new(office, &far),
-            Err(CalendarError::FarFromYear {
-                date: date("2021-02-07"),
-                year: 2019
-            })
-        );
-    }
-
-    /// Working time counted one day at a time, as the definition says.
-    fn working_seconds_day_by_day(
-        calendar: &WorkingCalendar,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> i64 {
-        let mut total = 0;
-        let mut date = calendar.local_date(from);
-        while from < to && date <= calendar.local_date(to) {
-            for (start, end) in calendar.periods_of(date) {
-                total += (end.min(to) - start.max(from)).num_seconds().max(0);
-            }
-            date = date.succ_opt().expect("far from the end of the calendar");
-        }
-        total
-    }
-
-    /// An instant from 2024 to 2028, around the years the shipped data covers, at any
-    /// second.
-    fn instant() -> impl proptest::strategy::Strategy<Value = Timestamp> {
-        use proptest::strategy::Strategy as _;
-        (1_704_067_200_i64..1_830_297_600)
-            .prop_map(|seconds| Timestamp::from_timestamp(seconds, 0).expect("a valid instant"))
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn counting_whole_days_at_once_agrees_with_counting_them_one_by_one(
-            from in instant(),
-            to in instant(),
-        ) {
-            let calendar = WorkingCalendar::national();
-            proptest::prop_assert_eq!(
-                calendar.working_seconds(from, to),
-                working_seconds_day_by_day(&calendar, from, to)
-            );
-        }
-
-        #[test]
-        fn adding_working_time_is_the_inverse_of_measuring_it(
-            from in instant(),
-            seconds in 1_i64..400 * 7 * 3600,
-        ) {
-            let calendar = WorkingCalendar::national();
-            let reached = calendar.add_working_seconds(from, seconds);
-            proptest::prop_assert_eq!(calendar.working_seconds(from, reached), seconds);
-            // The earliest such instant: a second less is not enough.
-            proptest::prop_assert_eq!(
-                calendar.working_seconds(from, reached - chrono::Duration::seconds(1)),
-                seconds - 1
-            );
-        }
-    }
-
-    /// The regression of steps dated at the edges of what a record can carry (found by the
-    /// projector's adversarial fuzzing): measuring from year 1 to year 9999, and adding
-    /// past the end of the calendar, give consistent answers instead of a panic. (Their
-    /// cost, once seconds of work a day at a time, is the projector fuzzing's to notice.)
-    #[test]
-    fn spans_of_millennia_are_measured() {
-        let calendar = WorkingCalendar::national();
-        let earliest = Timestamp::from_timestamp(-62_135_596_800, 0).expect("year 1");
-        let latest = Timestamp::from_timestamp(253_402_300_799, 999_999_999).expect("year 9999");
-        let all = calendar.working_seconds(earliest, latest);
-        let reached = calendar.add_working_seconds(earliest, all);
-        assert!(reached <= latest && calendar.working_seconds(earliest, reached) == all);
-        assert_eq!(
-            calendar.add_working_seconds(latest, i64::MAX),
-            end_of_calendar(),
-            "past the end of the calendar"
-        );
-        assert!(calendar.close_of_working_day(end_of_calendar()) >= end_of_calendar());
-    }
-}
+mod tests;

@@ -1,10 +1,14 @@
 //! The case steps county and department systems report (the event catalogue of DOMAIN.md).
 
+mod validate;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::ids::{CaseNo, DeptCode, EventId, ItemCode, RegionCode};
-use crate::{Timestamp, ValidationError, china_standard_time, local_text};
+use crate::{Timestamp, ValidationError};
+
+pub(crate) use validate::check_text;
 
 /// Longest free text (reasons, opinions, replies) accepted, in characters.
 pub const TEXT_MAX: usize = 2000;
@@ -121,119 +125,200 @@ pub struct CaseEvent {
 pub enum Step {
     /// 申办: an application arrived.
     Submitted {
+        /// Who applied.
         applicant: Applicant,
+        /// How the application arrived (web and mobile count as online).
         channel: Channel,
+        /// The materials handed in.
         materials: Vec<Material>,
     },
     /// 受理: the case was accepted; the clock starts.
     Accepted {
+        /// How the case is handled (即办, 承诺, 联办, 上报).
         case_type: CaseType,
+        /// The statutory limit (法定时限): past it, T3.
         legal_limit: Limit,
+        /// The limit promised to the applicant (承诺时限): past it, T2; near it, T1.
         promised_limit: Limit,
+        /// Whether the item charges a fee for this case.
         fee_required: bool,
+        /// The fee's standard amount, in fen; missing while a fee is required draws C1.
         fee_standard_fen: Option<u64>,
+        /// The acceptance notice's number (受理通知书编号); empty draws C1.
         accept_doc_no: String,
     },
     /// 不予受理: the application was refused; terminal. An empty reason is recorded and
     /// draws rule T9 rather than being refused, so that the omission stays visible.
-    Rejected { reason: String },
+    Rejected {
+        /// Why the application was not accepted.
+        reason: String,
+    },
     /// 补正告知: the applicant was told to supplement materials; pauses the clock after
     /// acceptance.
     CorrectionRequested {
+        /// What is wrong with the materials.
         reason: String,
+        /// The materials to supplement, all at once (一次性告知).
         materials: Vec<Material>,
     },
     /// 补正受理: the supplemented materials arrived; resumes the clock.
-    CorrectionReceived { materials: Vec<Material> },
+    CorrectionReceived {
+        /// The materials supplemented.
+        materials: Vec<Material>,
+    },
     /// 承办/审核: one review step.
     Reviewed {
+        /// The review step's code, which an item's required steps name (P2).
         step_code: String,
+        /// Its name, for people.
         step_name: String,
+        /// Whether it passed; only a passed review counts as done.
         outcome: ReviewOutcome,
+        /// The reviewer's opinion (审核意见).
         opinion: String,
+        /// The step's own limit, counted from the previous handling step or the
+        /// acceptance (T4).
         step_limit: Option<Limit>,
     },
     /// 批准/决定.
     Decided {
+        /// Granted or denied.
         decision: Decision,
+        /// Why; required on a denial (T9).
         reason: String,
+        /// Signed off at the window (窗口直接签批): exempt from the separation of
+        /// acceptance and decision (P3).
         window_direct_signoff: bool,
     },
     /// 特别程序开始: an extension moves the due dates; other procedures pause the clock,
     /// each pause capped at the approved length.
     SpecialProcedureStarted {
+        /// The procedure's number, which its end names.
         proc_no: String,
+        /// An extension (延长审批), or a procedure whose time is not counted.
         kind: ProcedureKind,
+        /// The legal basis invoked.
         basis: String,
+        /// Who approved it; an extension without one extends nothing (T7).
         approver: String,
+        /// The length approved: an extension's addition, or the cap on the pause.
         approved: Limit,
     },
     /// 特别程序结果: resumes the clock.
     SpecialProcedureEnded {
+        /// The number of the procedure ended.
         proc_no: String,
+        /// What it found; empty draws T6.
         result: String,
+        /// What it cost (a testing fee, say), in fen.
         fee_fen: Option<u64>,
     },
     /// 挂起: pauses the clock.
     Suspended {
+        /// Why the case is suspended.
         reason: String,
+        /// Working days asked for; past them (or past the legal limit's length when
+        /// none), the clock runs again and T6 fires.
         requested_days: Option<u32>,
     },
     /// 解挂: resumes the clock.
-    Resumed { reason: String },
+    Resumed {
+        /// Why handling resumes.
+        reason: String,
+    },
     /// 收费 (一票制).
     FeeCharged {
+        /// The ticket's number.
         ticket_no: String,
+        /// Its lines, each under a fee code (F2 checks each against its standard).
         items: Vec<FeeItem>,
+        /// Who paid.
         payer: String,
+        /// Who collected.
         collector: String,
+        /// Collected through the unified ticket (一票制); otherwise F3.
         unified_ticket: bool,
     },
     /// 办结: the clock stops.
     Completed {
+        /// How the case ended.
         result: CompletionResult,
+        /// The certificate issued, required when the result is one (C1).
         certificate: Option<Certificate>,
+        /// The fees charged in total, in fen; unlike the tickets' sum, F2.
         fee_total_fen: u64,
     },
     /// 领取/送达.
-    Delivered { method: String, receiver: String },
+    Delivered {
+        /// How the result was handed over (collected, posted, …).
+        method: String,
+        /// Who received it.
+        receiver: String,
+    },
     /// 撤回: terminal.
-    Withdrawn { reason: String },
+    Withdrawn {
+        /// Why the applicant withdrew.
+        reason: String,
+    },
     /// 查询: the applicant looked the case up.
-    Queried { channel: Channel },
+    Queried {
+        /// Where the applicant asked.
+        channel: Channel,
+    },
     /// 申述/投诉: opens a complaint clock.
     Appealed {
+        /// The appeal's number, which its resolution names.
         appeal_no: String,
+        /// Who complains.
         complainant: String,
+        /// Whether it is about the department or a person.
         target: AppealTarget,
+        /// What the complaint is.
         reason: String,
+        /// Where it was made.
         channel: Channel,
     },
     /// 申述办结: closes that complaint clock.
     AppealResolved {
+        /// The number of the appeal resolved.
         appeal_no: String,
+        /// How it was resolved.
         outcome: AppealOutcome,
+        /// The answer given to the complainant.
         reply: String,
+        /// The complainant's satisfaction with the answer, 1 (best) to 5, if asked.
         satisfaction: Option<RatingLevel>,
     },
     /// 好差评: the applicant rated the service.
     Rated {
+        /// The rating's number, which its follow-up names.
         rating_no: String,
+        /// 1 (very satisfied) to 5 (very dissatisfied); 4 and 5 need a follow-up (K2).
         level: RatingLevel,
+        /// The evaluation tags the applicant chose.
         tags: Vec<String>,
+        /// The applicant's own words, if any.
         text: Option<String>,
     },
     /// 差评整改回访: the department followed up a poor rating (closes rule K2's clock).
-    RatingFollowedUp { rating_no: String, reply: String },
+    RatingFollowedUp {
+        /// The number of the rating followed up.
+        rating_no: String,
+        /// What the department did or answered.
+        reply: String,
+    },
 }
 
 /// The applicant (申请人).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applicant {
+    /// A person or an organisation.
     pub kind: ApplicantKind,
+    /// The person's or organisation's name.
     pub name: String,
     /// The kind of identity document, e.g. `resident_id`, `credit_code`, `passport`.
     pub id_type: String,
+    /// The document's number.
     pub id_no: String,
 }
 
@@ -241,7 +326,9 @@ pub struct Applicant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicantKind {
+    /// A natural person (自然人).
     Person,
+    /// A legal person or other organisation (法人).
     Organisation,
 }
 
@@ -269,7 +356,9 @@ impl Channel {
 /// One submitted material (材料).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Material {
+    /// The material's code in the item's list, possibly empty.
     pub code: String,
+    /// Its name.
     pub name: String,
 }
 
@@ -291,8 +380,11 @@ pub enum CaseType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewOutcome {
+    /// Passed (通过): the step counts as done.
     Pass,
+    /// Returned to the previous step (退回).
     Return,
+    /// Any other outcome.
     Other,
 }
 
@@ -312,22 +404,34 @@ pub enum Decision {
 pub enum ProcedureKind {
     /// 延长审批: moves the due dates by the approved length instead of pausing.
     Extension,
+    /// 听证: a hearing.
     Hearing,
+    /// 现场勘查: an on-site inspection.
     Inspection,
+    /// 检验/检测: testing.
     Testing,
+    /// 检疫: quarantine.
     Quarantine,
+    /// 鉴定: an appraisal.
     Appraisal,
+    /// 专家评审: an expert review.
     ExpertReview,
+    /// 招标: a tender.
     Tender,
+    /// 拍卖: an auction.
     Auction,
+    /// Any other procedure whose time the law does not count.
     Other,
 }
 
 /// One line of a fee ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeeItem {
+    /// The fee's code (收费项目编码), which the rule book's standards name.
     pub fee_code: String,
+    /// The amount charged, in fen.
     pub amount_fen: u64,
+    /// The standard the ticket states, in fen; the rule book's standard wins.
     pub standard_fen: u64,
 }
 
@@ -350,9 +454,13 @@ pub enum CompletionResult {
 /// The certificate (证照) issued on completion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certificate {
+    /// The certificate's name (证照名称); required (C1).
     pub name: String,
+    /// Its number (证照编号); required (C1).
     pub no: String,
+    /// The last day it is valid, if it expires.
     pub valid_to: Option<chrono::NaiveDate>,
+    /// Who issued it.
     pub issuer: String,
 }
 
@@ -360,7 +468,9 @@ pub struct Certificate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AppealTarget {
+    /// The department as a whole.
     Department,
+    /// A member of its staff.
     Person,
 }
 
@@ -457,258 +567,7 @@ impl Step {
     }
 }
 
-/// Checks a text's length in characters; `required` also refuses an empty (or blank) text.
-pub(crate) fn check_text(
-    field: &str,
-    text: &str,
-    max: usize,
-    required: bool,
-) -> Result<(), ValidationError> {
-    if required && text.trim().is_empty() {
-        return Err(ValidationError::new(field, "must not be empty"));
-    }
-    let len = text.chars().count();
-    if len > max {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at most {max} characters, got {len}"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_list<T>(
-    field: &str,
-    list: &[T],
-    required: bool,
-    mut each: impl FnMut(&T) -> Result<(), ValidationError>,
-) -> Result<(), ValidationError> {
-    if required && list.is_empty() {
-        return Err(ValidationError::new(field, "must not be empty"));
-    }
-    if list.len() > LIST_MAX {
-        return Err(ValidationError::new(
-            field,
-            format!("must have at most {LIST_MAX} entries, got {}", list.len()),
-        ));
-    }
-    for (index, item) in list.iter().enumerate() {
-        each(item).map_err(|error| error.within(&format!("{field}[{index}]")))?;
-    }
-    Ok(())
-}
-
-/// Checks an amount of money against [`FEN_MAX`].
-fn check_fen(field: &str, fen: u64) -> Result<(), ValidationError> {
-    if fen > FEN_MAX {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at most {FEN_MAX} fen, got {fen}"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_materials(field: &str, materials: &[Material]) -> Result<(), ValidationError> {
-    check_list(field, materials, false, |material| {
-        check_text("code", &material.code, NAME_MAX, false)?;
-        check_text("name", &material.name, NAME_MAX, true)
-    })
-}
-
 impl CaseEvent {
-    /// Checks what the types do not: text lengths, required texts, list sizes, the step
-    /// number, amounts of money. Errors name the field relative to the event (`accepted.accept_doc_no`).
-    /// Omissions that are supervision findings (an empty rejection reason) pass here and
-    /// are judged by the rules.
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        if self.seq == 0 || self.seq > SEQ_MAX {
-            return Err(ValidationError::new(
-                "seq",
-                format!("must be 1 to {SEQ_MAX}, got {}", self.seq),
-            ));
-        }
-        check_text("source_system", &self.source_system, NAME_MAX, true)?;
-        check_text("actor.id", &self.actor.id, NAME_MAX, true)?;
-        check_text("actor.name", &self.actor.name, NAME_MAX, false)?;
-        self.validate_step()
-            .map_err(|error| error.within(self.step.name()))
-    }
-
-    /// Checks the step's time against the moment Casewatch received it: a step cannot have
-    /// happened later than that, beyond `skew` for a source whose clock runs a little
-    /// ahead, nor before [`EARLIEST_STEP`], which no county system can mean. (A step
-    /// reported late is a supervision finding, C2, not an input error.) Instants are stated
-    /// in China Standard Time, the time of the counties.
-    pub fn check_received(
-        &self,
-        received_at: Timestamp,
-        skew: chrono::TimeDelta,
-    ) -> Result<(), ValidationError> {
-        let earliest = earliest_step();
-        if self.occurred_at < earliest {
-            return Err(ValidationError::new(
-                "occurred_at",
-                format!(
-                    "`{}` is before `{}`, the earliest step Casewatch accepts",
-                    local_text(self.occurred_at),
-                    local_text(earliest)
-                ),
-            ));
-        }
-        match received_at.checked_add_signed(skew) {
-            Some(latest) if self.occurred_at > latest => Err(ValidationError::new(
-                "occurred_at",
-                format!(
-                    "`{}` is in the future: received at `{}`, allowing {} s of clock skew",
-                    local_text(self.occurred_at),
-                    local_text(received_at),
-                    skew.num_seconds()
-                ),
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    fn validate_step(&self) -> Result<(), ValidationError> {
-        match &self.step {
-            Step::Submitted {
-                applicant,
-                materials,
-                ..
-            } => {
-                check_text("applicant.name", &applicant.name, NAME_MAX, true)?;
-                check_text("applicant.id_type", &applicant.id_type, NAME_MAX, false)?;
-                check_text("applicant.id_no", &applicant.id_no, NAME_MAX, false)?;
-                check_materials("materials", materials)
-            }
-            Step::Accepted {
-                accept_doc_no,
-                fee_standard_fen,
-                ..
-            } => {
-                check_text("accept_doc_no", accept_doc_no, NAME_MAX, false)?;
-                fee_standard_fen.map_or(Ok(()), |fen| check_fen("fee_standard_fen", fen))
-            }
-            Step::Rejected { reason } | Step::Withdrawn { reason } | Step::Resumed { reason } => {
-                check_text("reason", reason, TEXT_MAX, false)
-            }
-            Step::CorrectionRequested { reason, materials } => {
-                check_text("reason", reason, TEXT_MAX, false)?;
-                check_materials("materials", materials)
-            }
-            Step::CorrectionReceived { materials } => check_materials("materials", materials),
-            Step::Reviewed {
-                step_code,
-                step_name,
-                opinion,
-                ..
-            } => {
-                check_text("step_code", step_code, NAME_MAX, true)?;
-                check_text("step_name", step_name, NAME_MAX, false)?;
-                check_text("opinion", opinion, TEXT_MAX, false)
-            }
-            Step::Decided { reason, .. } => check_text("reason", reason, TEXT_MAX, false),
-            Step::SpecialProcedureStarted {
-                proc_no,
-                basis,
-                approver,
-                ..
-            } => {
-                check_text("proc_no", proc_no, NAME_MAX, true)?;
-                check_text("basis", basis, TEXT_MAX, false)?;
-                check_text("approver", approver, NAME_MAX, false)
-            }
-            Step::SpecialProcedureEnded {
-                proc_no,
-                result,
-                fee_fen,
-            } => {
-                check_text("proc_no", proc_no, NAME_MAX, true)?;
-                check_text("result", result, TEXT_MAX, false)?;
-                fee_fen.map_or(Ok(()), |fen| check_fen("fee_fen", fen))
-            }
-            Step::Suspended {
-                reason,
-                requested_days,
-            } => {
-                check_text("reason", reason, TEXT_MAX, false)?;
-                match requested_days {
-                    Some(days) if *days > LIMIT_MAX => Err(ValidationError::new(
-                        "requested_days",
-                        format!("must be at most {LIMIT_MAX}, got {days}"),
-                    )),
-                    _ => Ok(()),
-                }
-            }
-            Step::FeeCharged {
-                ticket_no,
-                items,
-                payer,
-                collector,
-                ..
-            } => {
-                check_text("ticket_no", ticket_no, NAME_MAX, true)?;
-                check_text("payer", payer, NAME_MAX, false)?;
-                check_text("collector", collector, NAME_MAX, false)?;
-                check_list("items", items, true, |item| {
-                    check_text("fee_code", &item.fee_code, NAME_MAX, true)?;
-                    check_fen("amount_fen", item.amount_fen)?;
-                    check_fen("standard_fen", item.standard_fen)
-                })
-            }
-            Step::Completed {
-                certificate,
-                fee_total_fen,
-                ..
-            } => {
-                if let Some(certificate) = certificate {
-                    check_text("certificate.name", &certificate.name, NAME_MAX, false)?;
-                    check_text("certificate.no", &certificate.no, NAME_MAX, false)?;
-                    check_text("certificate.issuer", &certificate.issuer, NAME_MAX, false)?;
-                }
-                check_fen("fee_total_fen", *fee_total_fen)
-            }
-            Step::Delivered { method, receiver } => {
-                check_text("method", method, NAME_MAX, false)?;
-                check_text("receiver", receiver, NAME_MAX, false)
-            }
-            Step::Queried { .. } => Ok(()),
-            Step::Appealed {
-                appeal_no,
-                complainant,
-                reason,
-                ..
-            } => {
-                check_text("appeal_no", appeal_no, NAME_MAX, true)?;
-                check_text("complainant", complainant, NAME_MAX, false)?;
-                check_text("reason", reason, TEXT_MAX, true)
-            }
-            Step::AppealResolved {
-                appeal_no, reply, ..
-            } => {
-                check_text("appeal_no", appeal_no, NAME_MAX, true)?;
-                check_text("reply", reply, TEXT_MAX, false)
-            }
-            Step::Rated {
-                rating_no,
-                tags,
-                text,
-                ..
-            } => {
-                check_text("rating_no", rating_no, NAME_MAX, true)?;
-                check_list("tags", tags, false, |tag| {
-                    check_text("", tag, NAME_MAX, true)
-                })?;
-                check_text("text", text.as_deref().unwrap_or(""), TEXT_MAX, false)
-            }
-            Step::RatingFollowedUp { rating_no, reply } => {
-                check_text("rating_no", rating_no, NAME_MAX, true)?;
-                check_text("reply", reply, TEXT_MAX, false)
-            }
-        }
-    }
-
     /// A fingerprint of what the step says, for telling a re-send (same content) from a
     /// conflict (same `(case_no, seq)`, different content). The idempotency key and the
     /// source's record version are left out: re-sends carry new ones.
@@ -746,16 +605,6 @@ impl CaseEvent {
                 .expect("a SHA-256 digest has 8 bytes"),
         )
     }
-}
-
-/// The first instant of [`EARLIEST_STEP`] in China Standard Time.
-fn earliest_step() -> Timestamp {
-    EARLIEST_STEP
-        .and_time(chrono::NaiveTime::MIN)
-        .and_local_timezone(china_standard_time())
-        .single()
-        .expect("a fixed offset maps every local time once")
-        .to_utc()
 }
 
 /// Feeds serialised bytes straight into a hasher, without an intermediate buffer.
