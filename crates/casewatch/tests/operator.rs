@@ -32,6 +32,17 @@ fn casewatch() -> Command {
     command
 }
 
+/// `casewatch simulate` of one county's one case a day, for a day.
+const ONE_CASE: [&str; 7] = [
+    "simulate",
+    "--days",
+    "1",
+    "--counties",
+    "1",
+    "--cases-per-day",
+    "1",
+];
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -266,15 +277,7 @@ async fn simulate_finds_the_development_token_where_data_says_or_says_where_it_l
     let simulate = |dir: &Path| -> Output {
         casewatch()
             .current_dir(elsewhere.path())
-            .args([
-                "simulate",
-                "--days",
-                "1",
-                "--counties",
-                "1",
-                "--cases-per-day",
-                "1",
-            ])
+            .args(ONE_CASE)
             .args(["--server", &format!("http://{}", node.addr)])
             .arg("--data")
             .arg(dir)
@@ -306,15 +309,7 @@ async fn simulate_finds_the_development_token_where_data_says_or_says_where_it_l
 fn a_client_gives_up_on_a_server_that_is_down_and_says_why() {
     let port = child::free_port();
     let output = casewatch()
-        .args([
-            "simulate",
-            "--days",
-            "1",
-            "--counties",
-            "1",
-            "--cases-per-day",
-            "1",
-        ])
+        .args(ONE_CASE)
         .args(["--server", &format!("http://127.0.0.1:{port}")])
         .args(["--token", "cw_anything", "--retries", "2"])
         .output()

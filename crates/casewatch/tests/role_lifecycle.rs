@@ -95,6 +95,16 @@ impl Drop for Started {
     }
 }
 
+/// A fresh schema for the test's views, when PostgreSQL is there (the test is skipped, or
+/// fails under `CASEWATCH_REQUIRE_POSTGRES`, when it is not).
+async fn schema_of_its_own() -> Option<testing::TestSchema> {
+    let base = testing::reachable_database("role_lifecycle").await?;
+    let schema = testing::TestSchema::create(&base)
+        .await
+        .expect("a schema of the test's own");
+    Some(schema)
+}
+
 #[test]
 fn every_role_says_on_standard_output_that_it_stopped_and_why() {
     for (role, signal) in [
@@ -120,12 +130,9 @@ fn every_role_says_on_standard_output_that_it_stopped_and_why() {
 /// every role logs at.
 #[tokio::test]
 async fn a_role_on_migrated_postgres_views_logs_no_notice_at_start() {
-    let Some(base) = testing::reachable_database("role_lifecycle").await else {
+    let Some(schema) = schema_of_its_own().await else {
         return;
     };
-    let schema = testing::TestSchema::create(&base)
-        .await
-        .expect("a schema of the test's own");
     let data = tempfile::tempdir().expect("a temporary directory");
     let views = [
         "--views-backend",
@@ -166,12 +173,9 @@ async fn a_role_on_migrated_postgres_views_logs_no_notice_at_start() {
 /// service manager's `Restart=on-failure` sees it.
 #[tokio::test]
 async fn a_role_whose_part_fails_for_good_stops_non_zero_saying_which_and_why() {
-    let Some(base) = testing::reachable_database("role_lifecycle").await else {
+    let Some(schema) = schema_of_its_own().await else {
         return;
     };
-    let schema = testing::TestSchema::create(&base)
-        .await
-        .expect("a schema of the test's own");
     let data = tempfile::tempdir().expect("a temporary directory");
     let mut started = Started::role(
         &["api"],

@@ -23,6 +23,22 @@ fn casewatch(args: &[&str], data: &Path) -> Output {
         .expect("casewatch runs")
 }
 
+/// Every tool that reads a data directory, as an auditor would call it.
+const READING_TOOLS: &[&[&str]] = &[
+    &["verify"],
+    &["replay"],
+    &["replay", "--case-no", "330106-B-LATE"],
+    &["rebuild"],
+    &[
+        "report",
+        "daily",
+        "--region",
+        "330100",
+        "--date",
+        "2026-03-02",
+    ],
+];
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -35,20 +51,7 @@ fn stderr(output: &Output) -> String {
 fn reading_tools_refuse_a_data_directory_that_is_not_there() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let typo = dir.path().join("casewatch-dta");
-    for args in [
-        &["verify"][..],
-        &["replay"],
-        &["replay", "--case-no", "330106-B-LATE"],
-        &["rebuild"],
-        &[
-            "report",
-            "daily",
-            "--region",
-            "330100",
-            "--date",
-            "2026-03-02",
-        ],
-    ] {
+    for &args in READING_TOOLS {
         let output = casewatch(args, &typo);
         assert!(!output.status.success(), "{args:?} succeeded on no data");
         assert!(
@@ -232,20 +235,7 @@ async fn the_reading_tools_work_on_a_read_only_snapshot() {
     copy_dir(data.path(), &snapshot);
     set_writable(&snapshot, false);
     let before = listing(&snapshot);
-    for args in [
-        &["verify"][..],
-        &["replay"],
-        &["replay", "--case-no", "330106-B-LATE"],
-        &["rebuild"],
-        &[
-            "report",
-            "daily",
-            "--region",
-            "330100",
-            "--date",
-            "2026-03-02",
-        ],
-    ] {
+    for &args in READING_TOOLS {
         let output = unprivileged(&snapshot)
             .args(args)
             .arg("--data")
