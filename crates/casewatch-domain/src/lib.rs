@@ -15,6 +15,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod event;
 pub mod ids;
+pub mod log;
 pub mod report;
 pub mod rulebook;
 mod rules;

@@ -17,17 +17,7 @@ mod partitioner;
 
 pub use partitioner::partition_for_key;
 
-/// A partition number, `0..partitions`.
-pub type Partition = u32;
-/// A record's offset within its partition: dense, from 0.
-pub type Offset = u64;
-
-/// Where a record lies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Position {
-    pub partition: Partition,
-    pub offset: Offset,
-}
+pub use casewatch_domain::log::{Offset, Partition, Position};
 
 /// Where a new record goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

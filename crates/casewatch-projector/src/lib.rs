@@ -30,7 +30,6 @@ use casewatch_store::{
     AlertChangeRow, CaseRow, Checkpoint, CommittedAlert, Hash, Position, QuarantineRow, RefusalRow,
     StepRow, StoreError, ViewBatch, ViewStore,
 };
-use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -38,16 +37,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 pub mod audit;
 mod calendar_years;
 
-/// The hash that starts every chain.
-pub const GENESIS: Hash = [0; 32];
-
-/// One link of a hash chain: `SHA-256(previous || record bytes)`.
-pub fn chain(previous: &Hash, bytes: &[u8]) -> Hash {
-    let mut hasher = Sha256::new();
-    hasher.update(previous);
-    hasher.update(bytes);
-    hasher.finalize().into()
-}
+pub use casewatch_domain::log::{GENESIS, chain};
 
 /// Why projecting failed.
 #[derive(Debug, thiserror::Error)]

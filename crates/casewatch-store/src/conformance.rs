@@ -24,7 +24,6 @@ use casewatch_domain::ids::{AlertId, CaseNo, DeptCode, EventId, ItemCode, Region
 use casewatch_domain::stats::{Counters, StatKey};
 use casewatch_domain::supervision::{SupervisionAction, SupervisionEvent};
 use chrono::NaiveDate;
-use sha2::{Digest as _, Sha256};
 
 use crate::{
     AlertChangeRow, AlertFilter, CaseFilter, CaseRow, Checkpoint, CommittedAlert, Hash,
@@ -1949,7 +1948,7 @@ impl<'a> Projector<'a> {
                 offset: self.next_offset,
             };
             self.next_offset += 1;
-            self.chain = chained(&self.chain, &record.bytes());
+            self.chain = casewatch_domain::log::chain(&self.chain, &record.bytes());
             self.fold(record, position, &mut batch, &mut touched);
         }
         let now = self.now.expect("a batch has a time");
@@ -1992,7 +1991,7 @@ impl<'a> Projector<'a> {
                     .or_insert_with(|| (Case::new(event), [0; 32]));
                 let effects = case.handle_step(event, *recorded_at, self.policy);
                 let previous_hash = *head;
-                *head = chained(head, &bytes);
+                *head = casewatch_domain::log::chain(head, &bytes);
                 let disposition = effects
                     .steps
                     .iter()
@@ -2035,7 +2034,7 @@ impl<'a> Projector<'a> {
                     .get_mut(&case_no)
                     .expect("actions are about known cases");
                 let previous_hash = *head;
-                *head = chained(head, &bytes);
+                *head = casewatch_domain::log::chain(head, &bytes);
                 batch.steps.push(StepRow {
                     case_no: case_no.clone(),
                     position,
@@ -2080,7 +2079,7 @@ impl<'a> Projector<'a> {
                     && let Some((case, head)) = self.cases.get_mut(*case_no)
                 {
                     let previous_hash = *head;
-                    *head = chained(head, bytes);
+                    *head = casewatch_domain::log::chain(head, bytes);
                     batch.steps.push(StepRow {
                         case_no: (*case_no).to_owned(),
                         position,
@@ -2121,13 +2120,6 @@ fn record_effects(
             .into_iter()
             .map(|delta| (delta.key, delta.counters)),
     );
-}
-
-fn chained(previous: &Hash, bytes: &[u8]) -> Hash {
-    let mut hasher = Sha256::new();
-    hasher.update(previous);
-    hasher.update(bytes);
-    hasher.finalize().into()
 }
 
 /// A batch of statistics only, moving partition `partition` from `from` to `to`.

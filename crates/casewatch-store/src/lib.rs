@@ -21,19 +21,7 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 
-/// A partition of the log.
-pub type Partition = u32;
-/// An offset within a partition.
-pub type Offset = u64;
-/// A SHA-256 digest.
-pub type Hash = [u8; 32];
-
-/// Where a record lies on the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Position {
-    pub partition: Partition,
-    pub offset: Offset,
-}
+pub use casewatch_domain::log::{Hash, Offset, Partition, Position};
 
 /// How far the views have folded one partition, the partition's running hash chain up to
 /// there (`chain = SHA-256(previous chain || record bytes)` over every record), and its
