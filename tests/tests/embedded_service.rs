@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use casewatch_domain::catalogue::Level;
-use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions, audit};
+use casewatch_projector::{Projector, audit};
 use casewatch_proto::pb;
 use casewatch_store::ViewStore;
 use casewatch_store::sqlite::SqliteStore;
@@ -289,21 +289,13 @@ async fn a_rebuild_gives_the_live_digest_and_a_flipped_byte_is_named() {
             .await
             .expect("a fresh store"),
     );
-    let partitions: Vec<u32> = (0..state.log.partitions()).collect();
-    let mut projector = Projector::new(
-        state.log.clone(),
-        rebuilt.clone(),
-        state.policy.clone(),
-        &partitions,
-        ProjectorOptions {
-            batch_size: 7,
-            mode: Mode::Rebuild,
-        },
-        None,
-        Progress::new(state.log.partitions()),
-    )
-    .await
-    .expect("a projector");
+    let mut projector = Projector::builder(state.log.clone(), rebuilt.clone())
+        .policy(state.policy.clone())
+        .partitions(0..state.log.partitions())
+        .batch_size(7)
+        .open()
+        .await
+        .expect("a projector");
     projector
         .run_until_caught_up()
         .await

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use casewatch_domain::case::{Case, CaseStatus, Light, Policy};
+use casewatch_domain::record::Content;
 use casewatch_domain::stats::Counters;
-use casewatch_proto::{DecodedRecord, decode_record};
+use casewatch_proto::decode_record;
 use casewatch_tests::{CLEAN_CASES, EXPECTED_ALERTS, ExpectedAlert, Input, record_bytes, scenario};
 
 struct Views {
@@ -23,20 +24,20 @@ fn fold(inputs: &[Input]) -> Views {
     for input in inputs {
         let (recorded_at, decoded) = decode_record(&record_bytes(input)).expect("a valid record");
         let effects = match decoded {
-            DecodedRecord::Case(event) => {
+            Content::Step(event) => {
                 let case = views
                     .cases
                     .entry(event.case_no.to_string())
                     .or_insert_with(|| Case::new(&event));
                 vec![case.handle_step(&event, recorded_at, &policy)]
             }
-            DecodedRecord::Tick(tick) => views
+            Content::Tick(tick) => views
                 .cases
                 .values_mut()
                 .filter(|case| case.is_time_sensitive())
                 .map(|case| case.advance(tick.at, &policy))
                 .collect(),
-            DecodedRecord::Supervision(_) => unreachable!("the scenario has no staff actions"),
+            Content::Action(_) => unreachable!("the scenario has no staff actions"),
         };
         for delta in effects.iter().flat_map(|effects| &effects.stats) {
             views.totals += &delta.counters;

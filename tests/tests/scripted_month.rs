@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 
 use casewatch_domain::case::{Case, Policy};
 use casewatch_domain::ids::RegionCode;
+use casewatch_domain::record::Content;
 use casewatch_domain::report::{Grouping, Period, PeriodKind, figures, standings};
 use casewatch_domain::stats::{Counters, StatKey, rank};
 use casewatch_proto::convert::date_to_pb;
-use casewatch_proto::{DecodedRecord, decode_record, pb};
+use casewatch_proto::{decode_record, pb};
 use casewatch_server::reports::{self, Reach};
 use casewatch_tests::month::{
     BulletinLines, By, DispatchLines, FigureLine, Figures, HANGZHOU, Standing, assert_bulletin,
@@ -37,20 +38,20 @@ fn fold_through_the_domain() -> Rows {
         let (recorded_at, decoded) =
             decode_record(&scripted.record_bytes()).expect("a valid record");
         let effects = match decoded {
-            DecodedRecord::Case(event) => vec![
+            Content::Step(event) => vec![
                 cases
                     .entry(event.case_no.to_string())
                     .or_insert_with(|| Case::new(&event))
                     .handle_step(&event, recorded_at, &policy),
             ],
-            DecodedRecord::Supervision(action) => vec![
+            Content::Action(action) => vec![
                 cases
                     .get_mut(action.alert_id.case_no.as_str())
                     .expect("an action on a known case")
                     .handle_supervision(&action, recorded_at, &policy)
                     .unwrap_or_else(|error| panic!("`{}` refused: {error}", action.event_id)),
             ],
-            DecodedRecord::Tick(tick) => cases
+            Content::Tick(tick) => cases
                 .values_mut()
                 .filter(|case| case.is_time_sensitive())
                 .map(|case| case.advance(tick.at, &policy))

@@ -28,13 +28,14 @@ use casewatch_domain::event::{
     ProcedureKind, Step,
 };
 use casewatch_domain::ids::{AlertId, CaseNo, DeptCode, EventId, ItemCode, RegionCode};
+use casewatch_domain::record::Content;
 use casewatch_domain::stats::Counters;
 use casewatch_domain::strategies;
 use casewatch_domain::supervision::{SupervisionAction, SupervisionEvent};
 use casewatch_log::{
     Appended, Destination, EventLog, LogError, NewRecord, Offset, Partition, Position, StoredRecord,
 };
-use casewatch_proto::{DecodedRecord, RECORD_FORMAT_VERSION, decode_record, encode_record, pb};
+use casewatch_proto::{RECORD_FORMAT_VERSION, decode_record, encode_record, pb};
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_store::{AlertFilter, CaseFilter, CaseRow, ViewStore};
 use chrono::{NaiveDate, TimeDelta};
@@ -777,18 +778,16 @@ async fn every_record_is_accounted_for_once(
         let knows = |case_no: &str| known.contains(&(position.partition, case_no.to_owned()));
         // A record is readable when it decodes and is keyed by the case it is about.
         match decode_record(&record.bytes) {
-            Ok((_, DecodedRecord::Case(event))) if event.case_no.as_str() == record.key => {
+            Ok((_, Content::Step(event))) if event.case_no.as_str() == record.key => {
                 known.insert((position.partition, record.key.clone()));
                 archived.insert(position);
             }
-            Ok((_, DecodedRecord::Supervision(action)))
-                if action.alert_id.case_no.as_str() == record.key =>
-            {
+            Ok((_, Content::Action(action))) if action.alert_id.case_no.as_str() == record.key => {
                 if knows(&record.key) {
                     archived.insert(position);
                 }
             }
-            Ok((_, DecodedRecord::Tick(_))) => {}
+            Ok((_, Content::Tick(_))) => {}
             _ => {
                 quarantined.insert(position);
                 if knows(&record.key) {

@@ -18,7 +18,7 @@ mod supervision;
 mod view;
 
 pub use record::{
-    DecodedRecord, RECORD_FORMAT_VERSION, RecordError, decode_record, encode_record, encode_tick,
+    RECORD_FORMAT_VERSION, RecordError, decode_record, encode_record, encode_tick, read_record,
 };
 
 /// The messages and services generated from `proto/casewatch/v1`.

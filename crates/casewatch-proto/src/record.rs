@@ -3,8 +3,7 @@
 //! The payload stays the producer's bytes: encoding never re-encodes it, so fields unknown
 //! to this build survive on the log, and the hash chain covers what was received.
 
-use casewatch_domain::event::CaseEvent;
-use casewatch_domain::supervision::{ClockTick, SupervisionEvent};
+use casewatch_domain::record::{Content, Record};
 use casewatch_domain::{Timestamp, ValidationError};
 use prost::Message;
 
@@ -37,17 +36,6 @@ pub enum RecordError {
     Invalid(ValidationError),
 }
 
-/// A record's payload, decoded and validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodedRecord {
-    /// A step reported by a county or department system.
-    Case(CaseEvent),
-    /// An action by staff or a department on an alert.
-    Supervision(SupervisionEvent),
-    /// The passing of time.
-    Tick(ClockTick),
-}
-
 /// Encodes a record: the envelope around `payload`, which is kept byte for byte.
 pub fn encode_record(kind: pb::RecordKind, recorded_at: Timestamp, payload: &[u8]) -> Vec<u8> {
     pb::Record {
@@ -71,7 +59,7 @@ pub fn encode_tick(at: Timestamp, source: &str) -> Vec<u8> {
 
 /// Decodes a record's envelope and payload into domain values. Unknown fields of the
 /// payload are skipped (the stored bytes keep them).
-pub fn decode_record(bytes: &[u8]) -> Result<(Timestamp, DecodedRecord), RecordError> {
+pub fn decode_record(bytes: &[u8]) -> Result<(Timestamp, Content), RecordError> {
     let record = pb::Record::decode(bytes).map_err(|error| RecordError::Undecodable {
         part: "record envelope",
         error,
@@ -84,22 +72,28 @@ pub fn decode_record(bytes: &[u8]) -> Result<(Timestamp, DecodedRecord), RecordE
     let payload = record.payload.as_slice();
     let decoded = match pb::RecordKind::try_from(record.kind) {
         Ok(pb::RecordKind::CaseEvent) => {
-            DecodedRecord::Case(decode_payload::<pb::CaseEvent, _>("case event", payload)?)
+            Content::Step(decode_payload::<pb::CaseEvent, _>("case event", payload)?)
         }
         Ok(pb::RecordKind::SupervisionEvent) => {
-            DecodedRecord::Supervision(decode_payload::<pb::SupervisionEvent, _>(
+            Content::Action(decode_payload::<pb::SupervisionEvent, _>(
                 "supervision event",
                 payload,
             )?)
         }
         Ok(pb::RecordKind::ClockTick) => {
-            DecodedRecord::Tick(decode_payload::<pb::ClockTick, _>("clock tick", payload)?)
+            Content::Tick(decode_payload::<pb::ClockTick, _>("clock tick", payload)?)
         }
         Ok(pb::RecordKind::Unspecified) | Err(_) => {
             return Err(RecordError::UnknownKind(record.kind));
         }
     };
     Ok((recorded_at, decoded))
+}
+
+/// Reads a record the log stored under `key` into what the fold takes: what it says, or
+/// why it cannot be read ([`Record::keyed`]).
+pub fn read_record(bytes: &[u8], key: &str) -> Record {
+    Record::keyed(decode_record(bytes).map_err(|error| error.to_string()), key)
 }
 
 fn decode_payload<P, D>(part: &'static str, payload: &[u8]) -> Result<D, RecordError>
@@ -113,6 +107,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use casewatch_domain::supervision::ClockTick;
+
     use super::*;
 
     fn at() -> Timestamp {
@@ -147,7 +143,7 @@ mod tests {
         let bytes = encode_record(pb::RecordKind::ClockTick, at(), &tick_payload());
         assert_eq!(
             decode_record(&bytes),
-            Ok((at(), DecodedRecord::Tick(ClockTick { at: at() })))
+            Ok((at(), Content::Tick(ClockTick { at: at() })))
         );
     }
 

@@ -4,9 +4,10 @@
 //! hostile_bytes` is the long run; the suite's default is a short one.
 
 use casewatch_domain::event::CaseEvent;
+use casewatch_domain::record::Content;
 use casewatch_domain::strategies;
 use casewatch_domain::supervision::SupervisionEvent;
-use casewatch_proto::{DecodedRecord, decode_record, encode_record, pb};
+use casewatch_proto::{decode_record, encode_record, pb};
 use proptest::prelude::*;
 use prost::Message;
 
@@ -14,11 +15,11 @@ use prost::Message;
 fn check_decoded(bytes: &[u8]) -> Result<(), TestCaseError> {
     if let Ok((_, record)) = decode_record(bytes) {
         match record {
-            DecodedRecord::Case(event) => prop_assert!(event.validate().is_ok(), "{event:?}"),
-            DecodedRecord::Supervision(action) => {
+            Content::Step(event) => prop_assert!(event.validate().is_ok(), "{event:?}"),
+            Content::Action(action) => {
                 prop_assert!(action.validate().is_ok(), "{action:?}");
             }
-            DecodedRecord::Tick(_) => {}
+            Content::Tick(_) => {}
         }
     }
     // Decoding is a function of the bytes: a replay reads what the live fold read.

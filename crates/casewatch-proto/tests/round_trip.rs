@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::event::CaseEvent;
+use casewatch_domain::record::Content;
 use casewatch_domain::strategies;
 use casewatch_domain::supervision::{ClockTick, SupervisionEvent};
-use casewatch_proto::{DecodedRecord, decode_record, encode_record, pb};
+use casewatch_proto::{decode_record, encode_record, pb};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
@@ -27,25 +28,25 @@ where
 /// A field this build does not know: number 999, wire type varint, value 1.
 const UNKNOWN_FIELD: [u8; 3] = [0xb8, 0x3e, 0x01];
 
-fn any_record() -> impl Strategy<Value = DecodedRecord> {
+fn any_record() -> impl Strategy<Value = Content> {
     prop_oneof![
-        strategies::case_event().prop_map(DecodedRecord::Case),
-        strategies::supervision_event().prop_map(DecodedRecord::Supervision),
-        strategies::clock_tick().prop_map(DecodedRecord::Tick),
+        strategies::case_event().prop_map(Content::Step),
+        strategies::supervision_event().prop_map(Content::Action),
+        strategies::clock_tick().prop_map(Content::Tick),
     ]
 }
 
-fn payload_of(record: &DecodedRecord) -> (pb::RecordKind, Vec<u8>) {
+fn payload_of(record: &Content) -> (pb::RecordKind, Vec<u8>) {
     match record.clone() {
-        DecodedRecord::Case(event) => (
+        Content::Step(event) => (
             pb::RecordKind::CaseEvent,
             pb::CaseEvent::from(event).encode_to_vec(),
         ),
-        DecodedRecord::Supervision(event) => (
+        Content::Action(event) => (
             pb::RecordKind::SupervisionEvent,
             pb::SupervisionEvent::from(event).encode_to_vec(),
         ),
-        DecodedRecord::Tick(tick) => (
+        Content::Tick(tick) => (
             pb::RecordKind::ClockTick,
             pb::ClockTick::from(tick).encode_to_vec(),
         ),
@@ -131,7 +132,7 @@ fn a_hand_written_record_keeps_its_bytes() {
     assert_eq!(envelope.format_version, 1);
     assert_eq!(
         decode_record(&bytes),
-        Ok((at, DecodedRecord::Tick(ClockTick { at })))
+        Ok((at, Content::Tick(ClockTick { at })))
     );
 }
 

@@ -7,10 +7,11 @@ use std::pin::Pin;
 
 use casewatch_domain::access::Operation;
 use casewatch_domain::case::Policy;
+use casewatch_domain::record::Content;
 use casewatch_domain::rulebook::ThresholdPatch;
 use casewatch_projector::audit::{self, Mismatch, VerifyReport};
 use casewatch_proto::convert::{date_field, timestamp_field, timestamp_to_pb};
-use casewatch_proto::{DecodedRecord, decode_record, pb};
+use casewatch_proto::{decode_record, pb};
 use casewatch_store::{Position, StepRow};
 use futures::Stream;
 use prost::Message;
@@ -39,6 +40,10 @@ fn project_error(error: casewatch_projector::ProjectError) -> Status {
         error @ (casewatch_projector::ProjectError::OtherLog { .. }
         | casewatch_projector::ProjectError::AheadOfLog { .. }) => {
             Status::failed_precondition(error.to_string())
+        }
+        // Only a projector's run gives up; an audit call answers each failure at once.
+        error @ casewatch_projector::ProjectError::GaveUp { .. } => {
+            Status::unavailable(error.to_string())
         }
     }
 }
@@ -92,20 +97,20 @@ impl LogScope {
         self.caller.grant.reaches_unplaced().is_ok()
     }
 
-    async fn sees(&mut self, decoded: Option<&DecodedRecord>) -> Result<bool, Status> {
+    async fn sees(&mut self, decoded: Option<&Content>) -> Result<bool, Status> {
         if self.unrestricted() {
             return Ok(true);
         }
         let case_no = match decoded {
-            Some(DecodedRecord::Case(event)) => {
+            Some(Content::Step(event)) => {
                 return Ok(self
                     .caller
                     .grant
                     .reaches(&event.region_code, &event.dept_code)
                     .is_ok());
             }
-            Some(DecodedRecord::Tick(_)) => return Ok(true),
-            Some(DecodedRecord::Supervision(action)) => action.alert_id.case_no.to_string(),
+            Some(Content::Tick(_)) => return Ok(true),
+            Some(Content::Action(action)) => action.alert_id.case_no.to_string(),
             None => return Ok(false),
         };
         if let Some(known) = self.cases.get(&case_no) {
@@ -130,13 +135,11 @@ impl LogScope {
 /// One archived record as a message, with the record read back from the log.
 fn recorded_step(step: &StepRow, bytes: Vec<u8>) -> pb::RecordedStep {
     let event = match decode_record(&bytes) {
-        Ok((_, DecodedRecord::Case(event))) => {
-            Some(pb::recorded_step::Event::CaseEvent(event.into()))
-        }
-        Ok((_, DecodedRecord::Supervision(action))) => {
+        Ok((_, Content::Step(event))) => Some(pb::recorded_step::Event::CaseEvent(event.into())),
+        Ok((_, Content::Action(action))) => {
             Some(pb::recorded_step::Event::SupervisionEvent(action.into()))
         }
-        Ok((_, DecodedRecord::Tick(_))) | Err(_) => None,
+        Ok((_, Content::Tick(_))) | Err(_) => None,
     };
     pb::RecordedStep {
         position: Some(pb::LogPosition {
@@ -318,7 +321,7 @@ impl pb::audit_service_server::AuditService for Audit {
                             && prefixes
                                 .as_ref()
                                 .is_none_or(|prefixes| match decoded.as_ref() {
-                                    Some((_, DecodedRecord::Case(event))) => {
+                                    Some((_, Content::Step(event))) => {
                                         prefixes.iter().any(|prefix| {
                                             event.region_code.as_str().starts_with(prefix.as_str())
                                         })

@@ -8,12 +8,13 @@ use casewatch_domain::access::Operation;
 use casewatch_domain::alert::LifecycleError;
 use casewatch_domain::case::Case;
 use casewatch_domain::ids::{AlertId, RegionCode, RegionLevel};
+use casewatch_domain::record::Content;
 use casewatch_domain::report::Grouping;
 use casewatch_domain::stats::Counters;
 use casewatch_domain::supervision::SupervisionEvent;
 use casewatch_log::{Destination, NewRecord, Position};
 use casewatch_proto::convert::{date_field, date_to_pb, optional_enum_field};
-use casewatch_proto::{DecodedRecord, decode_record, encode_record, pb};
+use casewatch_proto::{decode_record, encode_record, pb};
 use casewatch_store::{CaseFilter, CommittedAlert, ViewStore};
 use chrono::NaiveDate;
 use futures::Stream;
@@ -471,7 +472,7 @@ impl Monitor {
             let Some(record) = records.first() else {
                 continue;
             };
-            if let Ok((_, DecodedRecord::Supervision(found))) = decode_record(&record.bytes)
+            if let Ok((_, Content::Action(found))) = decode_record(&record.bytes)
                 && found.event_id == action.event_id
                 && found.alert_id == action.alert_id
             {

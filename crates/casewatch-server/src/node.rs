@@ -11,7 +11,7 @@ use std::time::Duration;
 use casewatch_domain::case::Policy;
 use casewatch_log::EventLog;
 use casewatch_log::embedded::EmbeddedLog;
-use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions};
+use casewatch_projector::{Progress, Projector};
 use casewatch_store::ViewStore;
 use casewatch_store::sqlite::SqliteStore;
 use tokio::sync::broadcast;
@@ -134,22 +134,16 @@ impl Node {
         policy: Arc<Policy>,
         options: NodeOptions,
     ) -> Result<Node, NodeError> {
-        let partitions: Vec<u32> = (0..log.partitions()).collect();
         let progress = Progress::new(log.partitions());
         let (alerts, _) = broadcast::channel(4096);
-        let projector = Projector::new(
-            log.clone(),
-            store.clone(),
-            policy.clone(),
-            &partitions,
-            ProjectorOptions {
-                batch_size: options.projector_batch,
-                mode: Mode::Live,
-            },
-            Some(alerts.clone()),
-            progress.clone(),
-        )
-        .await?;
+        let projector = Projector::builder(log.clone(), store.clone())
+            .policy(policy.clone())
+            .partitions(0..log.partitions())
+            .batch_size(options.projector_batch)
+            .alerts(alerts.clone())
+            .progress(progress.clone())
+            .open()
+            .await?;
         let mut tasks = Tasks::new(CancellationToken::new());
         let state = AppState {
             shutdown: tasks.shutdown_token(),

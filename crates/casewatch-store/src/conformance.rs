@@ -21,8 +21,10 @@ use casewatch_domain::event::{
     Limit, ReviewOutcome, Step,
 };
 use casewatch_domain::ids::{AlertId, CaseNo, DeptCode, EventId, ItemCode, RegionCode};
+use casewatch_domain::log::{GENESIS, chain};
+use casewatch_domain::record::{Content, Record as Said};
 use casewatch_domain::stats::{Counters, StatKey};
-use casewatch_domain::supervision::{SupervisionAction, SupervisionEvent};
+use casewatch_domain::supervision::{ClockTick, SupervisionAction, SupervisionEvent};
 use chrono::NaiveDate;
 
 use crate::{
@@ -1746,6 +1748,23 @@ impl Record {
             Record::Unreadable(bytes, _) => bytes.clone(),
         }
     }
+
+    /// What the record says, as the domain folds it.
+    fn read(&self) -> Said {
+        let read = |recorded_at: &Timestamp, content| Said::Read {
+            recorded_at: *recorded_at,
+            content,
+        };
+        match self {
+            Record::Step(event, at) => read(at, Content::Step(event.clone())),
+            Record::Action(event, at) => read(at, Content::Action(event.clone())),
+            Record::Tick(at) => read(at, Content::Tick(ClockTick { at: *at })),
+            Record::Unreadable(_, keyed) => Said::Unreadable {
+                keyed: keyed.map(|case_no| CaseNo::parse(case_no).expect("a valid case number")),
+                reason: "undecodable record".to_owned(),
+            },
+        }
+    }
 }
 
 /// A small log over two partitions, folded through the domain the way the projector does.
@@ -1924,7 +1943,7 @@ impl<'a> Projector<'a> {
             partition,
             cases: BTreeMap::new(),
             pending: BTreeSet::new(),
-            chain: [0; 32],
+            chain: GENESIS,
             next_offset: 0,
             now: None,
         }
@@ -1937,7 +1956,7 @@ impl<'a> Projector<'a> {
             Checkpoint {
                 partition: self.partition,
                 next_offset: 0,
-                chain_hash: [0; 32],
+                chain_hash: GENESIS,
                 clock: None,
             },
         );
@@ -1948,7 +1967,7 @@ impl<'a> Projector<'a> {
                 offset: self.next_offset,
             };
             self.next_offset += 1;
-            self.chain = casewatch_domain::log::chain(&self.chain, &record.bytes());
+            self.chain = chain(&self.chain, &record.bytes());
             self.fold(record, position, &mut batch, &mut touched);
         }
         let now = self.now.expect("a batch has a time");
@@ -1981,125 +2000,115 @@ impl<'a> Projector<'a> {
         touched: &mut BTreeSet<String>,
     ) {
         let bytes = record.bytes();
-        match record {
-            Record::Step(event, recorded_at) => {
-                self.advance_now(*recorded_at);
-                let case_no = event.case_no.as_str().to_owned();
-                let (case, head) = self
-                    .cases
-                    .entry(case_no.clone())
-                    .or_insert_with(|| (Case::new(event), [0; 32]));
-                let effects = case.handle_step(event, *recorded_at, self.policy);
-                let previous_hash = *head;
-                *head = casewatch_domain::log::chain(head, &bytes);
-                let disposition = effects
-                    .steps
-                    .iter()
-                    .find(|outcome| outcome.seq == event.seq)
-                    .expect("a step has an outcome")
-                    .disposition;
-                let row = StepRow {
-                    case_no: case_no.clone(),
-                    position,
-                    seq: Some(event.seq),
-                    kind: event.step.name().into(),
-                    recorded_at: *recorded_at,
-                    disposition,
-                    hash: *head,
-                    previous_hash,
-                };
-                batch.steps.push(row);
-                if disposition == Disposition::Held {
-                    self.pending.insert((case_no.clone(), event.seq));
-                    batch
-                        .pending_added
-                        .push((case_no.clone(), event.seq, position));
-                }
-                for outcome in &effects.steps {
-                    if outcome.seq == event.seq || outcome.disposition != Disposition::Applied {
-                        continue;
-                    }
-                    if self.pending.remove(&(case_no.clone(), outcome.seq)) {
-                        batch.pending_removed.push((case_no.clone(), outcome.seq));
-                    }
-                }
-                record_effects(batch, effects, position);
-                touched.insert(case_no);
-            }
-            Record::Action(event, recorded_at) => {
-                self.advance_now(*recorded_at);
-                let case_no = event.alert_id.case_no.as_str().to_owned();
-                let (case, head) = self
-                    .cases
-                    .get_mut(&case_no)
-                    .expect("actions are about known cases");
-                let previous_hash = *head;
-                *head = casewatch_domain::log::chain(head, &bytes);
-                batch.steps.push(StepRow {
-                    case_no: case_no.clone(),
-                    position,
-                    seq: None,
-                    kind: "supervision".into(),
-                    recorded_at: *recorded_at,
-                    disposition: Disposition::Applied,
-                    hash: *head,
-                    previous_hash,
-                });
-                match case.handle_supervision(event, *recorded_at, self.policy) {
-                    Ok(effects) => record_effects(batch, effects, position),
-                    Err(error) => batch.refusals.push(RefusalRow {
-                        position,
-                        alert_id: event.alert_id.to_string(),
-                        principal: event.principal.id.clone(),
-                        reason: error.to_string(),
-                    }),
-                }
-                touched.insert(case_no);
-            }
-            Record::Tick(at) => {
-                self.advance_now(*at);
-                for (case_no, (case, _)) in &mut self.cases {
-                    if case.is_time_sensitive() {
-                        let effects = case.advance(*at, self.policy);
-                        record_effects(batch, effects, position);
-                        touched.insert(case_no.clone());
-                    }
-                }
-            }
-            Record::Unreadable(bytes, case_no) => {
-                let reason = "undecodable record";
-                batch.quarantine.push(QuarantineRow {
-                    position,
-                    reason: reason.into(),
-                    bytes: bytes.clone(),
-                    case_no: case_no.map(str::to_owned),
-                });
-                let now = self.now.expect("a time before the unreadable record");
-                if let Some(case_no) = case_no
-                    && let Some((case, head)) = self.cases.get_mut(*case_no)
-                {
-                    let previous_hash = *head;
-                    *head = casewatch_domain::log::chain(head, bytes);
-                    batch.steps.push(StepRow {
-                        case_no: (*case_no).to_owned(),
-                        position,
-                        seq: None,
-                        kind: "unreadable".into(),
-                        recorded_at: now,
-                        disposition: Disposition::Unreadable,
-                        hash: *head,
-                        previous_hash,
-                    });
-                    let effects = case.handle_unreadable(bytes, reason, now, self.policy);
+        let said = record.read();
+        self.now = said.clock_after(self.now);
+        if let Said::Unreadable { keyed, reason } = &said {
+            batch.quarantine.push(QuarantineRow {
+                position,
+                reason: reason.clone(),
+                bytes: bytes.clone(),
+                case_no: keyed.as_ref().map(ToString::to_string),
+            });
+        }
+        let now = self.now.expect("a time before the record");
+        if said.tick().is_some() {
+            for (case_no, (case, _)) in &mut self.cases {
+                if case.is_time_sensitive() {
+                    let effects = case
+                        .fold(&said, &bytes, now, self.policy)
+                        .expect("time passing is never refused");
                     record_effects(batch, effects, position);
-                    touched.insert((*case_no).to_owned());
+                    touched.insert(case_no.clone());
                 }
             }
+            return;
+        }
+        let Some(case_no) = said.case_no().map(ToString::to_string) else {
+            return;
+        };
+        if !self.cases.contains_key(&case_no) {
+            let Some(case) = said.opens() else {
+                return;
+            };
+            self.cases.insert(case_no.clone(), (case, GENESIS));
+        }
+        let (case, head) = self.cases.get_mut(&case_no).expect("held above");
+        let previous_hash = *head;
+        *head = chain(head, &bytes);
+        let hash = *head;
+        let outcome = case.fold(&said, &bytes, now, self.policy);
+        touched.insert(case_no.clone());
+        let (seq, kind, recorded_at, disposition) = match (&said, record) {
+            (_, Record::Step(event, recorded_at)) => {
+                let effects = outcome.as_ref().expect("a step is never refused");
+                let disposition = self.pend(&case_no, event.seq, effects, position, batch);
+                (
+                    Some(event.seq),
+                    event.step.name(),
+                    *recorded_at,
+                    disposition,
+                )
+            }
+            (_, Record::Action(_, recorded_at)) => {
+                (None, "supervision", *recorded_at, Disposition::Applied)
+            }
+            _ => (None, "unreadable", now, Disposition::Unreadable),
+        };
+        batch.steps.push(StepRow {
+            case_no: case_no.clone(),
+            position,
+            seq,
+            kind: kind.into(),
+            recorded_at,
+            disposition,
+            hash,
+            previous_hash,
+        });
+        match (outcome, record) {
+            (Ok(effects), _) => record_effects(batch, effects, position),
+            (Err(error), Record::Action(event, _)) => batch.refusals.push(RefusalRow {
+                position,
+                alert_id: event.alert_id.to_string(),
+                principal: event.principal.id.clone(),
+                reason: error.to_string(),
+            }),
+            (Err(error), _) => panic!("only actions are refused: {error}"),
         }
     }
 
-    fn advance_now(&mut self, at: Timestamp) {
-        self.now = Some(self.now.map_or(at, |now| now.max(at)));
+    /// A step's disposition; the views' held steps gain it when it waits for a gap and
+    /// lose those it released.
+    fn pend(
+        &mut self,
+        case_no: &str,
+        seq: u32,
+        effects: &casewatch_domain::case::Effects,
+        position: Position,
+        batch: &mut ViewBatch,
+    ) -> Disposition {
+        let disposition = effects
+            .steps
+            .iter()
+            .find(|outcome| outcome.seq == seq)
+            .expect("a step has an outcome")
+            .disposition;
+        if disposition == Disposition::Held {
+            self.pending.insert((case_no.to_owned(), seq));
+            batch
+                .pending_added
+                .push((case_no.to_owned(), seq, position));
+        }
+        for outcome in &effects.steps {
+            if outcome.seq == seq || outcome.disposition != Disposition::Applied {
+                continue;
+            }
+            if self.pending.remove(&(case_no.to_owned(), outcome.seq)) {
+                batch
+                    .pending_removed
+                    .push((case_no.to_owned(), outcome.seq));
+            }
+        }
+        disposition
     }
 }
 

@@ -1,13 +1,12 @@
 //! The commands other than the roles, the demo and the simulator: replay, verify,
 //! rebuild, migrate.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use casewatch_domain::case::Policy;
-use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions, audit};
-use casewatch_proto::{DecodedRecord, decode_record};
+use casewatch_domain::record::Content;
+use casewatch_projector::{Projector, audit};
+use casewatch_proto::decode_record;
 
 use crate::backends::{Log, Views, ensure_existing};
 use crate::cli::{MigrateArgs, RebuildArgs, ReplayArgs, VerifyArgs};
@@ -17,19 +16,19 @@ use crate::out::outln;
 
 fn describe(bytes: &[u8]) -> String {
     match decode_record(bytes) {
-        Ok((at, DecodedRecord::Case(event))) => format!(
+        Ok((at, Content::Step(event))) => format!(
             "{at}  step  {} #{} {}",
             event.case_no,
             event.seq,
             event.step.name()
         ),
-        Ok((at, DecodedRecord::Supervision(action))) => format!(
+        Ok((at, Content::Action(action))) => format!(
             "{at}  staff {} {:?} by {}",
             action.alert_id,
             action.action.kind(),
             action.principal.id
         ),
-        Ok((at, DecodedRecord::Tick(tick))) => format!("{at}  tick  {}", tick.at),
+        Ok((at, Content::Tick(tick))) => format!("{at}  tick  {}", tick.at),
         Err(error) => format!("unreadable record: {error}"),
     }
 }
@@ -133,21 +132,12 @@ pub(crate) async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     if !fresh.checkpoints().await?.is_empty() {
         bail!("`{target}` already holds views: rebuild into an empty database");
     }
-    let partitions: Vec<u32> = (0..log.partitions()).collect();
     let started = Instant::now();
-    let mut projector = Projector::new(
-        log.clone(),
-        fresh.clone(),
-        Arc::new(Policy::default()),
-        &partitions,
-        ProjectorOptions {
-            batch_size: 5000,
-            mode: Mode::Rebuild,
-        },
-        None,
-        Progress::new(log.partitions()),
-    )
-    .await?;
+    let mut projector = Projector::builder(log.clone(), fresh.clone())
+        .partitions(0..log.partitions())
+        .batch_size(5000)
+        .open()
+        .await?;
     let folded = projector.run_until_caught_up().await?;
     let seconds = started.elapsed().as_secs_f64();
     let rebuilt = fresh.digest().await?;

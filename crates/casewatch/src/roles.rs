@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use casewatch_domain::case::Policy;
-use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions};
+use casewatch_projector::{Progress, Projector};
 use casewatch_server::node::{Node, NodeOptions};
 use casewatch_server::{AppState, CommitRelay, IngestState, Services, TaskFailed, Tasks};
 use tokio::net::TcpListener;
@@ -101,19 +101,10 @@ pub(crate) async fn project(config: Config) -> anyhow::Result<()> {
     let mut tasks = Tasks::new(CancellationToken::new());
     let assignment = log.assignment(&config, &tasks.shutdown_token())?;
     let shared = log.shared();
-    let projector = Projector::new(
-        shared.clone(),
-        views.shared(),
-        Arc::new(Policy::default()),
-        &[],
-        ProjectorOptions {
-            batch_size: config.projector.batch_size,
-            mode: Mode::Live,
-        },
-        None,
-        Progress::new(shared.partitions()),
-    )
-    .await?;
+    let projector = Projector::builder(shared.clone(), views.shared())
+        .batch_size(config.projector.batch_size)
+        .open()
+        .await?;
     let listener = listen(&config).await?;
     let addr = listener.local_addr()?;
     tasks.spawn(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use casewatch_domain::case::Policy;
 use casewatch_log::EventLog;
 use casewatch_log::embedded::EmbeddedLog;
-use casewatch_projector::{Progress, Projector, ProjectorOptions};
+use casewatch_projector::Projector;
 use casewatch_proto::client::Bearer;
 use casewatch_proto::pb;
 use casewatch_proto::pb::audit_service_client::AuditServiceClient;
@@ -189,20 +189,13 @@ pub async fn fold_into_views(script: &[Scripted], partitions: u32) -> Arc<Sqlite
         .await
         .expect("the script appends");
     let store = Arc::new(SqliteStore::open_in_memory().await.expect("a store"));
-    let owned: Vec<u32> = (0..partitions).collect();
-    Projector::new(
-        log,
-        store.clone(),
-        Arc::new(Policy::default()),
-        &owned,
-        ProjectorOptions::default(),
-        None,
-        Progress::new(partitions),
-    )
-    .await
-    .expect("a projector")
-    .run_until_caught_up()
-    .await
-    .expect("the projector catches up");
+    Projector::builder(log, store.clone())
+        .partitions(0..partitions)
+        .open()
+        .await
+        .expect("a projector")
+        .run_until_caught_up()
+        .await
+        .expect("the projector catches up");
     store
 }

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use casewatch_domain::case::Policy;
 use casewatch_log::EventLog;
-use casewatch_projector::{Progress, Projector, ProjectorOptions};
+use casewatch_projector::Projector;
 use casewatch_store::ViewStore;
 
 /// A projector of partitions `0..partitions` of `log` into `store` under the default
@@ -15,21 +14,12 @@ pub(crate) async fn projector<L: EventLog, S: ViewStore>(
     partitions: u32,
     batch_size: usize,
 ) -> Projector<L, S> {
-    let owned: Vec<u32> = (0..partitions).collect();
-    Projector::new(
-        log,
-        store,
-        Arc::new(Policy::default()),
-        &owned,
-        ProjectorOptions {
-            batch_size,
-            ..ProjectorOptions::default()
-        },
-        None,
-        Progress::new(partitions),
-    )
-    .await
-    .expect("the projector loads its partitions")
+    Projector::builder(log, store)
+        .partitions(0..partitions)
+        .batch_size(batch_size)
+        .open()
+        .await
+        .expect("the projector loads its partitions")
 }
 
 /// A fresh [`projector`] run until it has folded everything on the log: a restart, or a

@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use casewatch_domain::case::Policy;
 use casewatch_log::EventLog;
 use casewatch_log::embedded::EmbeddedLog;
-use casewatch_projector::{Mode, Progress, Projector, ProjectorOptions, audit};
+use casewatch_projector::{Projector, audit};
 use casewatch_proto::pb;
 use casewatch_store::ViewStore;
 use casewatch_store::sqlite::SqliteStore;
@@ -25,20 +24,11 @@ async fn rebuilding(
     log: Arc<EmbeddedLog>,
     store: Arc<dyn ViewStore>,
 ) -> anyhow::Result<Projector<EmbeddedLog, dyn ViewStore>> {
-    let partitions: Vec<u32> = (0..log.partitions()).collect();
-    Ok(Projector::new(
-        log,
-        store,
-        Arc::new(Policy::default()),
-        &partitions,
-        ProjectorOptions {
-            batch_size: BATCH,
-            mode: Mode::Rebuild,
-        },
-        None,
-        Progress::new(PARTITIONS),
-    )
-    .await?)
+    Ok(Projector::builder(log.clone(), store)
+        .partitions(0..log.partitions())
+        .batch_size(BATCH)
+        .open()
+        .await?)
 }
 
 /// Folds the whole of `log` into `store`; returns the records folded and how long it took.

@@ -5,10 +5,9 @@
 
 use std::sync::Arc;
 
-use casewatch_domain::case::Policy;
 use casewatch_log::EventLog;
 use casewatch_log::embedded::EmbeddedLog;
-use casewatch_projector::{Progress, Projector, ProjectorOptions};
+use casewatch_projector::Projector;
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_tests::{Scripted, log_records, scenario};
 
@@ -27,20 +26,13 @@ pub(crate) async fn scenario_data() -> tempfile::TempDir {
             .await
             .expect("the views open"),
     );
-    let owned: Vec<u32> = (0..PARTITIONS).collect();
-    Projector::new(
-        log,
-        store,
-        Arc::new(Policy::default()),
-        &owned,
-        ProjectorOptions::default(),
-        None,
-        Progress::new(PARTITIONS),
-    )
-    .await
-    .expect("a projector")
-    .run_until_caught_up()
-    .await
-    .expect("the projector catches up");
+    Projector::builder(log, store)
+        .partitions(0..PARTITIONS)
+        .open()
+        .await
+        .expect("a projector")
+        .run_until_caught_up()
+        .await
+        .expect("the projector catches up");
     dir
 }

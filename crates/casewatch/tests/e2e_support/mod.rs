@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use casewatch_domain::case::Policy;
+use casewatch_domain::record::Content;
 use casewatch_log::kafka::{KafkaConfig, KafkaLog};
 use casewatch_log::{EventLog, Position};
 use casewatch_proto::client::Authorized;
+use casewatch_proto::decode_record;
 use casewatch_proto::pb;
 use casewatch_proto::pb::ingest_service_client::IngestServiceClient;
 use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
-use casewatch_proto::{DecodedRecord, decode_record};
 use casewatch_server::auth::{Authenticator, generate_token, token_digest};
 use casewatch_server::node::{Node, NodeConfig};
 use casewatch_server::{FileClock, ManualClock, append_ticks};
@@ -563,7 +564,7 @@ token_sha256 = "{admin}"
             while next < end {
                 for record in self.log.read(partition, next, 1000).await.expect("a read") {
                     next = record.position.offset + 1;
-                    if let Ok((_, DecodedRecord::Case(event))) = decode_record(&record.bytes) {
+                    if let Ok((_, Content::Step(event))) = decode_record(&record.bytes) {
                         events.insert(event.event_id.to_string(), record.position);
                     }
                 }

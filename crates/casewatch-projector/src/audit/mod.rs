@@ -2,19 +2,21 @@
 //! instant, and re-run the rules over the past with other thresholds. All of it reads the
 //! log as it is; none of it writes or pushes anything.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::alert::Alert;
 use casewatch_domain::case::{Case, Disposition, Policy};
 use casewatch_domain::ids::CaseNo;
+use casewatch_domain::record::Record;
 use casewatch_log::{EventLog, Offset, Partition, StoredRecord};
-use casewatch_proto::DecodedRecord;
+use casewatch_proto::read_record;
 use casewatch_store::{Checkpoint, Hash, Position, StepHash, ViewStore};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use tokio::sync::mpsc;
 
-use crate::{GENESIS, Result, advance_clock, chain, read_record};
+use crate::{GENESIS, Result, chain};
 
 /// Records read from the log per call.
 const READ_BATCH: usize = 5_000;
@@ -443,7 +445,7 @@ where
         if step.recorded_at > at {
             break;
         }
-        let Some(record) = log
+        let Some(stored) = log
             .read(step.position.partition, step.position.offset, 1)
             .await?
             .into_iter()
@@ -451,27 +453,26 @@ where
         else {
             continue;
         };
-        match read_record(&record) {
-            Ok((recorded_at, DecodedRecord::Case(event))) => {
-                case.get_or_insert_with(|| Case::new(&event)).handle_step(
-                    &event,
-                    recorded_at,
-                    policy,
-                );
+        let record = read_record(&stored.bytes, &stored.key);
+        if matches!(record, Record::Unreadable { .. })
+            && step.disposition != Disposition::Unreadable
+        {
+            // Readable when it was folded: the chain check names what became of it.
+            continue;
+        }
+        // The archive holds the partition's time each record was met at; a refused action
+        // was refused then too.
+        let now = step.recorded_at;
+        match case.as_mut() {
+            Some(case) => {
+                let _ = case.fold(&record, &stored.bytes, now, policy);
             }
-            Ok((recorded_at, DecodedRecord::Supervision(action))) => {
-                if let Some(case) = case.as_mut() {
-                    // A refused action was refused then too.
-                    let _ = case.handle_supervision(&action, recorded_at, policy);
-                }
+            None => {
+                case = record.opens().map(|mut opened| {
+                    let _ = opened.fold(&record, &stored.bytes, now, policy);
+                    opened
+                });
             }
-            // The archive holds the partition's time the record was met at.
-            Err(reason) if step.disposition == Disposition::Unreadable => {
-                if let Some(case) = case.as_mut() {
-                    case.handle_unreadable(&record.bytes, &reason, step.recorded_at, policy);
-                }
-            }
-            Ok((_, DecodedRecord::Tick(_))) | Err(_) => {}
         }
     }
     if let Some(case) = case.as_mut() {
@@ -508,275 +509,33 @@ pub async fn fold_all<L: EventLog + ?Sized>(log: &L, policy: &Policy) -> Result<
 fn fold_record(
     cases: &mut HashMap<CaseNo, Case>,
     clock: &mut Option<Timestamp>,
-    record: &StoredRecord,
+    stored: &StoredRecord,
     policy: &Policy,
 ) {
-    let read = read_record(record);
-    if let Ok((recorded_at, decoded)) = &read {
-        *clock = Some(advance_clock(*clock, *recorded_at, decoded));
-    }
-    match read {
-        Ok((recorded_at, DecodedRecord::Case(event))) => {
-            cases
-                .entry(event.case_no.clone())
-                .or_insert_with(|| Case::new(&event))
-                .handle_step(&event, recorded_at, policy);
-        }
-        Ok((recorded_at, DecodedRecord::Supervision(action))) => {
-            if let Some(case) = cases.get_mut(&action.alert_id.case_no) {
-                let _ = case.handle_supervision(&action, recorded_at, policy);
-            }
-        }
-        Ok((_, DecodedRecord::Tick(tick))) => {
-            for case in cases.values_mut().filter(|case| case.is_time_sensitive()) {
-                case.advance(tick.at, policy);
-            }
-        }
-        Err(reason) => {
-            let known = CaseNo::parse(record.key.as_str())
-                .ok()
-                .and_then(|case_no| cases.get_mut(&case_no));
-            if let (Some(case), Some(now)) = (known, *clock) {
-                case.handle_unreadable(&record.bytes, &reason, now, policy);
-            }
-        }
+    let record = read_record(&stored.bytes, &stored.key);
+    *clock = record.clock_after(*clock);
+    let Some(now) = *clock else {
+        return;
+    };
+    let concerned: Vec<&mut Case> = match record.case_no() {
+        None => cases
+            .values_mut()
+            .filter(|case| case.is_time_sensitive())
+            .collect(),
+        Some(case_no) => match cases.entry(case_no.clone()) {
+            Entry::Occupied(entry) => vec![entry.into_mut()],
+            Entry::Vacant(entry) => record
+                .opens()
+                .map(|case| entry.insert(case))
+                .into_iter()
+                .collect(),
+        },
+    };
+    for case in concerned {
+        // A refused action was refused live too.
+        let _ = case.fold(&record, &stored.bytes, now, policy);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use casewatch_domain::case::Disposition;
-    use casewatch_log::embedded::EmbeddedLog;
-    use casewatch_log::{Destination, NewRecord};
-    use casewatch_store::sqlite::SqliteStore;
-    use casewatch_store::{StepRow, ViewBatch};
-
-    use super::*;
-
-    /// A record of a one-partition log: the case it is keyed under (`None` for a tick) and
-    /// whether the views archived it under that case.
-    struct Entry {
-        key: Option<&'static str>,
-        archived: bool,
-    }
-
-    const TICK: Entry = Entry {
-        key: None,
-        archived: false,
-    };
-
-    const fn archived(case_no: &'static str) -> Entry {
-        Entry {
-            key: Some(case_no),
-            archived: true,
-        }
-    }
-
-    const fn refused(case_no: &'static str) -> Entry {
-        Entry {
-            key: Some(case_no),
-            archived: false,
-        }
-    }
-
-    /// Appends `entries` to a fresh log, builds the views the projector would have built
-    /// over it, lets `tamper` change them, and verifies.
-    async fn verify(entries: &[Entry], tamper: impl FnOnce(&mut ViewBatch)) -> VerifyReport {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let log = EmbeddedLog::open(dir.path(), 1).expect("the log opens");
-        let records = entries
-            .iter()
-            .enumerate()
-            .map(|(index, entry)| NewRecord {
-                destination: entry.key.map_or(Destination::Partition(0), |key| {
-                    Destination::Key(key.to_owned())
-                }),
-                bytes: format!("record {index}").into_bytes(),
-                idempotency_key: None,
-                headers: Vec::new(),
-            })
-            .collect();
-        log.append(records).await.expect("the records append");
-
-        let mut running = GENESIS;
-        let mut heads: HashMap<&str, Hash> = HashMap::new();
-        let mut steps = Vec::new();
-        for (offset, entry) in (0..).zip(entries) {
-            let bytes = format!("record {offset}").into_bytes();
-            running = chain(&running, &bytes);
-            let Some(case_no) = entry.key.filter(|_| entry.archived) else {
-                continue;
-            };
-            let head = heads.entry(case_no).or_insert(GENESIS);
-            let previous_hash = *head;
-            *head = chain(head, &bytes);
-            steps.push(StepRow {
-                case_no: case_no.to_owned(),
-                position: Position {
-                    partition: 0,
-                    offset,
-                },
-                seq: None,
-                kind: "supervision".to_owned(),
-                recorded_at: Timestamp::default(),
-                disposition: Disposition::Applied,
-                hash: *head,
-                previous_hash,
-            });
-        }
-        let mut batch = ViewBatch::new(
-            0,
-            0,
-            Checkpoint {
-                partition: 0,
-                next_offset: entries.len() as u64,
-                chain_hash: running,
-                clock: None,
-            },
-        );
-        batch.steps = steps;
-        tamper(&mut batch);
-        let store = SqliteStore::open_in_memory()
-            .await
-            .expect("an in-memory store");
-        store.apply(batch).await.expect("the views apply");
-        verify_log(&log, &store, &[])
-            .await
-            .expect("verification runs")
-    }
-
-    fn position(offset: Offset) -> Position {
-        Position {
-            partition: 0,
-            offset,
-        }
-    }
-
-    #[tokio::test]
-    async fn chains_that_match_the_log_hold() {
-        let entries = [
-            archived("HZ-1"),
-            TICK,
-            archived("HZ-2"),
-            refused("HZ-9"),
-            archived("HZ-1"),
-        ];
-        let report = verify(&entries, |_| {}).await;
-        assert_eq!(
-            report,
-            VerifyReport {
-                records_checked: 5,
-                first_mismatch: None,
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn the_first_changed_hash_is_named_with_its_case() {
-        let entries = [
-            archived("HZ-1"),
-            archived("HZ-2"),
-            archived("HZ-1"),
-            archived("HZ-2"),
-        ];
-        let report = verify(&entries, |batch| {
-            batch.steps[3].hash = [3; 32];
-            batch.steps[2].hash = [2; 32];
-        })
-        .await;
-        let mismatch = report.first_mismatch.expect("a mismatch");
-        assert_eq!(mismatch.position, position(2));
-        assert_eq!(mismatch.case_no, "HZ-1");
-        assert_eq!(mismatch.expected, [2; 32]);
-        assert_eq!(
-            mismatch.reason,
-            "the record's bytes differ from those the views hashed"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_record_of_an_archived_case_missing_from_the_archive_is_named() {
-        let entries = [archived("HZ-1"), archived("HZ-1"), archived("HZ-1")];
-        let report = verify(&entries, |batch| {
-            batch.steps.remove(1);
-        })
-        .await;
-        let mismatch = report.first_mismatch.expect("a mismatch");
-        assert_eq!(mismatch.position, position(1));
-        assert_eq!(
-            mismatch.reason,
-            "the views have no archive entry for this record"
-        );
-    }
-
-    #[tokio::test]
-    async fn records_ahead_of_a_case_s_archive_count_once_it_is_archived() {
-        // The case's first record is not archived under it, its later one is; the case
-        // named only by another record's archive row is found by its name.
-        let entries = [refused("HZ-5"), refused("HZ-1"), archived("HZ-1")];
-        let report = verify(&entries, |_| {}).await;
-        assert_eq!(
-            report.first_mismatch.map(|mismatch| mismatch.position),
-            Some(position(1))
-        );
-        let report = verify(&entries, |batch| batch.steps[0].case_no = "HZ-5".to_owned()).await;
-        let mismatch = report.first_mismatch.expect("a mismatch");
-        assert_eq!(
-            (mismatch.position, mismatch.case_no.as_str()),
-            (position(0), "HZ-5")
-        );
-    }
-
-    #[tokio::test]
-    async fn a_broken_running_chain_is_named_at_the_checkpoint_unless_a_case_broke_first() {
-        let entries = [archived("HZ-1"), TICK, archived("HZ-1")];
-        let report = verify(&entries, |batch| batch.checkpoint.chain_hash = [9; 32]).await;
-        let mismatch = report.first_mismatch.expect("a mismatch");
-        assert_eq!(mismatch.position, position(2));
-        assert_eq!(mismatch.case_no, "");
-        assert_eq!(
-            mismatch.reason,
-            "the partition's running chain differs from its checkpoint"
-        );
-        let report = verify(&entries, |batch| {
-            batch.checkpoint.chain_hash = [9; 32];
-            batch.steps[1].hash = [1; 32];
-        })
-        .await;
-        assert_eq!(report.first_mismatch.expect("a mismatch").case_no, "HZ-1");
-    }
-
-    #[tokio::test]
-    async fn the_log_and_the_archive_merge_across_pages() {
-        // Pages of records and of archive rows end at different offsets.
-        let cases = ["HZ-1", "HZ-2", "HZ-3", "HZ-4", "HZ-5", "HZ-6", "HZ-7"];
-        let entries: Vec<Entry> = (0..READ_BATCH * 3 + 17)
-            .map(|index| match index % 3 {
-                0 => TICK,
-                _ => archived(cases[index % cases.len()]),
-            })
-            .collect();
-        let report = verify(&entries, |_| {}).await;
-        assert_eq!(
-            report,
-            VerifyReport {
-                records_checked: entries.len() as u64,
-                first_mismatch: None,
-            }
-        );
-        let tampered = READ_BATCH * 2 + 1;
-        let report = verify(&entries, |batch| {
-            let step = batch
-                .steps
-                .iter_mut()
-                .find(|step| step.position.offset == tampered as u64)
-                .expect("the record is archived");
-            step.hash = [7; 32];
-        })
-        .await;
-        assert_eq!(
-            report.first_mismatch.map(|mismatch| mismatch.position),
-            Some(position(tampered as u64))
-        );
-    }
-}
+mod tests;
