@@ -419,3 +419,86 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> ProjectorBuilder<L, S> {
         Ok(projector)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use casewatch_log::embedded::EmbeddedLog;
+    use casewatch_log::{Appended, LogError, NewRecord};
+    use casewatch_store::sqlite::SqliteStore;
+
+    use super::*;
+
+    /// A log whose records cannot be read: the broker or the disk is gone.
+    struct Unreadable(EmbeddedLog);
+
+    #[async_trait::async_trait]
+    impl EventLog for Unreadable {
+        fn partitions(&self) -> u32 {
+            self.0.partitions()
+        }
+
+        async fn identity(&self) -> casewatch_log::Result<String> {
+            self.0.identity().await
+        }
+
+        async fn append(&self, records: Vec<NewRecord>) -> casewatch_log::Result<Vec<Appended>> {
+            self.0.append(records).await
+        }
+
+        async fn read(&self, _: u32, _: u64, _: usize) -> casewatch_log::Result<Vec<StoredRecord>> {
+            Err(LogError::Unavailable(
+                "the broker does not answer".to_owned(),
+            ))
+        }
+
+        async fn high_water(&self, partition: u32) -> casewatch_log::Result<u64> {
+            self.0.high_water(partition).await
+        }
+
+        async fn wait_for(
+            &self,
+            partition: u32,
+            offset: u64,
+            timeout: Duration,
+        ) -> casewatch_log::Result<u64> {
+            self.0.wait_for(partition, offset, timeout).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_that_outlasts_the_bound_stops_the_projector_naming_it() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let log = Unreadable(EmbeddedLog::open(dir.path(), 1).expect("the log opens"));
+        let store = SqliteStore::open_in_memory().await.expect("a store");
+        let bound = Duration::from_secs(60);
+        let projector = Projector::builder(Arc::new(log), Arc::new(store))
+            .partitions([0])
+            .give_up_after(bound)
+            .open()
+            .await
+            .expect("the projector opens");
+        // From here on the runtime's clock moves only when every task waits: the pauses
+        // pass at once, and exactly as long as they are.
+        tokio::time::pause();
+        let started = tokio::time::Instant::now();
+        let error = projector
+            .run(CancellationToken::new())
+            .await
+            .expect_err("the projector gives up");
+        let waited = started.elapsed();
+        assert!(
+            matches!(&error, ProjectError::GaveUp { last, .. }
+                if matches!(**last, ProjectError::Log(LogError::Unavailable(_)))),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "the log or the views failed for 1m in a row; the last failure: \
+             the log is unavailable: the broker does not answer"
+        );
+        assert!(
+            waited > bound - Duration::from_secs(10) && waited <= bound,
+            "it waited the failure out for {waited:?} of its {bound:?}"
+        );
+    }
+}
