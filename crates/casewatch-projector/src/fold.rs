@@ -13,7 +13,7 @@ use casewatch_domain::stats::{Counters, StatKey};
 use casewatch_log::StoredRecord;
 use casewatch_proto::read_record;
 use casewatch_store::{
-    AlertChangeRow, CaseRow, Checkpoint, QuarantineRow, RefusalRow, StepRow, ViewBatch,
+    AlertChangeRow, CaseRow, Checkpoint, QuarantineRow, RecordKind, RefusalRow, StepRow, ViewBatch,
 };
 use tracing::{error, warn};
 
@@ -141,7 +141,7 @@ impl BatchFold<'_> {
                 position,
                 reason: reason.clone(),
                 bytes: stored.bytes.clone(),
-                case_no: keyed.as_ref().map(ToString::to_string),
+                case_no: keyed.clone(),
             });
         }
         if let Some(at) = record.tick() {
@@ -176,14 +176,17 @@ impl BatchFold<'_> {
                 let disposition = self.archive_pending(&case_no, event.seq, &effects, position);
                 (
                     Some(event.seq),
-                    event.step.name(),
+                    RecordKind::Step(event.step.kind()),
                     *recorded_at,
                     disposition,
                 )
             }
-            Record::Read { recorded_at, .. } => {
-                (None, "supervision", *recorded_at, Disposition::Applied)
-            }
+            Record::Read { recorded_at, .. } => (
+                None,
+                RecordKind::Supervision,
+                *recorded_at,
+                Disposition::Applied,
+            ),
             Record::Unreadable { reason, .. } => {
                 warn!(
                     partition = position.partition,
@@ -193,14 +196,14 @@ impl BatchFold<'_> {
                     "unreadable record quarantined; its case is alerted (C5)"
                 );
                 self.quarantined.alerted += 1;
-                (None, "unreadable", now, Disposition::Unreadable)
+                (None, RecordKind::Unreadable, now, Disposition::Unreadable)
             }
         };
         self.batch.steps.push(StepRow {
-            case_no: case_no.to_string(),
+            case_no: case_no.clone(),
             position,
             seq,
-            kind: kind.to_owned(),
+            kind,
             recorded_at,
             disposition,
             hash,
@@ -226,13 +229,11 @@ impl BatchFold<'_> {
         if disposition == Disposition::Held {
             self.batch
                 .pending_added
-                .push((case_no.to_string(), seq, position));
+                .push((case_no.clone(), seq, position));
         }
         for step in &effects.steps {
             if step.seq != seq && step.disposition == Disposition::Applied {
-                self.batch
-                    .pending_removed
-                    .push((case_no.to_string(), step.seq));
+                self.batch.pending_removed.push((case_no.clone(), step.seq));
             }
         }
         disposition

@@ -169,7 +169,14 @@ async fn unreadable_records_are_quarantined_and_alerted_and_the_projector_goes_o
         .expect("the quarantine reads");
     let found: Vec<(Option<&str>, &str)> = quarantine
         .iter()
-        .map(|row| (row.case_no.as_deref(), row.reason.as_str()))
+        .map(|row| {
+            (
+                row.case_no
+                    .as_ref()
+                    .map(casewatch_domain::ids::CaseNo::as_str),
+                row.reason.as_str(),
+            )
+        })
         .collect();
     assert_eq!(found.len(), 5, "{found:#?}");
     for (case_no, reason) in [

@@ -479,7 +479,7 @@ impl pb::audit_service_server::AuditService for Audit {
                 reason: row.reason,
                 record_length: row.bytes.len() as u64,
                 record: row.bytes,
-                case_no: row.case_no.unwrap_or_default(),
+                case_no: row.case_no.map(String::from).unwrap_or_default(),
             });
         }
         // More may follow a full page, and do follow one cut at the byte budget.

@@ -49,6 +49,15 @@ pub(crate) fn parse_enum<T: DeserializeOwned>(what: &'static str, text: &str) ->
         .map_err(|error| corrupt(what, format!("`{text}`: {error}")))
 }
 
+/// A value written as its text (a case number, a record kind).
+pub(crate) fn parse_text<T>(what: &'static str, text: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err: std::fmt::Display>,
+{
+    text.parse()
+        .map_err(|error| corrupt(what, format!("`{text}`: {error}")))
+}
+
 /// A domain value as JSON.
 pub(crate) fn to_json<T: Serialize>(what: &'static str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|error| corrupt(what, error.to_string()))

@@ -29,8 +29,8 @@ use chrono::NaiveDate;
 
 use crate::{
     AlertChangeRow, AlertFilter, CaseFilter, CaseRow, Checkpoint, CommittedAlert, Hash,
-    OverdueFilter, Partition, Position, QuarantineRow, RefusalRow, StepHash, StepRow, StoreError,
-    ViewBatch, ViewStore,
+    OverdueFilter, Partition, Position, QuarantineRow, RecordKind, RefusalRow, StepHash, StepRow,
+    StoreError, ViewBatch, ViewStore,
 };
 
 /// Hands out fresh, empty stores of one backend.
@@ -1231,11 +1231,17 @@ pub async fn held_steps_become_applied<H: Harness>(harness: &mut H) {
         .find(|step| step.disposition == Disposition::Held)
         .expect("held step")
         .clone();
-    let archive = store.steps(&held.case_no).await.expect("steps read");
+    let archive = store
+        .steps(held.case_no.as_str())
+        .await
+        .expect("steps read");
     assert!(archive.contains(&held), "held row archived: {archive:?}");
 
     apply_each(&store, batches[held_at + 1..].to_vec()).await;
-    let archive = store.steps(&held.case_no).await.expect("steps read");
+    let archive = store
+        .steps(held.case_no.as_str())
+        .await
+        .expect("steps read");
     let now = archive
         .iter()
         .find(|step| step.position == held.position)
@@ -1257,7 +1263,10 @@ pub async fn held_steps_become_applied<H: Harness>(harness: &mut H) {
     // Held and applied within one batch.
     let store = harness.fresh().await;
     apply_each(&store, log.batches(0, usize::MAX)).await;
-    let archive = store.steps(&held.case_no).await.expect("steps read");
+    let archive = store
+        .steps(held.case_no.as_str())
+        .await
+        .expect("steps read");
     assert_eq!(
         archive
             .iter()
@@ -1719,7 +1728,7 @@ impl Views {
     fn steps_of(&self, case_no: &str) -> Vec<StepRow> {
         self.archive
             .values()
-            .filter(|step| step.case_no == case_no)
+            .filter(|step| step.case_no.as_str() == case_no)
             .cloned()
             .collect()
     }
@@ -2007,7 +2016,7 @@ impl<'a> Projector<'a> {
                 position,
                 reason: reason.clone(),
                 bytes: bytes.clone(),
-                case_no: keyed.as_ref().map(ToString::to_string),
+                case_no: keyed.clone(),
             });
         }
         let now = self.now.expect("a time before the record");
@@ -2023,9 +2032,10 @@ impl<'a> Projector<'a> {
             }
             return;
         }
-        let Some(case_no) = said.case_no().map(ToString::to_string) else {
+        let Some(typed) = said.case_no().cloned() else {
             return;
         };
+        let case_no = typed.to_string();
         if !self.cases.contains_key(&case_no) {
             let Some(case) = said.opens() else {
                 return;
@@ -2041,24 +2051,27 @@ impl<'a> Projector<'a> {
         let (seq, kind, recorded_at, disposition) = match (&said, record) {
             (_, Record::Step(event, recorded_at)) => {
                 let effects = outcome.as_ref().expect("a step is never refused");
-                let disposition = self.pend(&case_no, event.seq, effects, position, batch);
+                let disposition = self.pend(&typed, event.seq, effects, position, batch);
                 (
                     Some(event.seq),
-                    event.step.name(),
+                    RecordKind::Step(event.step.kind()),
                     *recorded_at,
                     disposition,
                 )
             }
-            (_, Record::Action(_, recorded_at)) => {
-                (None, "supervision", *recorded_at, Disposition::Applied)
-            }
-            _ => (None, "unreadable", now, Disposition::Unreadable),
+            (_, Record::Action(_, recorded_at)) => (
+                None,
+                RecordKind::Supervision,
+                *recorded_at,
+                Disposition::Applied,
+            ),
+            _ => (None, RecordKind::Unreadable, now, Disposition::Unreadable),
         };
         batch.steps.push(StepRow {
-            case_no: case_no.clone(),
+            case_no: typed.clone(),
             position,
             seq,
-            kind: kind.into(),
+            kind,
             recorded_at,
             disposition,
             hash,
@@ -2080,7 +2093,7 @@ impl<'a> Projector<'a> {
     /// lose those it released.
     fn pend(
         &mut self,
-        case_no: &str,
+        case_no: &CaseNo,
         seq: u32,
         effects: &casewatch_domain::case::Effects,
         position: Position,
@@ -2093,19 +2106,15 @@ impl<'a> Projector<'a> {
             .expect("a step has an outcome")
             .disposition;
         if disposition == Disposition::Held {
-            self.pending.insert((case_no.to_owned(), seq));
-            batch
-                .pending_added
-                .push((case_no.to_owned(), seq, position));
+            self.pending.insert((case_no.to_string(), seq));
+            batch.pending_added.push((case_no.clone(), seq, position));
         }
         for outcome in &effects.steps {
             if outcome.seq == seq || outcome.disposition != Disposition::Applied {
                 continue;
             }
-            if self.pending.remove(&(case_no.to_owned(), outcome.seq)) {
-                batch
-                    .pending_removed
-                    .push((case_no.to_owned(), outcome.seq));
+            if self.pending.remove(&(case_no.to_string(), outcome.seq)) {
+                batch.pending_removed.push((case_no.clone(), outcome.seq));
             }
         }
         disposition

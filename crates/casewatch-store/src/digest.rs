@@ -116,19 +116,19 @@ impl ViewDigest {
         let recorded_at = crate::codec::timestamp_text(&step.recorded_at);
         let disposition = crate::codec::enum_text(&step.disposition)?;
         let key = vec![
-            KeyPart::Bytes(step.case_no.as_bytes().to_vec()),
+            KeyPart::Bytes(step.case_no.as_str().as_bytes().to_vec()),
             KeyPart::Bytes(step.hash.to_vec()),
             KeyPart::Bytes(step.previous_hash.to_vec()),
-            KeyPart::Bytes(step.kind.as_bytes().to_vec()),
+            KeyPart::Bytes(step.kind.as_str().as_bytes().to_vec()),
             KeyPart::OptionalInt(step.seq.map(i64::from)),
             KeyPart::Bytes(recorded_at.as_bytes().to_vec()),
             KeyPart::Bytes(disposition.as_bytes().to_vec()),
         ];
         self.row(Section::Steps, key, false)?;
-        self.text(&step.case_no);
+        self.text(step.case_no.as_str());
         self.bytes(&step.hash);
         self.bytes(&step.previous_hash);
-        self.text(&step.kind);
+        self.text(step.kind.as_str());
         self.optional_int(step.seq.map(i64::from));
         self.text(&recorded_at);
         self.text(&disposition);

@@ -11,6 +11,8 @@ use casewatch_domain::Timestamp;
 use casewatch_domain::alert::{Alert, AlertChange, AlertState};
 use casewatch_domain::case::{Case, CaseStatus, Disposition, Light};
 use casewatch_domain::catalogue::{Category, Level, RuleId};
+use casewatch_domain::event::{StepKind, UnknownStepKind};
+use casewatch_domain::ids::CaseNo;
 use casewatch_domain::stats::{Counters, StatKey};
 use chrono::NaiveDate;
 
@@ -58,12 +60,11 @@ pub struct CaseRow {
 /// One record of a case in the step archive (case steps and supervision actions alike).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepRow {
-    pub case_no: String,
+    pub case_no: CaseNo,
     pub position: Position,
     /// The step number for case steps; `None` for supervision actions.
     pub seq: Option<u32>,
-    /// `submitted`, `accepted`, … or `supervision`.
-    pub kind: String,
+    pub kind: RecordKind,
     pub recorded_at: Timestamp,
     pub disposition: Disposition,
     /// The chain hash after this record, and the one before it.
@@ -71,12 +72,52 @@ pub struct StepRow {
     pub previous_hash: Hash,
 }
 
+/// What an archived record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A reported step, of its kind.
+    Step(StepKind),
+    /// A staff or department action on one of the case's alerts.
+    Supervision,
+    /// A record keyed by the case that could not be read.
+    Unreadable,
+}
+
+impl RecordKind {
+    /// How the archive names it: the step's catalogue name, `supervision` or `unreadable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Step(kind) => kind.name(),
+            RecordKind::Supervision => "supervision",
+            RecordKind::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl std::fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RecordKind {
+    type Err = UnknownStepKind;
+
+    fn from_str(name: &str) -> std::result::Result<Self, UnknownStepKind> {
+        match name {
+            "supervision" => Ok(RecordKind::Supervision),
+            "unreadable" => Ok(RecordKind::Unreadable),
+            step => step.parse().map(RecordKind::Step),
+        }
+    }
+}
+
 /// A record's place in the step archive, without the rest of its row: what verifying the
 /// hash chains in log order needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepHash {
     pub position: Position,
-    pub case_no: String,
+    pub case_no: CaseNo,
     /// The case's chain hash after this record.
     pub hash: Hash,
 }
@@ -105,7 +146,7 @@ pub struct QuarantineRow {
     pub reason: String,
     pub bytes: Vec<u8>,
     /// The case the record's key names, when the key is a case number.
-    pub case_no: Option<String>,
+    pub case_no: Option<CaseNo>,
 }
 
 /// Everything one projector batch on one partition writes, in one transaction.
@@ -123,10 +164,10 @@ pub struct ViewBatch {
     /// keyed by position.
     pub steps: Vec<StepRow>,
     /// Positions of held steps, added to the pending set.
-    pub pending_added: Vec<(String, u32, Position)>,
+    pub pending_added: Vec<(CaseNo, u32, Position)>,
     /// Held steps applied since (their gap filled): they leave the pending set, and their
     /// archive rows become [`Disposition::Applied`].
-    pub pending_removed: Vec<(String, u32)>,
+    pub pending_removed: Vec<(CaseNo, u32)>,
     /// Alert changes in the order they happened.
     pub alerts: Vec<AlertChangeRow>,
     pub refusals: Vec<RefusalRow>,
@@ -435,5 +476,27 @@ pub trait ViewStore: Send + Sync + 'static {
     /// away.
     async fn ping(&self) -> Result<()> {
         self.checkpoints().await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod record_kind_tests {
+    use super::*;
+
+    #[test]
+    fn an_archived_kind_reads_back_from_its_name_and_a_stray_name_is_refused() {
+        let kinds = StepKind::ALL
+            .iter()
+            .map(|kind| RecordKind::Step(*kind))
+            .chain([RecordKind::Supervision, RecordKind::Unreadable]);
+        for kind in kinds {
+            assert_eq!(kind.as_str().parse::<RecordKind>(), Ok(kind));
+        }
+        assert_eq!(
+            "approved"
+                .parse::<RecordKind>()
+                .map_err(|error| error.to_string()),
+            Err("`approved` is no kind of step".to_owned())
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! The case steps county and department systems report (the event catalogue of DOMAIN.md).
 
+mod kind;
 mod validate;
+
+pub use kind::{StepKind, UnknownStepKind};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -526,28 +529,7 @@ impl From<RatingLevel> for u8 {
 impl Step {
     /// The step's name in the catalogue, as used in logs and statistics.
     pub fn name(&self) -> &'static str {
-        match self {
-            Step::Submitted { .. } => "submitted",
-            Step::Accepted { .. } => "accepted",
-            Step::Rejected { .. } => "rejected",
-            Step::CorrectionRequested { .. } => "correction_requested",
-            Step::CorrectionReceived { .. } => "correction_received",
-            Step::Reviewed { .. } => "reviewed",
-            Step::Decided { .. } => "decided",
-            Step::SpecialProcedureStarted { .. } => "special_procedure_started",
-            Step::SpecialProcedureEnded { .. } => "special_procedure_ended",
-            Step::Suspended { .. } => "suspended",
-            Step::Resumed { .. } => "resumed",
-            Step::FeeCharged { .. } => "fee_charged",
-            Step::Completed { .. } => "completed",
-            Step::Delivered { .. } => "delivered",
-            Step::Withdrawn { .. } => "withdrawn",
-            Step::Queried { .. } => "queried",
-            Step::Appealed { .. } => "appealed",
-            Step::AppealResolved { .. } => "appeal_resolved",
-            Step::Rated { .. } => "rated",
-            Step::RatingFollowedUp { .. } => "rating_followed_up",
-        }
+        self.kind().name()
     }
 
     /// Steps of the handling itself, as opposed to after-care (delivery, queries, appeals,

@@ -275,7 +275,9 @@ impl PartitionAudit {
             let archived = self
                 .steps
                 .front()
-                .filter(|step| step.position.offset == offset && step.case_no == record.key)
+                .filter(|step| {
+                    step.position.offset == offset && step.case_no.as_str() == record.key
+                })
                 .map(|step| step.hash);
             let broken = match self.cases.get_mut(&record.key) {
                 Some(case) => case.link(offset, &record.bytes, archived),

@@ -4,7 +4,7 @@ use casewatch_domain::case::Disposition;
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_log::{Destination, NewRecord};
 use casewatch_store::sqlite::SqliteStore;
-use casewatch_store::{StepRow, ViewBatch};
+use casewatch_store::{RecordKind, StepRow, ViewBatch};
 
 use super::*;
 
@@ -66,13 +66,13 @@ async fn verify(entries: &[Entry], tamper: impl FnOnce(&mut ViewBatch)) -> Verif
         let previous_hash = *head;
         *head = chain(head, &bytes);
         steps.push(StepRow {
-            case_no: case_no.to_owned(),
+            case_no: case_no.parse().expect("a case number"),
             position: Position {
                 partition: 0,
                 offset,
             },
             seq: None,
-            kind: "supervision".to_owned(),
+            kind: RecordKind::Supervision,
             recorded_at: Timestamp::default(),
             disposition: Disposition::Applied,
             hash: *head,
@@ -174,7 +174,10 @@ async fn records_ahead_of_a_case_s_archive_count_once_it_is_archived() {
         report.first_mismatch.map(|mismatch| mismatch.position),
         Some(position(1))
     );
-    let report = verify(&entries, |batch| batch.steps[0].case_no = "HZ-5".to_owned()).await;
+    let report = verify(&entries, |batch| {
+        batch.steps[0].case_no = "HZ-5".parse().expect("a case number")
+    })
+    .await;
     let mismatch = report.first_mismatch.expect("a mismatch");
     assert_eq!(
         (mismatch.position, mismatch.case_no.as_str()),

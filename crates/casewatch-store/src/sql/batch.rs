@@ -267,7 +267,10 @@ impl EncodedBatch {
                             [
                                 row.reason.as_str().into(),
                                 row.bytes.clone().into(),
-                                row.case_no.clone().into(),
+                                row.case_no
+                                    .as_ref()
+                                    .map(|case_no| case_no.to_string())
+                                    .into(),
                             ],
                         )
                     })

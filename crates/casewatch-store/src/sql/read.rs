@@ -15,8 +15,8 @@ use super::{
     offset_from, partition_from, push_prefixes,
 };
 use crate::codec::{
-    corrupt, day_text, enum_text, from_json, hash, parse_day, parse_enum, parse_timestamp,
-    timestamp_text,
+    corrupt, day_text, enum_text, from_json, hash, parse_day, parse_enum, parse_text,
+    parse_timestamp, timestamp_text,
 };
 use crate::digest::ViewDigest;
 use crate::{
@@ -383,7 +383,10 @@ impl<DB: Dialect> SqlViews<DB> {
                     position: position_from_row(row)?,
                     reason: row.text("reason")?.to_owned(),
                     bytes: row.bytes("bytes")?.to_vec(),
-                    case_no: row.optional_text("case_no")?.map(str::to_owned),
+                    case_no: row
+                        .optional_text("case_no")?
+                        .map(|case_no| parse_text("quarantined case_no", case_no))
+                        .transpose()?,
                 })
             })
             .collect()
@@ -587,13 +590,13 @@ fn case_from_row(row: &impl Columns) -> Result<CaseRow> {
 
 fn step_from_row(row: &impl Columns) -> Result<StepRow> {
     Ok(StepRow {
-        case_no: row.text("case_no")?.to_owned(),
+        case_no: parse_text("step case_no", row.text("case_no")?)?,
         position: position_from_row(row)?,
         seq: row
             .optional_int("seq")?
             .map(|seq| u32::try_from(seq).map_err(|_| corrupt("step seq", seq.to_string())))
             .transpose()?,
-        kind: row.text("kind")?.to_owned(),
+        kind: parse_text("step kind", row.text("kind")?)?,
         recorded_at: parse_timestamp("step recorded_at", row.text("recorded_at")?)?,
         disposition: parse_enum("step disposition", row.text("disposition")?)?,
         hash: hash("step hash", row.bytes("hash")?)?,
@@ -642,7 +645,7 @@ fn step_hash_page(partition: Partition, row: &impl Columns) -> Result<Vec<StepHa
         }
         page.push(StepHash {
             position: Position { partition, offset },
-            case_no: case_no.to_owned(),
+            case_no: parse_text("step case_no", case_no)?,
             hash: hash("step hash", hash_bytes)?,
         });
     }
