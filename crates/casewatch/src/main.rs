@@ -39,20 +39,10 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let result = match cli.command {
-        cli::Command::Serve(args) => {
-            let config = args.role.load_with(|config| {
-                args.tick.apply(config);
-                args.group.apply(config);
-            });
-            role(config, "casewatch", roles::serve).await
-        }
-        cli::Command::Ingest(args) => {
-            let config = args.role.load_with(|config| args.tick.apply(config));
-            role(config, "casewatch-ingest", roles::ingest).await
-        }
+        cli::Command::Serve(args) => role(args.config(), "casewatch", roles::serve).await,
+        cli::Command::Ingest(args) => role(args.config(), "casewatch-ingest", roles::ingest).await,
         cli::Command::Project(args) => {
-            let config = args.role.load_with(|config| args.group.apply(config));
-            role(config, "casewatch-project", roles::project).await
+            role(args.config(), "casewatch-project", roles::project).await
         }
         cli::Command::Api(args) => role(args.load_with(|_| {}), "casewatch-api", roles::api).await,
         cli::Command::Demo(args) => tool(demo::run(args)).await,
