@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::access::TokenArgs;
+#[cfg(feature = "bench")]
 use crate::bench::BenchArgs;
 use crate::commands::{MigrateArgs, RebuildArgs, ReplayArgs, VerifyArgs};
 use crate::config::{RoleArgs, ToolLogArgs};
@@ -54,6 +55,7 @@ pub(crate) enum Command {
     Migrate(MigrateArgs),
     /// Measure Casewatch against its references on this machine: ingest, projection,
     /// alert latency, verification and memory (see BENCHMARKS.md).
+    #[cfg(feature = "bench")]
     Bench(BenchArgs),
     /// Write a report of a region read from the views: `daily` statistics (日统计), the
     /// `weekly` ranking (周排名), the ten-day `dispatch` list (旬调度) or the `monthly`
@@ -81,6 +83,7 @@ impl Command {
             Command::Verify(args) => &args.log,
             Command::Rebuild(args) => &args.log,
             Command::Migrate(args) => &args.log,
+            #[cfg(feature = "bench")]
             Command::Bench(args) => &args.log,
             Command::Report(args) => &args.log,
         };

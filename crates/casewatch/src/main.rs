@@ -7,6 +7,7 @@ use clap::Parser;
 
 mod access;
 mod backends;
+#[cfg(feature = "bench")]
 mod bench;
 mod cli;
 mod client;
@@ -51,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Verify(args) => tool(commands::verify(args)).await,
         cli::Command::Rebuild(args) => tool(commands::rebuild(args)).await,
         cli::Command::Migrate(args) => tool(commands::migrate(args)).await,
+        #[cfg(feature = "bench")]
         cli::Command::Bench(args) => tool(bench::run(args)).await,
         cli::Command::Report(args) => tool(report::run(args)).await,
         cli::Command::Token(args) => tool(async move { access::print_token(&args) }).await,
