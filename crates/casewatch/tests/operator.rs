@@ -595,3 +595,42 @@ fn the_help_of_every_command_is_a_reviewed_text() {
         insta::assert_snapshot!(format!("help_{name}"), text(&output.stdout));
     }
 }
+
+/// What the demo prints around its alerts is pinned (`operator__demo.snap`): what it runs,
+/// and the figures it ends with. The alerts arrive as the accelerated clock runs and are
+/// left out; what differs from run to run is redacted: the port, the token, and the counts
+/// of warnings and cards (a step pushed a moment late on a clock where a day passes in half
+/// a second may be reported "late", or find its case past a limit, and draw one more).
+#[test]
+fn the_demo_says_what_it_runs_and_ends_with_its_figures() {
+    let temporary = tempfile::tempdir().expect("a temporary directory");
+    let output = casewatch()
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--seconds-per-day",
+            "0.5",
+        ])
+        .args(["--counties", "1", "--days", "1", "--cases-per-day", "4"])
+        .env("TMPDIR", temporary.path())
+        .output()
+        .expect("the demo runs");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let opening = stdout.split("\n\n").next().unwrap_or_default();
+    let summary = stdout
+        .lines()
+        .find(|line| line.contains(" steps pushed. "))
+        .unwrap_or_else(|| panic!("the demo's figures: {stdout}"));
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
+    settings.add_filter(r"Bearer cw_[^`]+`", "Bearer [token]`");
+    settings.add_filter(r"warnings \d+, cards \d+", "warnings [n], cards [n]");
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            "demo",
+            format!("{opening}\n\n[the alerts, as they arrive]\n\n{summary}\n")
+        );
+    });
+}
