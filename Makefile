@@ -18,8 +18,8 @@ demo: run ## the same as `make run`
 serve: ## run every role on this machine (data in ./casewatch-data, gRPC on 127.0.0.1:50051)
 	$(CARGO) run --release -p casewatch -- serve
 
-test: ## run every test suite of the workspace
-	$(CARGO) test --workspace --all-targets --locked
+test: ## run every test suite of the workspace, with every feature (the bench's suite too)
+	$(CARGO) test --workspace --all-targets --all-features --locked
 
 test-e2e: ## the roles as processes on Kafka (a tansu broker) and PostgreSQL; needs both
 	CASEWATCH_REQUIRE_POSTGRES=1 $(CARGO) test -p casewatch --test e2e --locked -- --ignored --test-threads=1
@@ -34,16 +34,16 @@ fuzz: ## the long property runs in release: hostile bytes at the edge, adversari
 
 bench-quick: ## the benchmark's smoke run (under a minute); JSON lines in target/bench/quick.jsonl
 	@mkdir -p target/bench
-	$(CARGO) run --release -p casewatch -- bench --quick | tee target/bench/quick.txt
+	$(CARGO) run --release -p casewatch --features bench -- bench --quick | tee target/bench/quick.txt
 	@grep '^{' target/bench/quick.txt > target/bench/quick.jsonl
 
 bench: bench-quick ## the quick run, then the full benchmark (BENCHMARKS.md); JSON lines in target/bench/full.jsonl
-	$(CARGO) run --release -p casewatch -- bench | tee target/bench/full.txt
+	$(CARGO) run --release -p casewatch --features bench -- bench | tee target/bench/full.txt
 	@grep '^{' target/bench/full.txt > target/bench/full.jsonl
 
-lint: ## clippy with warnings as errors, and the formatting check
+lint: ## clippy (every feature) with warnings as errors, and the formatting check
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 fmt: ## format the code
 	$(CARGO) fmt --all

@@ -1,6 +1,6 @@
 //! Who may call a server, and over what: the `[[principals]]`, `[server.tls]` and
-//! `[server.limits]` sections of the configuration, checked and turned into the server's
-//! [`Edge`]. With no principals, a server on loopback makes a development administrator and
+//! `[server.limits]` sections of the configuration (read in `config`), checked and turned
+//! into the server's [`Edge`]. With no principals, a server on loopback makes a development administrator and
 //! prints its token; beyond loopback it refuses to start.
 
 use std::num::NonZeroU32;
@@ -11,93 +11,13 @@ use casewatch_domain::access::{Grant, Principal, RegionScope, Role};
 use casewatch_domain::ids::{DeptCode, RegionCode};
 use casewatch_server::Edge;
 use casewatch_server::auth::{Authenticator, CertSubject, Limits, PrincipalSpec, Rate};
-use serde::Deserialize;
+use clap::Args;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-use crate::config::Config;
+use crate::config::{Config, LimitOverrides, LimitsSection, PrincipalSection, TlsSection};
 
 /// The file in the data directory that holds the development administrator's token.
 pub(crate) const DEV_TOKEN_FILE: &str = "dev-token";
-
-/// `[[principals]]`: one configured caller.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PrincipalSection {
-    /// The unique name recorded with the principal's actions.
-    pub(crate) name: String,
-    /// A person's or system's display name.
-    #[serde(default)]
-    pub(crate) display_name: String,
-    pub(crate) role: Role,
-    /// Region codes whose subtrees the principal covers (`000000`: every region).
-    pub(crate) regions: Vec<String>,
-    /// The department (统一社会信用代码) a department principal speaks for; a county
-    /// system may be limited to one too.
-    pub(crate) dept: Option<String>,
-    /// The SHA-256 of its bearer token, in hex (`casewatch token` makes both).
-    pub(crate) token_sha256: Option<String>,
-    /// The subject of its client certificate for mutual TLS, `CN=…,O=…`.
-    pub(crate) cert_subject: Option<String>,
-    /// Its own limits, over `[server.limits]`.
-    #[serde(flatten)]
-    pub(crate) limits: LimitOverrides,
-}
-
-/// Limits a principal may set for itself; each absent one is `[server.limits]`'s.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LimitOverrides {
-    pub(crate) requests_per_second: Option<u32>,
-    pub(crate) requests_burst: Option<u32>,
-    pub(crate) events_per_second: Option<u32>,
-    pub(crate) events_burst: Option<u32>,
-    pub(crate) streams: Option<u32>,
-}
-
-/// `[server.limits]`: what each principal may ask of the server unless it says otherwise.
-/// A rate of 0 is no limit.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct LimitsSection {
-    /// RPCs of any kind per second, and the burst above it.
-    pub(crate) requests_per_second: u32,
-    pub(crate) requests_burst: u32,
-    /// Case steps reported per second, and the burst above it (at least the events one
-    /// request may carry).
-    pub(crate) events_per_second: u32,
-    pub(crate) events_burst: u32,
-    /// Streams open at once: appends, alert feeds, log reads, replays.
-    pub(crate) streams: u32,
-}
-
-impl Default for LimitsSection {
-    fn default() -> Self {
-        Self {
-            requests_per_second: 500,
-            requests_burst: 1000,
-            events_per_second: 10_000,
-            events_burst: 50_000,
-            streams: 16,
-        }
-    }
-}
-
-/// `[server.tls]`: the server's certificate and, for mutual TLS, the authority that signs
-/// its clients' certificates.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TlsSection {
-    /// The server's certificate chain, PEM.
-    pub(crate) cert: PathBuf,
-    /// The server's private key, PEM.
-    pub(crate) key: PathBuf,
-    /// The certificate authority of client certificates, PEM: mutual TLS.
-    pub(crate) client_ca: Option<PathBuf>,
-    /// With `client_ca`: refuse connections without a client certificate (otherwise a
-    /// client may authenticate with a bearer token instead).
-    #[serde(default)]
-    pub(crate) require_client_cert: bool,
-}
 
 fn rate(field: &str, per_second: u32, burst: u32) -> anyhow::Result<Option<Rate>> {
     let Some(per_second) = NonZeroU32::new(per_second) else {
@@ -265,10 +185,26 @@ pub(crate) fn edge(config: &Config) -> anyhow::Result<Edge> {
     Ok(Edge { auth, tls })
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// The principal's unique name.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Its role.
+    #[arg(long, value_parser = ["county_system", "department", "monitor", "auditor", "admin"])]
+    pub(crate) role: String,
+    /// A region code it covers (repeat for several; `000000` for every region).
+    #[arg(long = "region", required = true)]
+    pub(crate) regions: Vec<String>,
+    /// The department it speaks for (统一社会信用代码); required for a department.
+    #[arg(long)]
+    pub(crate) dept: Option<String>,
+}
+
 /// `casewatch token`: a fresh token and its `[[principals]]` entry, checked as the
 /// configuration would check it. The entry goes to standard output, ready to be appended
 /// to a configuration file; the token goes to standard error, for the principal only.
-pub(crate) fn print_token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
+pub(crate) fn print_token(args: &TokenArgs) -> anyhow::Result<()> {
     let token = casewatch_server::auth::generate_token();
     let digest = hex::encode(casewatch_server::auth::token_digest(&token));
     let quoted = |text: &str| toml::Value::String(text.to_owned()).to_string();
@@ -366,6 +302,17 @@ mod tests {
 
     fn config(text: &str) -> Config {
         toml::from_str(text).expect("the configuration parses")
+    }
+
+    #[test]
+    fn the_deployment_file_reads() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/casewatch.toml");
+        let config = Config::read(&path).expect("deploy/casewatch.toml reads");
+        assert_eq!(config.log.backend, crate::config::LogBackend::Kafka);
+        assert_eq!(config.views.backend, crate::config::ViewsBackend::Postgres);
+        let edge = edge(&config).expect("its principals are valid");
+        assert!(!edge.auth.is_empty());
     }
 
     const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";

@@ -346,7 +346,7 @@ impl Views {
 
 #[cfg(test)]
 mod tests {
-    use super::postgres_options;
+    use super::*;
 
     #[test]
     fn views_urls_are_postgres_urls_or_libpq_settings() {
@@ -371,5 +371,40 @@ mod tests {
             assert!(error.contains(named), "{url}: {error}");
             assert!(error.starts_with("views.url"), "{url}: {error}");
         }
+    }
+
+    /// The binary is the one reader of configuration: `[log.kafka]`, with its defaults,
+    /// becomes the log's settings.
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn the_kafka_section_is_what_the_log_gets() {
+        let config: Config = toml::from_str(
+            r#"
+            [log]
+            partitions = 12
+            [log.kafka]
+            brokers = "kafka-1:9092,kafka-2:9092"
+            append_timeout = "5s"
+            [log.kafka.properties]
+            "security.protocol" = "ssl"
+            "#,
+        )
+        .expect("valid settings");
+        let kafka = kafka_config(&config);
+        assert_eq!(kafka.brokers, "kafka-1:9092,kafka-2:9092");
+        assert_eq!(kafka.topic, "casewatch.records");
+        assert_eq!(kafka.partitions, 12);
+        assert_eq!(kafka.append_timeout, Duration::from_secs(5));
+        assert_eq!(kafka.retention_ms, -1);
+        assert_eq!(kafka.properties["security.protocol"], "ssl");
+        let defaults = kafka_config(&Config::default());
+        assert_eq!(defaults.brokers, "127.0.0.1:9092");
+        assert_eq!(defaults.append_timeout, Duration::from_secs(10));
+
+        let error = toml::from_str::<Config>("[log.kafka]\nappend_timeout = \"soon\"\n")
+            .expect_err("not a duration");
+        assert!(error.to_string().contains("soon"), "{error}");
+        let error = toml::from_str::<Config>("[log.kafka]\npartitons = 12\n").expect_err("unknown");
+        assert!(error.to_string().contains("partitons"), "{error}");
     }
 }

@@ -1,13 +1,20 @@
 //! The command line: one binary, a subcommand per role. Every flag can also be set from
 //! a `CASEWATCH_…` environment variable, and the roles read a TOML file (`--config`).
+//!
+//! Each command's arguments live in the module that runs it; this module only assembles
+//! them into [`Command`], so nothing reaches back into it.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+use clap::{Parser, Subcommand};
 
-use clap::{Args, Parser, Subcommand};
-
-use crate::config::{ConfigArgs, GroupArgs, NewLogArgs, RoleArgs, TickArgs, ToolLogArgs};
+use crate::access::TokenArgs;
+#[cfg(feature = "bench")]
+use crate::bench::BenchArgs;
+use crate::commands::{MigrateArgs, RebuildArgs, ReplayArgs, VerifyArgs};
+use crate::config::{RoleArgs, ToolLogArgs};
+use crate::demo::DemoArgs;
+use crate::report::ReportArgs;
+use crate::roles::{IngestArgs, ProjectArgs, ServeArgs};
+use crate::simulate::SimulateArgs;
 
 /// Casewatch: electronic supervision (电子监察) of government service cases.
 #[derive(Debug, Parser)]
@@ -48,11 +55,12 @@ pub(crate) enum Command {
     Migrate(MigrateArgs),
     /// Measure Casewatch against its references on this machine: ingest, projection,
     /// alert latency, verification and memory (see BENCHMARKS.md).
+    #[cfg(feature = "bench")]
     Bench(BenchArgs),
     /// Write a report of a region read from the views: `daily` statistics (日统计), the
     /// `weekly` ranking (周排名), the ten-day `dispatch` list (旬调度) or the `monthly`
     /// bulletin (月通报), as Markdown, CSV, JSON or printable HTML.
-    Report(crate::report::ReportArgs),
+    Report(ReportArgs),
     /// Make a bearer token for a new principal: the `[[principals]]` entry that configures
     /// it (which holds only the token's SHA-256) on standard output, the token itself on
     /// standard error.
@@ -75,219 +83,12 @@ impl Command {
             Command::Verify(args) => &args.log,
             Command::Rebuild(args) => &args.log,
             Command::Migrate(args) => &args.log,
+            #[cfg(feature = "bench")]
             Command::Bench(args) => &args.log,
             Command::Report(args) => &args.log,
         };
         Some(log.filter())
     }
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ServeArgs {
-    #[command(flatten)]
-    pub(crate) role: RoleArgs,
-    #[command(flatten)]
-    pub(crate) tick: TickArgs,
-    #[command(flatten)]
-    pub(crate) group: GroupArgs,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct IngestArgs {
-    #[command(flatten)]
-    pub(crate) role: RoleArgs,
-    #[command(flatten)]
-    pub(crate) tick: TickArgs,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ProjectArgs {
-    #[command(flatten)]
-    pub(crate) role: RoleArgs,
-    #[command(flatten)]
-    pub(crate) group: GroupArgs,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct VerifyArgs {
-    #[command(flatten)]
-    pub(crate) config: ConfigArgs,
-    #[command(flatten)]
-    pub(crate) log: ToolLogArgs,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct MigrateArgs {
-    #[command(flatten)]
-    pub(crate) config: ConfigArgs,
-    #[command(flatten)]
-    pub(crate) new_log: NewLogArgs,
-    #[command(flatten)]
-    pub(crate) log: ToolLogArgs,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct TokenArgs {
-    /// The principal's unique name.
-    #[arg(long)]
-    pub(crate) name: String,
-    /// Its role.
-    #[arg(long, value_parser = ["county_system", "department", "monitor", "auditor", "admin"])]
-    pub(crate) role: String,
-    /// A region code it covers (repeat for several; `000000` for every region).
-    #[arg(long = "region", required = true)]
-    pub(crate) regions: Vec<String>,
-    /// The department it speaks for (统一社会信用代码); required for a department.
-    #[arg(long)]
-    pub(crate) dept: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct DemoArgs {
-    /// Where the demo keeps its data; a fresh temporary directory when absent.
-    #[arg(long = "data", env = "CASEWATCH_DATA")]
-    pub(crate) data: Option<PathBuf>,
-    /// The gRPC listen address, `host:port` (the demo's node can be queried while it runs).
-    #[arg(long, env = "CASEWATCH_LISTEN", default_value = "127.0.0.1:50051",
-          value_parser = crate::config::parse_listen)]
-    pub(crate) listen: SocketAddr,
-    /// Real seconds per simulated day.
-    #[arg(long, env = "CASEWATCH_SECONDS_PER_DAY", default_value_t = 4.0)]
-    pub(crate) seconds_per_day: f64,
-    #[command(flatten)]
-    pub(crate) sim: SimArgs,
-    #[command(flatten)]
-    pub(crate) log: ToolLogArgs,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct SimArgs {
-    /// Seed of the simulated counties; the same seed gives the same run.
-    #[arg(long, env = "CASEWATCH_SEED", default_value_t = 1)]
-    pub(crate) seed: u64,
-    /// Working days on which new cases arrive (for `simulate`, the last ones up to today).
-    #[arg(long, env = "CASEWATCH_DAYS", default_value_t = 10)]
-    pub(crate) days: u32,
-    /// Counties reporting (1 to 6).
-    #[arg(long, env = "CASEWATCH_COUNTIES", default_value_t = 3,
-          value_parser = clap::value_parser!(u8).range(1..=6))]
-    pub(crate) counties: u8,
-    /// New cases per county per working day.
-    #[arg(long, env = "CASEWATCH_CASES_PER_DAY", default_value_t = 20)]
-    pub(crate) cases_per_day: u32,
-}
-
-impl From<&SimArgs> for casewatch_sim::SimConfig {
-    fn from(args: &SimArgs) -> Self {
-        Self {
-            seed: args.seed,
-            days: args.days,
-            counties: usize::from(args.counties),
-            cases_per_county_day: args.cases_per_day,
-            ..Self::default()
-        }
-    }
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct SimulateArgs {
-    #[command(flatten)]
-    pub(crate) client: crate::client::ClientArgs,
-    #[command(flatten)]
-    pub(crate) log: ToolLogArgs,
-    /// Events per append request.
-    #[arg(long, env = "CASEWATCH_BATCH", default_value_t = 500)]
-    pub(crate) batch: usize,
-    /// Events per second at most; unlimited when absent.
-    #[arg(long, env = "CASEWATCH_RATE")]
-    pub(crate) rate: Option<u32>,
-    /// Stop after this long, even if the simulation has more.
-    #[arg(long, env = "CASEWATCH_DURATION", value_parser = humantime::parse_duration)]
-    pub(crate) duration: Option<Duration>,
-    /// After the history up to now, keep reporting the open cases' steps as their time
-    /// comes on the server's clock, as the counties would live.
-    #[arg(long, env = "CASEWATCH_FOLLOW")]
-    pub(crate) follow: bool,
-    /// No history: new cases arrive on the `--days` working days from now, and each step
-    /// is reported as it happens on the server's clock (so none is reported late).
-    #[arg(long, env = "CASEWATCH_LIVE", conflicts_with = "follow")]
-    pub(crate) live: bool,
-    /// The clock file of a server that reads its time from one (`server.clock_file`); the
-    /// wall clock when absent.
-    #[arg(long, env = "CASEWATCH_CLOCK_FILE")]
-    pub(crate) clock_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub(crate) sim: SimArgs,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ReplayArgs {
-    #[command(flatten)]
-    pub(crate) config: ConfigArgs,
-    /// Only the records of this case.
-    #[arg(long)]
-    pub(crate) case_no: Option<String>,
-    #[command(flatten)]
-    pub(crate) log: ToolLogArgs,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct RebuildArgs {
-    #[command(flatten)]
-    pub(crate) config: ConfigArgs,
-    /// Where to build the fresh views: a SQLite file, or a `postgres://` URL of an empty
-    /// database; a temporary SQLite file when absent.
-    #[arg(long)]
-    pub(crate) into: Option<String>,
-    #[command(flatten)]
-    pub(crate) log: ToolLogArgs,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct BenchArgs {
-    /// A smaller run (under a minute) with the same scenarios: a smoke test of the
-    /// instrument, not numbers to publish.
-    #[arg(long)]
-    pub(crate) quick: bool,
-    /// Only these scenarios (comma-separated); every scenario when absent.
-    #[arg(long, value_delimiter = ',', value_enum)]
-    pub(crate) scenario: Vec<crate::bench::Scenario>,
-    /// Seed of the simulated workload.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) seed: u64,
-    /// Events in the workload (default: 1,000,000; 100,000 with `--quick`).
-    #[arg(long)]
-    pub(crate) events: Option<usize>,
-    /// Concurrent `AppendStream` clients of the stream ingest scenario.
-    #[arg(long, default_value_t = 4)]
-    pub(crate) clients: usize,
-    /// Events per append request.
-    #[arg(long, default_value_t = 100)]
-    pub(crate) batch: usize,
-    /// The offered load of the unary scenario, in calls (one event each) per second.
-    #[arg(long, default_value_t = 5000)]
-    pub(crate) unary_rate: u32,
-    /// PostgreSQL for the views and the raw-insert reference (a fresh schema is created
-    /// and dropped); the scenarios that need it say they were skipped when it does not
-    /// answer.
-    #[arg(
-        long,
-        env = "CASEWATCH_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
-    pub(crate) postgres: String,
-    /// A Kafka broker (`host:port`): the ingest and alert scenarios also run on a Kafka log
-    /// there (topics named `casewatch-bench-…` are created).
-    #[arg(long, env = "CASEWATCH_BENCH_KAFKA")]
-    pub(crate) kafka: Option<String>,
-    /// Where the scenarios keep their data; a fresh temporary directory when absent.
-    #[arg(long)]
-    pub(crate) dir: Option<PathBuf>,
-    /// Print only the JSON lines.
-    #[arg(long)]
-    pub(crate) json: bool,
-    #[command(flatten)]
-    pub(crate) log: ToolLogArgs,
 }
 
 #[cfg(test)]

@@ -7,12 +7,53 @@ use anyhow::{Context, bail};
 use casewatch_domain::record::Content;
 use casewatch_projector::{Projector, audit};
 use casewatch_proto::decode_record;
+use clap::Args;
 
 use crate::backends::{Log, Views, ensure_existing};
-use crate::cli::{MigrateArgs, RebuildArgs, ReplayArgs, VerifyArgs};
-use crate::config::{Config, LogBackend};
+use crate::config::{Config, ConfigArgs, LogBackend, NewLogArgs, ToolLogArgs};
 use crate::lock::DataLock;
 use crate::out::outln;
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    #[command(flatten)]
+    pub(crate) new_log: NewLogArgs,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// Only the records of this case.
+    #[arg(long)]
+    pub(crate) case_no: Option<String>,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RebuildArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// Where to build the fresh views: a SQLite file, or a `postgres://` URL of an empty
+    /// database; a temporary SQLite file when absent.
+    #[arg(long)]
+    pub(crate) into: Option<String>,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
+}
 
 fn describe(bytes: &[u8]) -> String {
     match decode_record(bytes) {

@@ -2,6 +2,8 @@
 //! gRPC as their time comes, and the alerts printed as the node's alert feed delivers them.
 //! Red cards are acknowledged and put under a supervision notice, as monitoring staff would.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,17 +17,37 @@ use casewatch_server::auth::{Authenticator, PrincipalSpec, generate_token};
 use casewatch_server::node::{Node, NodeConfig};
 use casewatch_server::{AcceleratedClock, Clock, Edge};
 use casewatch_sim::{Output, SimConfig, Simulator, county_name};
+use clap::Args;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
-use crate::cli::DemoArgs;
 use crate::client;
+use crate::config::{ToolLogArgs, parse_listen};
 use crate::lock::DataLock;
 use crate::out::outln;
+use crate::simulate::SimArgs;
 
 /// How long the demo pushes cases, in real time.
 const DEMO_LENGTH: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Where the demo keeps its data; a fresh temporary directory when absent.
+    #[arg(long = "data", env = "CASEWATCH_DATA")]
+    pub(crate) data: Option<PathBuf>,
+    /// The gRPC listen address, `host:port` (the demo's node can be queried while it runs).
+    #[arg(long, env = "CASEWATCH_LISTEN", default_value = "127.0.0.1:50051",
+          value_parser = parse_listen)]
+    pub(crate) listen: SocketAddr,
+    /// Real seconds per simulated day.
+    #[arg(long, env = "CASEWATCH_SECONDS_PER_DAY", default_value_t = 4.0)]
+    pub(crate) seconds_per_day: f64,
+    #[command(flatten)]
+    pub(crate) sim: SimArgs,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
+}
 
 fn level_name(level: i32) -> &'static str {
     match pb::AlertLevel::try_from(level) {

@@ -7,6 +7,7 @@ use clap::Parser;
 
 mod access;
 mod backends;
+#[cfg(feature = "bench")]
 mod bench;
 mod cli;
 mod client;
@@ -39,20 +40,10 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let result = match cli.command {
-        cli::Command::Serve(args) => {
-            let config = args.role.load_with(|config| {
-                args.tick.apply(config);
-                args.group.apply(config);
-            });
-            role(config, "casewatch", roles::serve).await
-        }
-        cli::Command::Ingest(args) => {
-            let config = args.role.load_with(|config| args.tick.apply(config));
-            role(config, "casewatch-ingest", roles::ingest).await
-        }
+        cli::Command::Serve(args) => role(args.config(), "casewatch", roles::serve).await,
+        cli::Command::Ingest(args) => role(args.config(), "casewatch-ingest", roles::ingest).await,
         cli::Command::Project(args) => {
-            let config = args.role.load_with(|config| args.group.apply(config));
-            role(config, "casewatch-project", roles::project).await
+            role(args.config(), "casewatch-project", roles::project).await
         }
         cli::Command::Api(args) => role(args.load_with(|_| {}), "casewatch-api", roles::api).await,
         cli::Command::Demo(args) => tool(demo::run(args)).await,
@@ -61,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Verify(args) => tool(commands::verify(args)).await,
         cli::Command::Rebuild(args) => tool(commands::rebuild(args)).await,
         cli::Command::Migrate(args) => tool(commands::migrate(args)).await,
+        #[cfg(feature = "bench")]
         cli::Command::Bench(args) => tool(bench::run(args)).await,
         cli::Command::Report(args) => tool(report::run(args)).await,
         cli::Command::Token(args) => tool(async move { access::print_token(&args) }).await,

@@ -9,16 +9,67 @@ use casewatch_domain::case::Policy;
 use casewatch_projector::{Progress, Projector};
 use casewatch_server::node::{Node, NodeOptions};
 use casewatch_server::{AppState, CommitRelay, IngestState, Services, TaskFailed, Tasks};
+use clap::Args;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::{Log, Views};
-use crate::config::Config;
+use crate::config::{Config, GroupArgs, RoleArgs, TickArgs};
 use crate::lock::DataLock;
 
 /// How often an api process re-reads progress and alerts without a commit notice.
 const RESYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) role: RoleArgs,
+    #[command(flatten)]
+    pub(crate) tick: TickArgs,
+    #[command(flatten)]
+    pub(crate) group: GroupArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IngestArgs {
+    #[command(flatten)]
+    pub(crate) role: RoleArgs,
+    #[command(flatten)]
+    pub(crate) tick: TickArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProjectArgs {
+    #[command(flatten)]
+    pub(crate) role: RoleArgs,
+    #[command(flatten)]
+    pub(crate) group: GroupArgs,
+}
+
+impl ServeArgs {
+    /// The configuration `serve` runs with.
+    pub(crate) fn config(&self) -> anyhow::Result<Config> {
+        self.role.load_with(|config| {
+            self.tick.apply(config);
+            self.group.apply(config);
+        })
+    }
+}
+
+impl IngestArgs {
+    /// The configuration `ingest` runs with.
+    pub(crate) fn config(&self) -> anyhow::Result<Config> {
+        self.role.load_with(|config| self.tick.apply(config))
+    }
+}
+
+impl ProjectArgs {
+    /// The configuration `project` runs with.
+    pub(crate) fn config(&self) -> anyhow::Result<Config> {
+        self.role.load_with(|config| self.group.apply(config))
+    }
+}
 
 /// Every role in one process.
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 //! its time comes; with `--live` there is no history, only steps reported as they happen. Every run is new
 //! cases: the case numbers carry the run's name, made from the instant it started.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,13 +15,74 @@ use casewatch_domain::calendar::WorkingCalendar;
 use casewatch_proto::pb;
 use casewatch_server::{Clock, FileClock, SystemClock};
 use casewatch_sim::{Output, SimConfig, Simulator};
+use clap::Args;
 
-use crate::cli::SimulateArgs;
 use crate::client;
+use crate::config::ToolLogArgs;
 use crate::out::outln;
 
 /// The longest a follower sleeps before it reads the clock again (a clock file may jump).
 const CLOCK_POLL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
+    /// Seed of the simulated counties; the same seed gives the same run.
+    #[arg(long, env = "CASEWATCH_SEED", default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Working days on which new cases arrive (for `simulate`, the last ones up to today).
+    #[arg(long, env = "CASEWATCH_DAYS", default_value_t = 10)]
+    pub(crate) days: u32,
+    /// Counties reporting (1 to 6).
+    #[arg(long, env = "CASEWATCH_COUNTIES", default_value_t = 3,
+          value_parser = clap::value_parser!(u8).range(1..=6))]
+    pub(crate) counties: u8,
+    /// New cases per county per working day.
+    #[arg(long, env = "CASEWATCH_CASES_PER_DAY", default_value_t = 20)]
+    pub(crate) cases_per_day: u32,
+}
+
+impl From<&SimArgs> for casewatch_sim::SimConfig {
+    fn from(args: &SimArgs) -> Self {
+        Self {
+            seed: args.seed,
+            days: args.days,
+            counties: usize::from(args.counties),
+            cases_per_county_day: args.cases_per_day,
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    #[command(flatten)]
+    pub(crate) client: client::ClientArgs,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
+    /// Events per append request.
+    #[arg(long, env = "CASEWATCH_BATCH", default_value_t = 500)]
+    pub(crate) batch: usize,
+    /// Events per second at most; unlimited when absent.
+    #[arg(long, env = "CASEWATCH_RATE")]
+    pub(crate) rate: Option<u32>,
+    /// Stop after this long, even if the simulation has more.
+    #[arg(long, env = "CASEWATCH_DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) duration: Option<Duration>,
+    /// After the history up to now, keep reporting the open cases' steps as their time
+    /// comes on the server's clock, as the counties would live.
+    #[arg(long, env = "CASEWATCH_FOLLOW")]
+    pub(crate) follow: bool,
+    /// No history: new cases arrive on the `--days` working days from now, and each step
+    /// is reported as it happens on the server's clock (so none is reported late).
+    #[arg(long, env = "CASEWATCH_LIVE", conflicts_with = "follow")]
+    pub(crate) live: bool,
+    /// The clock file of a server that reads its time from one (`server.clock_file`); the
+    /// wall clock when absent.
+    #[arg(long, env = "CASEWATCH_CLOCK_FILE")]
+    pub(crate) clock_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) sim: SimArgs,
+}
 
 /// The name of a run started at `at`: its Unix milliseconds in base 36, eight characters
 /// until the year 2059, so that two runs a moment apart still differ.

@@ -540,7 +540,10 @@ fn each_command_shows_only_its_own_flags_and_its_own_defaults() {
     }
     for command in [
         "verify", "replay", "rebuild", "report", "migrate", "simulate", "bench",
-    ] {
+    ]
+    .into_iter()
+    .filter(|command| cfg!(feature = "bench") || *command != "bench")
+    {
         let help = help(command);
         for role_only in ["listen", "tick-every", "otlp-endpoint", "kafka-group"] {
             assert!(!flag(&help, role_only), "{command} shows --{role_only}");
@@ -558,8 +561,13 @@ fn each_command_shows_only_its_own_flags_and_its_own_defaults() {
 }
 
 /// What each command's `--help` says is pinned: a change in what users read is a reviewed
-/// diff of `tests/snapshots/operator__help_*.snap` (`cargo insta review`).
+/// diff of `tests/snapshots/operator__help_*.snap` (`cargo insta review`). The binary pinned
+/// is the one `make test` builds, with every feature: `bench` is among the commands.
 #[test]
+#[cfg_attr(
+    not(feature = "bench"),
+    ignore = "the help is pinned with every feature (`make test`), `bench` among the commands"
+)]
 fn the_help_of_every_command_is_a_reviewed_text() {
     for command in [
         "", "serve", "ingest", "project", "api", "demo", "simulate", "replay", "verify", "rebuild",
@@ -586,4 +594,43 @@ fn the_help_of_every_command_is_a_reviewed_text() {
         };
         insta::assert_snapshot!(format!("help_{name}"), text(&output.stdout));
     }
+}
+
+/// What the demo prints around its alerts is pinned (`operator__demo.snap`): what it runs,
+/// and the figures it ends with. The alerts arrive as the accelerated clock runs and are
+/// left out; what differs from run to run is redacted: the port, the token, and the counts
+/// of warnings and cards (a step pushed a moment late on a clock where a day passes in half
+/// a second may be reported "late", or find its case past a limit, and draw one more).
+#[test]
+fn the_demo_says_what_it_runs_and_ends_with_its_figures() {
+    let temporary = tempfile::tempdir().expect("a temporary directory");
+    let output = casewatch()
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--seconds-per-day",
+            "0.5",
+        ])
+        .args(["--counties", "1", "--days", "1", "--cases-per-day", "4"])
+        .env("TMPDIR", temporary.path())
+        .output()
+        .expect("the demo runs");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let opening = stdout.split("\n\n").next().unwrap_or_default();
+    let summary = stdout
+        .lines()
+        .find(|line| line.contains(" steps pushed. "))
+        .unwrap_or_else(|| panic!("the demo's figures: {stdout}"));
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
+    settings.add_filter(r"Bearer cw_[^`]+`", "Bearer [token]`");
+    settings.add_filter(r"warnings \d+, cards \d+", "warnings [n], cards [n]");
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            "demo",
+            format!("{opening}\n\n[the alerts, as they arrive]\n\n{summary}\n")
+        );
+    });
 }

@@ -12,9 +12,10 @@ use casewatch_log::embedded::EmbeddedLog;
 use casewatch_log::{EventLog, NewRecord};
 use casewatch_store::postgres::{PgStore, testing::TestSchema};
 use casewatch_store::sqlite::SqliteStore;
+use clap::Args;
 use futures::StreamExt;
 
-use crate::cli::BenchArgs;
+use crate::config::ToolLogArgs;
 
 mod alert;
 mod ingest;
@@ -45,6 +46,53 @@ pub(crate) enum Scenario {
     Report,
     /// Memory per open case, and under a tenfold overload of stream ingest.
     Memory,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// A smaller run (under a minute) with the same scenarios: a smoke test of the
+    /// instrument, not numbers to publish.
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Only these scenarios (comma-separated); every scenario when absent.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub(crate) scenario: Vec<Scenario>,
+    /// Seed of the simulated workload.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Events in the workload (default: 1,000,000; 100,000 with `--quick`).
+    #[arg(long)]
+    pub(crate) events: Option<usize>,
+    /// Concurrent `AppendStream` clients of the stream ingest scenario.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) clients: usize,
+    /// Events per append request.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) batch: usize,
+    /// The offered load of the unary scenario, in calls (one event each) per second.
+    #[arg(long, default_value_t = 5000)]
+    pub(crate) unary_rate: u32,
+    /// PostgreSQL for the views and the raw-insert reference (a fresh schema is created
+    /// and dropped); the scenarios that need it say they were skipped when it does not
+    /// answer.
+    #[arg(
+        long,
+        env = "CASEWATCH_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub(crate) postgres: String,
+    /// A Kafka broker (`host:port`): the ingest and alert scenarios also run on a Kafka log
+    /// there (topics named `casewatch-bench-…` are created).
+    #[arg(long, env = "CASEWATCH_BENCH_KAFKA")]
+    pub(crate) kafka: Option<String>,
+    /// Where the scenarios keep their data; a fresh temporary directory when absent.
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Print only the JSON lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) log: ToolLogArgs,
 }
 
 /// Partitions of the logs the scenarios create.

@@ -21,7 +21,7 @@ use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
 
 use crate::backends::Views;
 use crate::client::ClientArgs;
-use crate::config::{ConfigArgs, ViewsBackend};
+use crate::config::{ConfigArgs, ToolLogArgs, ViewsArgs};
 
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,7 +64,11 @@ pub(crate) struct ReportArgs {
     /// Write to this file instead of standard output.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
-    /// Views to read (in `--data`, or the configuration's); ignored with `--server`.
+    // Where the views are, unless `--server`: the client's `--data` (which also says where
+    // a development token is), or the configuration's, with these over them.
+    /// A TOML configuration file (its `data` and `[views]`).
+    #[arg(long, env = "CASEWATCH_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) views: ViewsArgs,
     /// With `--server` (or `CASEWATCH_SERVER`): ask that server for the report instead of
@@ -72,22 +76,7 @@ pub(crate) struct ReportArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
     #[command(flatten)]
-    pub(crate) log: crate::config::ToolLogArgs,
-}
-
-/// Where the views are, for a report read from them (`--data` is the client's, which
-/// also says where a development token is).
-#[derive(Debug, Args)]
-pub(crate) struct ViewsArgs {
-    /// A TOML configuration file (its `data` and `[views]`).
-    #[arg(long, env = "CASEWATCH_CONFIG")]
-    pub(crate) config: Option<PathBuf>,
-    /// The view store backend [default: sqlite].
-    #[arg(long, env = "CASEWATCH_VIEWS_BACKEND")]
-    pub(crate) views_backend: Option<ViewsBackend>,
-    /// The PostgreSQL URL of the views.
-    #[arg(long, env = "CASEWATCH_VIEWS_URL")]
-    pub(crate) views_url: Option<String>,
+    pub(crate) log: ToolLogArgs,
 }
 
 /// Makes the report and writes it.
@@ -95,10 +84,9 @@ pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<()> {
     let region =
         RegionCode::parse(&args.region).map_err(|error| anyhow::anyhow!("--region: {error}"))?;
     let config = ConfigArgs {
-        config: args.views.config.clone(),
+        config: args.config.clone(),
         data: args.client.data.clone(),
-        views_backend: args.views.views_backend,
-        views_url: args.views.views_url.clone(),
+        views: args.views.clone(),
         ..ConfigArgs::default()
     };
     let report = if args.client.server.is_some() {

@@ -9,8 +9,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use casewatch_domain::access::Role;
+use clap::ValueEnum;
 use serde::{Deserialize, Deserializer};
+
+mod flags;
+
+pub(crate) use flags::{
+    ConfigArgs, GroupArgs, NewLogArgs, RoleArgs, TickArgs, ToolLogArgs, ViewsArgs,
+};
 
 /// Everything a process can be told.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,7 +31,7 @@ pub(crate) struct Config {
     pub(crate) projector: ProjectorConfig,
     pub(crate) telemetry: casewatch_telemetry::TelemetryConfig,
     /// The callers the serving roles accept (`[[principals]]`).
-    pub(crate) principals: Vec<crate::access::PrincipalSection>,
+    pub(crate) principals: Vec<PrincipalSection>,
 }
 
 impl Default for Config {
@@ -185,12 +192,12 @@ pub(crate) struct ServerConfig {
     #[serde(deserialize_with = "listen")]
     pub(crate) listen: SocketAddr,
     /// TLS for the listener (and mutual TLS with `client_ca`).
-    pub(crate) tls: Option<crate::access::TlsSection>,
+    pub(crate) tls: Option<TlsSection>,
     /// Listen on a non-loopback address without TLS: only behind a network boundary of
     /// the deployment's own (a service mesh that terminates TLS), and said deliberately.
     pub(crate) allow_insecure_public: bool,
     /// What each principal may ask, unless its own entry says otherwise.
-    pub(crate) limits: crate::access::LimitsSection,
+    pub(crate) limits: LimitsSection,
     /// How often the ingest role appends a clock tick to every partition; `0s` appends
     /// none (another replica, or a rehearsal script, ticks instead).
     #[serde(with = "humantime_serde")]
@@ -226,7 +233,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             tls: None,
             allow_insecure_public: false,
-            limits: crate::access::LimitsSection::default(),
+            limits: LimitsSection::default(),
             tick_interval: Duration::from_secs(5),
             clock_file: None,
             max_consistency_wait: options.max_consistency_wait,
@@ -253,91 +260,84 @@ impl Default for ProjectorConfig {
     }
 }
 
-/// The flags (and their `CASEWATCH_*` variables) of every command that finds the log and the
-/// views: where they are. Each overrides the configuration file.
-#[derive(Debug, Clone, Default, Args)]
-pub(crate) struct ConfigArgs {
-    /// A TOML configuration file.
-    #[arg(long, env = "CASEWATCH_CONFIG")]
-    pub(crate) config: Option<PathBuf>,
-    /// Where the embedded log and the SQLite views live [default: casewatch-data].
-    #[arg(long, env = "CASEWATCH_DATA")]
-    pub(crate) data: Option<PathBuf>,
-    /// The log backend [default: embedded].
-    #[arg(long, env = "CASEWATCH_LOG_BACKEND")]
-    pub(crate) log_backend: Option<LogBackend>,
-    /// Kafka bootstrap brokers.
-    #[arg(long, env = "CASEWATCH_KAFKA_BROKERS")]
-    pub(crate) kafka_brokers: Option<String>,
-    /// The Kafka topic of the log [default: casewatch.records].
-    #[arg(long, env = "CASEWATCH_KAFKA_TOPIC")]
-    pub(crate) kafka_topic: Option<String>,
-    /// The view store backend [default: sqlite].
-    #[arg(long, env = "CASEWATCH_VIEWS_BACKEND")]
-    pub(crate) views_backend: Option<ViewsBackend>,
-    /// The PostgreSQL URL of the views.
-    #[arg(long, env = "CASEWATCH_VIEWS_URL")]
-    pub(crate) views_url: Option<String>,
+/// `[[principals]]`: one configured caller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PrincipalSection {
+    /// The unique name recorded with the principal's actions.
+    pub(crate) name: String,
+    /// A person's or system's display name.
+    #[serde(default)]
+    pub(crate) display_name: String,
+    pub(crate) role: Role,
+    /// Region codes whose subtrees the principal covers (`000000`: every region).
+    pub(crate) regions: Vec<String>,
+    /// The department (统一社会信用代码) a department principal speaks for; a county
+    /// system may be limited to one too.
+    pub(crate) dept: Option<String>,
+    /// The SHA-256 of its bearer token, in hex (`casewatch token` makes both).
+    pub(crate) token_sha256: Option<String>,
+    /// The subject of its client certificate for mutual TLS, `CN=…,O=…`.
+    pub(crate) cert_subject: Option<String>,
+    /// Its own limits, over `[server.limits]`.
+    #[serde(flatten)]
+    pub(crate) limits: LimitOverrides,
 }
 
-/// The flag of the commands that may create the log (the roles and `migrate`); the tools
-/// that read take the partition count of the log they find.
-#[derive(Debug, Clone, Default, Args)]
-pub(crate) struct NewLogArgs {
-    /// Partitions of a new log [default: 8].
-    #[arg(long, env = "CASEWATCH_PARTITIONS",
-          value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub(crate) partitions: Option<u32>,
+/// Limits a principal may set for itself; each absent one is `[server.limits]`'s.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitOverrides {
+    pub(crate) requests_per_second: Option<u32>,
+    pub(crate) requests_burst: Option<u32>,
+    pub(crate) events_per_second: Option<u32>,
+    pub(crate) events_burst: Option<u32>,
+    pub(crate) streams: Option<u32>,
 }
 
-/// The flags every serving role (`serve`, `ingest`, `project`, `api`) shares.
-#[derive(Debug, Clone, Default, Args)]
-pub(crate) struct RoleArgs {
-    #[command(flatten)]
-    pub(crate) config: ConfigArgs,
-    #[command(flatten)]
-    pub(crate) new_log: NewLogArgs,
-    /// The gRPC listen address, `host:port`; a host name is resolved, to its first IPv4
-    /// address if it has one [default: 127.0.0.1:50051].
-    #[arg(long, env = "CASEWATCH_LISTEN", value_parser = parse_listen)]
-    pub(crate) listen: Option<SocketAddr>,
-    /// What to log, as `RUST_LOG` directives [default: info].
-    #[arg(long, env = "CASEWATCH_LOG")]
-    pub(crate) log: Option<String>,
-    /// Export traces over OTLP/gRPC to this collector.
-    #[arg(long, env = "CASEWATCH_OTLP_ENDPOINT")]
-    pub(crate) otlp_endpoint: Option<String>,
+/// `[server.limits]`: what each principal may ask of the server unless it says otherwise.
+/// A rate of 0 is no limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct LimitsSection {
+    /// RPCs of any kind per second, and the burst above it.
+    pub(crate) requests_per_second: u32,
+    pub(crate) requests_burst: u32,
+    /// Case steps reported per second, and the burst above it (at least the events one
+    /// request may carry).
+    pub(crate) events_per_second: u32,
+    pub(crate) events_burst: u32,
+    /// Streams open at once: appends, alert feeds, log reads, replays.
+    pub(crate) streams: u32,
 }
 
-/// The flag of the roles that append clock ticks (`serve`, `ingest`).
-#[derive(Debug, Clone, Default, Args)]
-pub(crate) struct TickArgs {
-    /// How often clock ticks are appended [default: 5s].
-    #[arg(long, env = "CASEWATCH_TICK_EVERY", value_parser = humantime::parse_duration)]
-    pub(crate) tick_every: Option<Duration>,
-}
-
-/// The flag of the roles that fold the log (`serve`, `project`).
-#[derive(Debug, Clone, Default, Args)]
-pub(crate) struct GroupArgs {
-    /// The projectors' Kafka consumer group [default: casewatch-projectors].
-    #[arg(long, env = "CASEWATCH_KAFKA_GROUP")]
-    pub(crate) kafka_group: Option<String>,
-}
-
-/// The logging flag of the tools (every command but the roles).
-#[derive(Debug, Clone, Default, Args)]
-pub(crate) struct ToolLogArgs {
-    /// What to log on standard error, as `RUST_LOG` directives [default: warn].
-    #[arg(long = "log", env = "CASEWATCH_LOG")]
-    pub(crate) log: Option<String>,
-}
-
-impl ToolLogArgs {
-    /// The directives a tool logs with.
-    pub(crate) fn filter(&self) -> String {
-        self.log.clone().unwrap_or_else(|| "warn".to_owned())
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 500,
+            requests_burst: 1000,
+            events_per_second: 10_000,
+            events_burst: 50_000,
+            streams: 16,
+        }
     }
+}
+
+/// `[server.tls]`: the server's certificate and, for mutual TLS, the authority that signs
+/// its clients' certificates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsSection {
+    /// The server's certificate chain, PEM.
+    pub(crate) cert: PathBuf,
+    /// The server's private key, PEM.
+    pub(crate) key: PathBuf,
+    /// The certificate authority of client certificates, PEM: mutual TLS.
+    pub(crate) client_ca: Option<PathBuf>,
+    /// With `client_ca`: refuse connections without a client certificate (otherwise a
+    /// client may authenticate with a bearer token instead).
+    #[serde(default)]
+    pub(crate) require_client_cert: bool,
 }
 
 /// A listen address, `host:port`: a host name is resolved, and its first IPv4 address
@@ -362,98 +362,6 @@ pub(crate) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 
 fn listen<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
     parse_listen(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
-}
-
-fn set<T: Clone>(target: &mut T, value: Option<&T>) {
-    if let Some(value) = value {
-        *target = value.clone();
-    }
-}
-
-impl ConfigArgs {
-    /// The file's configuration (or the defaults) with the variables and flags over it,
-    /// checked.
-    pub(crate) fn load(&self) -> anyhow::Result<Config> {
-        self.load_with(|_| {})
-    }
-
-    /// [`ConfigArgs::load`], with a command's own flags applied by `more` before the check.
-    pub(crate) fn load_with(&self, more: impl FnOnce(&mut Config)) -> anyhow::Result<Config> {
-        let mut config = match &self.config {
-            Some(path) => Config::read(path)?,
-            None => Config::default(),
-        };
-        self.apply(&mut config);
-        more(&mut config);
-        config.check()?;
-        Ok(config)
-    }
-
-    /// The data directory, without the checks of a whole configuration: for the clients,
-    /// which look there for a development token.
-    pub(crate) fn data_dir(&self) -> anyhow::Result<PathBuf> {
-        if let Some(data) = &self.data {
-            return Ok(data.clone());
-        }
-        Ok(match &self.config {
-            Some(path) => Config::read(path)?.data,
-            None => Config::default().data,
-        })
-    }
-
-    fn apply(&self, config: &mut Config) {
-        set(&mut config.data, self.data.as_ref());
-        set(&mut config.log.backend, self.log_backend.as_ref());
-        set(&mut config.log.kafka.brokers, self.kafka_brokers.as_ref());
-        set(&mut config.log.kafka.topic, self.kafka_topic.as_ref());
-        set(&mut config.views.backend, self.views_backend.as_ref());
-        if self.views_url.is_some() {
-            config.views.url.clone_from(&self.views_url);
-        }
-    }
-}
-
-impl NewLogArgs {
-    fn apply(&self, config: &mut Config) {
-        set(&mut config.log.partitions, self.partitions.as_ref());
-    }
-
-    /// The configuration of a command that may create the log.
-    pub(crate) fn load(&self, config: &ConfigArgs) -> anyhow::Result<Config> {
-        config.load_with(|loaded| self.apply(loaded))
-    }
-}
-
-impl RoleArgs {
-    /// The role's configuration, with `more` (its own flags) applied too.
-    pub(crate) fn load_with(&self, more: impl FnOnce(&mut Config)) -> anyhow::Result<Config> {
-        self.config.load_with(|config| {
-            self.new_log.apply(config);
-            set(&mut config.server.listen, self.listen.as_ref());
-            if self.log.is_some() {
-                config.telemetry.log_filter.clone_from(&self.log);
-            }
-            if self.otlp_endpoint.is_some() {
-                config
-                    .telemetry
-                    .otlp_endpoint
-                    .clone_from(&self.otlp_endpoint);
-            }
-            more(config);
-        })
-    }
-}
-
-impl TickArgs {
-    pub(crate) fn apply(&self, config: &mut Config) {
-        set(&mut config.server.tick_interval, self.tick_every.as_ref());
-    }
-}
-
-impl GroupArgs {
-    pub(crate) fn apply(&self, config: &mut Config) {
-        set(&mut config.log.kafka.group, self.kafka_group.as_ref());
-    }
 }
 
 impl Config {
@@ -543,41 +451,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_deployment_file_reads() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/casewatch.toml");
-        let config = Config::read(&path).expect("deploy/casewatch.toml reads");
-        assert_eq!(config.log.backend, LogBackend::Kafka);
-        assert_eq!(config.views.backend, ViewsBackend::Postgres);
-        let edge = crate::access::edge(&config).expect("its principals are valid");
-        assert!(!edge.auth.is_empty());
-    }
-
-    #[test]
-    fn flags_override_the_file_and_errors_name_the_setting() {
-        let file: Config = toml::from_str(
-            "[log]\nbackend = \"kafka\"\npartitions = 4\n[views]\nbackend = \"postgres\"\n",
-        )
-        .expect("parses");
-        assert_eq!(file.log.partitions, 4);
-        let error = file.check().expect_err("no url");
-        assert!(error.to_string().contains("views.url"), "{error}");
-
-        let args = ConfigArgs {
-            views_url: Some("postgres://localhost/casewatch".to_owned()),
-            ..ConfigArgs::default()
-        };
-        let mut config = file;
-        args.apply(&mut config);
-        NewLogArgs {
-            partitions: Some(12),
-        }
-        .apply(&mut config);
-        config.check().expect("complete now");
-        assert_eq!(config.log.partitions, 12);
-        assert_eq!(config.log.kafka.topic, "casewatch.records");
-    }
-
-    #[test]
     fn unknown_settings_and_bad_durations_are_refused() {
         let error = toml::from_str::<Config>("[server]\nlisten_on = \"x\"\n").expect_err("unknown");
         assert!(error.to_string().contains("listen_on"), "{error}");
@@ -587,41 +460,6 @@ mod tests {
             error.to_string().contains("tick_interval") || error.to_string().contains("often"),
             "{error}"
         );
-    }
-
-    /// The binary is the one reader of configuration: `[log.kafka]`, with its defaults,
-    /// becomes the log's settings.
-    #[cfg(feature = "kafka")]
-    #[test]
-    fn the_kafka_section_is_what_the_log_gets() {
-        let config: Config = toml::from_str(
-            r#"
-            [log]
-            partitions = 12
-            [log.kafka]
-            brokers = "kafka-1:9092,kafka-2:9092"
-            append_timeout = "5s"
-            [log.kafka.properties]
-            "security.protocol" = "ssl"
-            "#,
-        )
-        .expect("valid settings");
-        let kafka = crate::backends::kafka_config(&config);
-        assert_eq!(kafka.brokers, "kafka-1:9092,kafka-2:9092");
-        assert_eq!(kafka.topic, "casewatch.records");
-        assert_eq!(kafka.partitions, 12);
-        assert_eq!(kafka.append_timeout, Duration::from_secs(5));
-        assert_eq!(kafka.retention_ms, -1);
-        assert_eq!(kafka.properties["security.protocol"], "ssl");
-        let defaults = crate::backends::kafka_config(&Config::default());
-        assert_eq!(defaults.brokers, "127.0.0.1:9092");
-        assert_eq!(defaults.append_timeout, Duration::from_secs(10));
-
-        let error = toml::from_str::<Config>("[log.kafka]\nappend_timeout = \"soon\"\n")
-            .expect_err("not a duration");
-        assert!(error.to_string().contains("soon"), "{error}");
-        let error = toml::from_str::<Config>("[log.kafka]\npartitons = 12\n").expect_err("unknown");
-        assert!(error.to_string().contains("partitons"), "{error}");
     }
 
     #[test]
