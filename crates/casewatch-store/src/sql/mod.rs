@@ -16,6 +16,7 @@ use crate::{CommitNotice, Hash, Offset, Partition, Result, StoreError};
 
 mod batch;
 mod read;
+mod rows;
 
 /// The views in one SQL database, whichever it is.
 #[derive(Debug)]
