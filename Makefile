@@ -29,8 +29,8 @@ FUZZ_BYTES_CASES ?= 200000
 FUZZ_PROJECTOR_CASES ?= 10000
 
 fuzz: ## the long property runs in release: hostile bytes at the edge, adversarial sequences for the projector (a few minutes)
-	PROPTEST_CASES=$(FUZZ_BYTES_CASES) $(CARGO) test --release --locked -p casewatch-proto --test hostile_bytes
-	PROPTEST_CASES=$(FUZZ_PROJECTOR_CASES) $(CARGO) test --release --locked -p casewatch-projector --test adversarial
+	PROPTEST_CASES=$(FUZZ_BYTES_CASES) $(CARGO) test --release --locked -p casewatch-proto --test proto hostile_bytes::
+	PROPTEST_CASES=$(FUZZ_PROJECTOR_CASES) $(CARGO) test --release --locked -p casewatch-projector --test projector adversarial::
 
 bench-quick: ## the benchmark's smoke run (under a minute); JSON lines in target/bench/quick.jsonl
 	@mkdir -p target/bench

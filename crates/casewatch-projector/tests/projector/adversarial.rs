@@ -11,9 +11,7 @@
 //! a clean rebuild of the same log.
 //!
 //! The default run is short, for CI; `PROPTEST_CASES=2000 cargo test --release -p
-//! casewatch-projector --test adversarial` (`make fuzz`) is the long one.
-
-mod common;
+//! casewatch-projector --test projector adversarial::` (`make fuzz`) is the long one.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -42,6 +40,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use prost::Message;
 use tokio::sync::watch;
+
+use crate::common;
 
 const PARTITIONS: u32 = 2;
 /// Case numbers the steps use; actions also name one more, a case no step ever opens.

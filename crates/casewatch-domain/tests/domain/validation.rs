@@ -1,10 +1,9 @@
 //! What ingest refuses before a step reaches the log, beyond what the types refuse: a step
 //! dated after its arrival, beyond the allowed clock skew, or before the year 2000.
 
-mod support;
-
 use chrono::TimeDelta;
-use support::*;
+
+use crate::support::*;
 
 #[test]
 fn a_step_from_the_future_is_refused_beyond_the_clock_skew() {

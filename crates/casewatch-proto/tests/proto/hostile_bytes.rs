@@ -1,7 +1,7 @@
 //! Hostile bytes at the edge: whatever a county system or a foreign producer sends, decoding
 //! and conversion answer with a value or an error, never a panic, and what they accept is
-//! valid. `PROPTEST_CASES=1000000 cargo test --release -p casewatch-proto --test
-//! hostile_bytes` is the long run; the suite's default is a short one.
+//! valid. `PROPTEST_CASES=1000000 cargo test --release -p casewatch-proto --test proto
+//! hostile_bytes::` is the long run; the suite's default is a short one.
 
 use casewatch_domain::event::CaseEvent;
 use casewatch_domain::strategies;

@@ -1,4 +1,3 @@
-#![cfg(feature = "kafka")]
 //! The conformance suite against the Kafka backend, on librdkafka's mock cluster (brokers
 //! inside the test process), then what only the Kafka backend does: headers, group
 //! membership, a cluster going down, the topic checks, its settings file.

@@ -3,8 +3,6 @@
 //! must not. Times are local (+08:00); March 2026 has no holidays, so Monday 2 March to
 //! Friday 6 March are five working days of seven office hours (09:00–12:00, 13:30–17:30).
 
-mod support;
-
 use casewatch_domain::access::Role;
 use casewatch_domain::alert::{AlertState, Cause, Quantity, QuantityUnit};
 use casewatch_domain::catalogue::{Level, RuleId};
@@ -12,7 +10,8 @@ use casewatch_domain::event::{
     CaseType, Channel, CompletionResult, Decision, Limit, LimitUnit, ProcedureKind,
 };
 use casewatch_domain::supervision::SupervisionAction;
-use support::*;
+
+use crate::support::*;
 
 use QuantityUnit::{Count, Fen, Hours, Seq, WorkingDays};
 

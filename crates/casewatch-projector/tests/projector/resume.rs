@@ -8,8 +8,6 @@
 //! without a gap or an overlap, and end with views identical to a clean rebuild of the log:
 //! no record skipped, none folded twice.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,6 +27,8 @@ use casewatch_store::{
 use casewatch_tests::{Scripted, log_records, scenario};
 use chrono::NaiveDate;
 use tokio::sync::Notify;
+
+use crate::common;
 
 const PARTITIONS: u32 = 3;
 /// Small batches, so that the scenario takes many rounds.

@@ -7,8 +7,6 @@
 //! acceptance is not counted: a case accepted on Monday 2 March with n working days is
 //! due at 17:30 on the n-th working day after that Monday.
 
-mod support;
-
 use casewatch_domain::access::Role;
 use casewatch_domain::alert::{Cause, Quantity, QuantityUnit};
 use casewatch_domain::calendar::{Calendars, OfficePeriod, RegionCalendar};
@@ -19,7 +17,8 @@ use casewatch_domain::event::{Decision, ProcedureKind, Step};
 use casewatch_domain::ids::RegionCode;
 use casewatch_domain::supervision::{AppealDecision, SupervisionAction};
 use chrono::{NaiveDate, NaiveTime};
-use support::*;
+
+use crate::support::*;
 
 fn day(text: &str) -> NaiveDate {
     text.parse().expect("a valid date")

@@ -1,7 +1,5 @@
 //! Properties of the clock and the case machine that must hold for any input.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use casewatch_domain::Timestamp;
@@ -12,7 +10,8 @@ use casewatch_domain::event::{CaseEvent, Channel, Decision, Limit, ProcedureKind
 use casewatch_domain::ids::CaseNo;
 use casewatch_domain::stats::Counters;
 use proptest::prelude::*;
-use support::*;
+
+use crate::support::*;
 
 /// Instants in 2025–2026, by the minute.
 fn instant() -> impl Strategy<Value = Timestamp> {
