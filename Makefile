@@ -22,15 +22,15 @@ test: ## run every test suite of the workspace, with every feature (the bench's 
 	$(CARGO) test --workspace --all-targets --all-features --locked
 
 test-e2e: ## the roles as processes on Kafka (a tansu broker) and PostgreSQL; needs both
-	CASEWATCH_REQUIRE_POSTGRES=1 $(CARGO) test -p casewatch --test e2e --locked -- --ignored --test-threads=1
+	CASEWATCH_REQUIRE_POSTGRES=1 $(CARGO) test -p casewatch --test end_to_end --locked -- --ignored --test-threads=1 e2e::
 
 # Cases of the long fuzz runs; `make fuzz FUZZ_PROJECTOR_CASES=20000` for a longer one.
 FUZZ_BYTES_CASES ?= 200000
 FUZZ_PROJECTOR_CASES ?= 10000
 
 fuzz: ## the long property runs in release: hostile bytes at the edge, adversarial sequences for the projector (a few minutes)
-	PROPTEST_CASES=$(FUZZ_BYTES_CASES) $(CARGO) test --release --locked -p casewatch-proto --test hostile_bytes
-	PROPTEST_CASES=$(FUZZ_PROJECTOR_CASES) $(CARGO) test --release --locked -p casewatch-projector --test adversarial
+	PROPTEST_CASES=$(FUZZ_BYTES_CASES) $(CARGO) test --release --locked -p casewatch-proto --test proto hostile_bytes::
+	PROPTEST_CASES=$(FUZZ_PROJECTOR_CASES) $(CARGO) test --release --locked -p casewatch-projector --test projector adversarial::
 
 bench-quick: ## the benchmark's smoke run (under a minute); JSON lines in target/bench/quick.jsonl
 	@mkdir -p target/bench

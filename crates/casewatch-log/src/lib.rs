@@ -3,12 +3,14 @@
 //!
 //! [`EventLog`] is the one interface the ingest, projector and audit roles use. Backends:
 //! [`embedded`] (SQLite, the one-machine default) and `kafka` (behind the cargo feature
-//! `kafka`). Every backend passes the conformance suite in [`conformance`]. A log knows
-//! nothing of what the records mean.
+//! `kafka`). Every backend passes the conformance suite in `conformance`, built with the
+//! cargo feature `testsuite` for the tests that run it. A log knows nothing of what the
+//! records mean.
 
 use std::fmt::Display;
 use std::time::Duration;
 
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 pub mod embedded;
 #[cfg(feature = "kafka")]

@@ -4,8 +4,9 @@
 //! [`ViewStore`] is the interface the projector writes through and the monitor and audit
 //! services read through. Backends: [`sqlite`] (the one-machine default) and [`postgres`]
 //! (several projector and api processes on one database); both run the same SQL and pass
-//! the suite in [`conformance`]. The store holds no business rules: what goes into a batch
-//! is decided by the domain and the projector.
+//! the suite in `conformance`, built with the cargo feature `testsuite` (as are
+//! `postgres::testing`'s throwaway schemas) for the tests that use them. The store holds
+//! no business rules: what goes into a batch is decided by the domain and the projector.
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::alert::{Alert, AlertChange, AlertState};
@@ -17,6 +18,7 @@ use casewatch_domain::stats::{Counters, StatKey};
 use chrono::NaiveDate;
 
 mod codec;
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 pub mod digest;
 pub mod postgres;

@@ -278,6 +278,7 @@ fn parse_notice(payload: &str) -> Option<CommitNotice> {
     })
 }
 
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testing {
     //! Throwaway schemas in a test database, for the tests of this crate and of the others
     //! (end-to-end tests hand a schema's URL to the processes they start): each test gets a

@@ -1,0 +1,1146 @@
+//! The alert rules as a specification: for every rule of DOMAIN.md, a scenario where it
+//! fires (with the level, measured value and threshold expected) and a near miss where it
+//! must not. Times are local (+08:00); March 2026 has no holidays, so Monday 2 March to
+//! Friday 6 March are five working days of seven office hours (09:00–12:00, 13:30–17:30).
+
+use casewatch_domain::access::Role;
+use casewatch_domain::alert::{AlertState, Cause, Quantity, QuantityUnit};
+use casewatch_domain::catalogue::{Level, RuleId};
+use casewatch_domain::event::{
+    CaseType, Channel, CompletionResult, Decision, Limit, LimitUnit, ProcedureKind,
+};
+use casewatch_domain::supervision::SupervisionAction;
+
+use crate::support::*;
+
+use QuantityUnit::{Count, Fen, Hours, Seq, WorkingDays};
+
+/// What a scenario must show about its rule.
+enum Expect {
+    /// The rule raised an alert with this level, measured value and threshold.
+    Fires(Level, (i64, QuantityUnit), (i64, QuantityUnit)),
+    /// The rule raised nothing.
+    Silent,
+    /// An alert of the first rule went up to this level, attributed to the spec's rule.
+    Escalates(RuleId, Level),
+}
+
+struct Spec {
+    rule: RuleId,
+    scenario: &'static str,
+    script: fn() -> Script,
+    expect: Expect,
+}
+
+use Expect::{Escalates, Fires, Silent};
+
+fn hours(n: u32) -> Limit {
+    Limit::new(n, LimitUnit::Hours).expect("valid limit")
+}
+
+/// An ordinary case accepted Monday 2 March 09:00 with a promised limit of 10 and a legal
+/// limit of 20 working days. The day of acceptance does not count: its promise runs out at
+/// the close of office on Monday 16 March, the tenth working day after it.
+fn ordinary() -> Script {
+    let mut script = Script::default();
+    script
+        .step("2026-03-02 09:00", submitted(Channel::Window))
+        .step("2026-03-02 09:00", accepted(10, 20));
+    script
+}
+
+const SPECS: &[Spec] = &[
+    // T1 临近到期: due Monday 16 March 17:30.
+    Spec {
+        rule: RuleId::T1,
+        scenario: "Friday before the due Monday: 1 day 6½ hours left",
+        script: || {
+            let mut s = ordinary();
+            s.tick("2026-03-13 10:00");
+            s
+        },
+        expect: Fires(Level::Warning, (2, WorkingDays), (2, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T1,
+        scenario: "Thursday evening, after office: exactly 2 days left",
+        script: || {
+            let mut s = ordinary();
+            s.tick("2026-03-12 20:00");
+            s
+        },
+        expect: Fires(Level::Warning, (2, WorkingDays), (2, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T1,
+        scenario: "Thursday morning: 2 days 6½ hours left",
+        script: || {
+            let mut s = ordinary();
+            s.tick("2026-03-12 10:00");
+            s
+        },
+        expect: Silent,
+    },
+    // T2 超承诺时限.
+    Spec {
+        rule: RuleId::T2,
+        scenario: "accepted Monday, promised 3 working days: an hour into Friday",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(3, 20))
+                .tick("2026-03-06 10:00");
+            s
+        },
+        expect: Fires(Level::Yellow, (4, WorkingDays), (3, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T2,
+        scenario: "accepted Monday, promised 3 working days: completed Thursday 17:00",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(3, 20))
+                .step("2026-03-03 10:00", reviewed("review"))
+                .step("2026-03-05 16:00", granted())
+                .step("2026-03-05 17:00", completed())
+                .tick("2026-03-09 10:00");
+            s
+        },
+        expect: Silent,
+    },
+    Spec {
+        rule: RuleId::T2,
+        scenario: "completed at the very instant the promise runs out, Thursday 17:30",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(3, 20))
+                .step("2026-03-03 10:00", reviewed("review"))
+                .step("2026-03-05 16:00", granted())
+                .step("2026-03-05 17:30", completed())
+                .tick("2026-03-09 10:00");
+            s
+        },
+        expect: Silent,
+    },
+    Spec {
+        rule: RuleId::T2,
+        scenario: "accepted Monday 17:00 (after the day's work), 1 working day: Wednesday 09:01",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 17:00", accepted(1, 20))
+                .tick("2026-03-03 17:30")
+                .tick("2026-03-04 09:01");
+            s
+        },
+        expect: Fires(Level::Yellow, (2, WorkingDays), (1, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T2,
+        scenario: "accepted Wednesday 30 September, 3 working days over National Day: \
+                   completed Saturday 10 October 15:00, a make-up working day",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-09-30 10:00", accepted(3, 20))
+                .step("2026-10-09 10:00", reviewed("review"))
+                .step("2026-10-10 14:00", granted())
+                .step("2026-10-10 15:00", completed())
+                .tick("2026-10-12 10:00");
+            s
+        },
+        expect: Silent,
+    },
+    Spec {
+        rule: RuleId::T2,
+        scenario: "accepted Wednesday 30 September, 3 working days over National Day: \
+                   still open on Monday 12 October",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-09-30 10:00", accepted(3, 20))
+                .tick("2026-10-10 17:30")
+                .tick("2026-10-12 09:30");
+            s
+        },
+        expect: Fires(Level::Yellow, (4, WorkingDays), (3, WorkingDays)),
+    },
+    // T3 超法定时限.
+    Spec {
+        rule: RuleId::T3,
+        scenario: "legal 5 days after Monday, an hour into the sixth (Tuesday)",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(5, 5))
+                .tick("2026-03-10 10:00");
+            s
+        },
+        expect: Fires(Level::Red, (6, WorkingDays), (5, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T3,
+        scenario: "legal 5 days with two days suspended",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(5, 5))
+                .step("2026-03-03 09:00", suspended())
+                .step("2026-03-05 09:00", resumed())
+                .tick("2026-03-10 10:00");
+            s
+        },
+        expect: Silent,
+    },
+    Spec {
+        rule: RuleId::T3,
+        scenario: "a yellow card under notice, no feedback by the due date: it turns red",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(2, 20))
+                .tick("2026-03-05 10:00")
+                .act(
+                    RuleId::T2,
+                    Role::Monitor,
+                    "2026-03-05 11:00",
+                    SupervisionAction::IssueNotice {
+                        content: "请说明超期原因".into(),
+                        feedback_due: t("2026-03-06 17:30"),
+                    },
+                )
+                .tick("2026-03-09 09:00");
+            s
+        },
+        expect: Escalates(RuleId::T2, Level::Red),
+    },
+    // T4 环节超时: the review took from Monday 09:00 to Thursday 10:00 against 2 days.
+    Spec {
+        rule: RuleId::T4,
+        scenario: "a review of 3 days 1 hour against its 2-day limit",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-05 10:00",
+                reviewed_within("review", working_days(2)),
+            );
+            s
+        },
+        expect: Fires(Level::Warning, (4, WorkingDays), (2, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T4,
+        scenario: "a review of 1 day 1 hour against its 2-day limit",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 10:00",
+                reviewed_within("review", working_days(2)),
+            );
+            s
+        },
+        expect: Silent,
+    },
+    // T5 即办件未当日办结.
+    Spec {
+        rule: RuleId::T5,
+        scenario: "an immediate case still open the next morning",
+        script: || {
+            let mut s = Script::default();
+            s.step(
+                "2026-03-02 10:00",
+                accepted_as(CaseType::Immediate, hours(7), working_days(1)),
+            )
+            .tick("2026-03-03 09:30");
+            s
+        },
+        expect: Fires(Level::Yellow, (1, WorkingDays), (0, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T5,
+        scenario: "an immediate case completed the same afternoon",
+        script: || {
+            let mut s = Script::default();
+            s.step(
+                "2026-03-02 10:00",
+                accepted_as(CaseType::Immediate, hours(7), working_days(1)),
+            )
+            .step("2026-03-02 16:00", completed())
+            .tick("2026-03-03 09:30");
+            s
+        },
+        expect: Silent,
+    },
+    // T6 特别程序超时.
+    Spec {
+        rule: RuleId::T6,
+        scenario: "a hearing approved for 2 days still open after 3 days 1 hour",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("H-1", ProcedureKind::Hearing, working_days(2), "局长"),
+            )
+            .tick("2026-03-06 10:00");
+            s
+        },
+        expect: Fires(Level::Yellow, (4, WorkingDays), (2, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T6,
+        scenario: "a special procedure ended without a result",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("H-1", ProcedureKind::Testing, working_days(2), "局长"),
+            )
+            .step("2026-03-04 09:00", procedure_ended("H-1", " "));
+            s
+        },
+        expect: Fires(Level::Yellow, (0, Count), (1, Count)),
+    },
+    Spec {
+        rule: RuleId::T6,
+        scenario: "a hearing ended with a result within its 2 days",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("H-1", ProcedureKind::Hearing, working_days(2), "局长"),
+            )
+            .step("2026-03-04 17:00", procedure_ended("H-1", "听证完毕"))
+            .tick("2026-03-06 10:00");
+            s
+        },
+        expect: Silent,
+    },
+    // T7 延期不当.
+    Spec {
+        rule: RuleId::T7,
+        scenario: "an extension of 12 days",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("E-1", ProcedureKind::Extension, working_days(12), "局长"),
+            );
+            s
+        },
+        expect: Fires(Level::Yellow, (12, WorkingDays), (10, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T7,
+        scenario: "an extension without an approver",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("E-1", ProcedureKind::Extension, working_days(5), ""),
+            );
+            s
+        },
+        expect: Fires(Level::Yellow, (0, Count), (1, Count)),
+    },
+    Spec {
+        rule: RuleId::T7,
+        scenario: "a second extension",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("E-1", ProcedureKind::Extension, working_days(5), "局长"),
+            )
+            .step(
+                "2026-03-04 09:00",
+                procedure("E-2", ProcedureKind::Extension, working_days(5), "局长"),
+            );
+            s
+        },
+        expect: Fires(Level::Yellow, (2, Count), (1, Count)),
+    },
+    Spec {
+        rule: RuleId::T7,
+        scenario: "one approved extension of 10 days",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("E-1", ProcedureKind::Extension, working_days(10), "局长"),
+            );
+            s
+        },
+        expect: Silent,
+    },
+    // T8 补正不当.
+    Spec {
+        rule: RuleId::T8,
+        scenario: "a correction notice 6 days 1 hour after the materials arrived",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", submitted(Channel::Window))
+                .step("2026-03-10 10:00", correction_requested());
+            s
+        },
+        expect: Fires(Level::Yellow, (7, WorkingDays), (5, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T8,
+        scenario: "a second correction notice",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 09:00", correction_requested())
+                .step("2026-03-04 09:00", correction_received())
+                .step("2026-03-04 10:00", correction_requested());
+            s
+        },
+        expect: Fires(Level::Yellow, (2, Count), (1, Count)),
+    },
+    Spec {
+        rule: RuleId::T8,
+        scenario: "one correction notice 4 days after the materials arrived",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", submitted(Channel::Window))
+                .step("2026-03-06 09:00", correction_requested());
+            s
+        },
+        expect: Silent,
+    },
+    // T9 无理由不予受理/不予许可.
+    Spec {
+        rule: RuleId::T9,
+        scenario: "a rejection without a reason",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", submitted(Channel::Window)).step(
+                "2026-03-02 10:00",
+                casewatch_domain::event::Step::Rejected {
+                    reason: "  ".into(),
+                },
+            );
+            s
+        },
+        expect: Fires(Level::Yellow, (0, Count), (1, Count)),
+    },
+    Spec {
+        rule: RuleId::T9,
+        scenario: "a denial without a reason",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 10:00", reviewed("review")).step_by(
+                "chief",
+                "2026-03-04 10:00",
+                decided(Decision::Deny, ""),
+            );
+            s
+        },
+        expect: Fires(Level::Yellow, (0, Count), (1, Count)),
+    },
+    Spec {
+        rule: RuleId::T9,
+        scenario: "a denial with its reason",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 10:00", reviewed("review")).step_by(
+                "chief",
+                "2026-03-04 10:00",
+                decided(Decision::Deny, "不符合条件"),
+            );
+            s
+        },
+        expect: Silent,
+    },
+    // P1 程序倒置.
+    Spec {
+        rule: RuleId::P1,
+        scenario: "completion without acceptance",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", submitted(Channel::Window))
+                .step("2026-03-02 10:00", completed());
+            s
+        },
+        expect: Fires(Level::Red, (2, Seq), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::P1,
+        scenario: "a step dated before the previous one",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 10:00", reviewed("review")).step_by(
+                "chief",
+                "2026-03-03 09:00",
+                granted(),
+            );
+            s
+        },
+        expect: Fires(Level::Red, (4, Seq), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::P1,
+        scenario: "a review after the case was withdrawn",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 10:00",
+                casewatch_domain::event::Step::Withdrawn {
+                    reason: "申请人撤回".into(),
+                },
+            )
+            .step("2026-03-04 10:00", reviewed("review"));
+            s
+        },
+        expect: Fires(Level::Red, (4, Seq), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::P1,
+        scenario: "accept, review, decide, complete in order; delivery and rating after",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 10:00", reviewed("review"))
+                .step_by("chief", "2026-03-04 10:00", granted())
+                .step("2026-03-04 11:00", completed())
+                .step(
+                    "2026-03-05 11:00",
+                    casewatch_domain::event::Step::Delivered {
+                        method: "window".into(),
+                        receiver: "张三".into(),
+                    },
+                )
+                .step("2026-03-05 12:00", rated("R-1", 1));
+            s
+        },
+        expect: Silent,
+    },
+    // P2 缺少必经环节.
+    Spec {
+        rule: RuleId::P2,
+        scenario: "a promised case completed without any review",
+        script: || {
+            let mut s = ordinary();
+            s.step_by("chief", "2026-03-04 10:00", granted())
+                .step("2026-03-04 11:00", completed());
+            s
+        },
+        expect: Fires(Level::Yellow, (1, Count), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::P2,
+        scenario: "an item requiring a site inspection completed after review only",
+        script: || {
+            let mut s = ordinary().rules(|rules| {
+                rules.items.insert(
+                    casewatch_domain::ids::ItemCode::parse("ITEM-0001").expect("valid"),
+                    casewatch_domain::rulebook::ItemProfile {
+                        required_steps: vec!["review".into(), "inspection".into()],
+                        ..Default::default()
+                    },
+                );
+            });
+            s.step("2026-03-03 10:00", reviewed("review"))
+                .step_by("chief", "2026-03-04 10:00", granted())
+                .step("2026-03-04 11:00", completed());
+            s
+        },
+        expect: Fires(Level::Yellow, (1, Count), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::P2,
+        scenario: "a promised case completed after a passed review",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 10:00", reviewed("review"))
+                .step_by("chief", "2026-03-04 10:00", granted())
+                .step("2026-03-04 11:00", completed());
+            s
+        },
+        expect: Silent,
+    },
+    // P3 受审不分离.
+    Spec {
+        rule: RuleId::P3,
+        scenario: "the clerk who accepted also decides",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 10:00", reviewed("review"))
+                .step("2026-03-04 10:00", granted());
+            s
+        },
+        expect: Fires(Level::Warning, (1, Count), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::P3,
+        scenario: "an immediate case decided at the window by its clerk",
+        script: || {
+            let mut s = Script::default();
+            s.step(
+                "2026-03-02 10:00",
+                accepted_as(CaseType::Immediate, hours(7), working_days(1)),
+            )
+            .step("2026-03-02 10:30", granted());
+            s
+        },
+        expect: Silent,
+    },
+    // P4 挂起期间办理.
+    Spec {
+        rule: RuleId::P4,
+        scenario: "a review while the case is suspended",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 09:00", suspended())
+                .step("2026-03-04 09:00", reviewed("review"));
+            s
+        },
+        expect: Fires(Level::Yellow, (4, Seq), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::P4,
+        scenario: "completion while an expert review is open",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 09:00", reviewed("review"))
+                .step(
+                    "2026-03-03 10:00",
+                    procedure("X-1", ProcedureKind::ExpertReview, working_days(5), "局长"),
+                )
+                .step_by("chief", "2026-03-04 10:00", granted())
+                .step("2026-03-04 11:00", completed());
+            s
+        },
+        expect: Fires(Level::Yellow, (6, Seq), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::P4,
+        scenario: "a review after the suspension ended",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 09:00", suspended())
+                .step("2026-03-04 09:00", resumed())
+                .step("2026-03-04 10:00", reviewed("review"));
+            s
+        },
+        expect: Silent,
+    },
+    // F1 违规收费.
+    Spec {
+        rule: RuleId::F1,
+        scenario: "50 yuan charged on a free item",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 09:00", fee("T-1", 5000, 5000, true));
+            s
+        },
+        expect: Fires(Level::Red, (5000, Fen), (0, Fen)),
+    },
+    Spec {
+        rule: RuleId::F1,
+        scenario: "50 yuan charged on an item that charges 50 yuan",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted_with_fee(10, 20, 5000))
+                .step("2026-03-03 09:00", fee("T-1", 5000, 5000, true));
+            s
+        },
+        expect: Silent,
+    },
+    // F2 超标收费.
+    Spec {
+        rule: RuleId::F2,
+        scenario: "60 yuan charged against a 50-yuan standard",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted_with_fee(10, 20, 5000))
+                .step("2026-03-03 09:00", fee("T-1", 6000, 5000, true));
+            s
+        },
+        expect: Fires(Level::Red, (6000, Fen), (5000, Fen)),
+    },
+    Spec {
+        rule: RuleId::F2,
+        scenario: "a completion total unlike the tickets",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted_with_fee(10, 20, 5000))
+                .step("2026-03-03 09:00", reviewed("review"))
+                .step("2026-03-03 10:00", fee("T-1", 5000, 5000, true))
+                .step_by("chief", "2026-03-04 10:00", granted())
+                .step(
+                    "2026-03-04 11:00",
+                    completed_with(CompletionResult::Completed, None, 8000),
+                );
+            s
+        },
+        expect: Fires(Level::Red, (8000, Fen), (5000, Fen)),
+    },
+    Spec {
+        rule: RuleId::F2,
+        scenario: "the standard amount, and a matching completion total",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted_with_fee(10, 20, 5000))
+                .step("2026-03-03 09:00", reviewed("review"))
+                .step("2026-03-03 10:00", fee("T-1", 5000, 5000, true))
+                .step_by("chief", "2026-03-04 10:00", granted())
+                .step(
+                    "2026-03-04 11:00",
+                    completed_with(CompletionResult::Completed, None, 5000),
+                );
+            s
+        },
+        expect: Silent,
+    },
+    // F3 未执行一票制.
+    Spec {
+        rule: RuleId::F3,
+        scenario: "a fee collected outside the unified ticket",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted_with_fee(10, 20, 5000))
+                .step("2026-03-03 09:00", fee("T-1", 5000, 5000, false));
+            s
+        },
+        expect: Fires(Level::Yellow, (5000, Fen), (0, Fen)),
+    },
+    Spec {
+        rule: RuleId::F3,
+        scenario: "a fee on the unified ticket",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted_with_fee(10, 20, 5000))
+                .step("2026-03-03 09:00", fee("T-1", 5000, 5000, true));
+            s
+        },
+        expect: Silent,
+    },
+    // C1 内容缺失.
+    Spec {
+        rule: RuleId::C1,
+        scenario: "a certificate issued without its data",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 10:00", reviewed("review"))
+                .step_by("chief", "2026-03-04 10:00", granted())
+                .step(
+                    "2026-03-04 11:00",
+                    completed_with(CompletionResult::IssuedCertificate, None, 0),
+                );
+            s
+        },
+        expect: Fires(Level::Warning, (1, Count), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::C1,
+        scenario: "a promised limit of 25 days above the legal 20",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(25, 20));
+            s
+        },
+        expect: Fires(Level::Warning, (25, WorkingDays), (20, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::C1,
+        scenario: "a certificate issued with its name and number",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 10:00", reviewed("review"))
+                .step_by("chief", "2026-03-04 10:00", granted())
+                .step(
+                    "2026-03-04 11:00",
+                    completed_with(CompletionResult::IssuedCertificate, Some(certificate()), 0),
+                );
+            s
+        },
+        expect: Silent,
+    },
+    // C2 迟报: Monday 09:00 reported Wednesday 10:00 is 2 days 1 hour late.
+    Spec {
+        rule: RuleId::C2,
+        scenario: "a review reported 2 days 1 hour after it happened",
+        script: || {
+            let mut s = ordinary();
+            s.reported("2026-03-03 09:00", "2026-03-05 10:00", reviewed("review"));
+            s
+        },
+        expect: Fires(Level::Warning, (3, WorkingDays), (1, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::C2,
+        scenario: "a review reported exactly one working day later",
+        script: || {
+            let mut s = ordinary();
+            s.reported("2026-03-03 09:00", "2026-03-04 09:00", reviewed("review"));
+            s
+        },
+        expect: Silent,
+    },
+    // C3 数据篡改.
+    Spec {
+        rule: RuleId::C3,
+        scenario: "step 2 re-sent with a different promised limit",
+        script: || {
+            let mut s = ordinary();
+            s.step_seq(2, "2026-03-02 09:00", accepted(5, 20));
+            s
+        },
+        expect: Fires(Level::Red, (2, Seq), (2, Seq)),
+    },
+    Spec {
+        rule: RuleId::C3,
+        scenario: "step 2 re-sent unchanged",
+        script: || {
+            let mut s = ordinary();
+            s.step_seq(2, "2026-03-02 09:00", accepted(10, 20));
+            s
+        },
+        expect: Silent,
+    },
+    // C4 数据缺失: step 3 arrives Monday 10:00 without step 2.
+    Spec {
+        rule: RuleId::C4,
+        scenario: "a gap open 8 working hours",
+        script: || {
+            let mut s = Script::default();
+            s.step_seq(1, "2026-03-02 09:00", submitted(Channel::Web))
+                .step_seq(3, "2026-03-02 10:00", reviewed("review"))
+                .tick("2026-03-03 11:00");
+            s
+        },
+        expect: Fires(Level::Warning, (8, Hours), (7, Hours)),
+    },
+    Spec {
+        rule: RuleId::C4,
+        scenario: "a gap filled within the grace period",
+        script: || {
+            let mut s = Script::default();
+            s.step_seq(1, "2026-03-02 09:00", submitted(Channel::Web))
+                .step_seq(3, "2026-03-02 10:00", reviewed("review"))
+                .step_seq(2, "2026-03-02 09:30", accepted(10, 20))
+                .tick("2026-03-03 11:00");
+            s
+        },
+        expect: Silent,
+    },
+    // C5 记录不可读.
+    Spec {
+        rule: RuleId::C5,
+        scenario: "a record of the case on the log does not decode",
+        script: || {
+            let mut s = ordinary();
+            s.unreadable(
+                b"\xff\xff",
+                "undecodable record envelope",
+                "2026-03-03 10:00",
+            );
+            s
+        },
+        expect: Fires(Level::Red, (1, Count), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::C5,
+        scenario: "the rule switched off: the record is only quarantined",
+        script: || {
+            let mut s = ordinary().rules(|book| {
+                book.defaults.disabled.insert(RuleId::C5);
+            });
+            s.unreadable(
+                b"\xff\xff",
+                "undecodable record envelope",
+                "2026-03-03 10:00",
+            );
+            s
+        },
+        expect: Silent,
+    },
+    // K1 投诉未答复.
+    Spec {
+        rule: RuleId::K1,
+        scenario: "an appeal unanswered for 5 days 1 hour",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-02 09:00", appealed("A-1"))
+                .tick("2026-03-09 10:00");
+            s
+        },
+        expect: Fires(Level::Yellow, (6, WorkingDays), (5, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::K1,
+        scenario: "an appeal unanswered for 10 days 1 hour turns red",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-02 09:00", appealed("A-1"))
+                .tick("2026-03-09 10:00")
+                .tick("2026-03-16 10:00");
+            s
+        },
+        expect: Escalates(RuleId::K1, Level::Red),
+    },
+    Spec {
+        rule: RuleId::K1,
+        scenario: "an appeal answered on the fifth day",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-02 09:00", appealed("A-1"))
+                .step("2026-03-06 16:00", appeal_resolved("A-1"))
+                .tick("2026-03-16 10:00");
+            s
+        },
+        expect: Silent,
+    },
+    // K2 差评未整改.
+    Spec {
+        rule: RuleId::K2,
+        scenario: "a rating of 5 not followed up for 5 days 1 hour",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-02 09:00", rated("R-1", 5))
+                .tick("2026-03-09 10:00");
+            s
+        },
+        expect: Fires(Level::Yellow, (6, WorkingDays), (5, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::K2,
+        scenario: "a rating of 4 followed up on the third day",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-02 09:00", rated("R-1", 4))
+                .step("2026-03-04 10:00", followed_up("R-1"))
+                .tick("2026-03-09 10:00");
+            s
+        },
+        expect: Silent,
+    },
+    Spec {
+        rule: RuleId::K2,
+        scenario: "a rating of 3, never followed up",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-02 09:00", rated("R-1", 3))
+                .tick("2026-03-16 10:00");
+            s
+        },
+        expect: Silent,
+    },
+    // A1 督办超期: a red card (F1) under notice, no feedback by the due date.
+    Spec {
+        rule: RuleId::A1,
+        scenario: "a red card's notice unanswered past its due date becomes serious",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 09:00", fee("T-1", 5000, 5000, true))
+                .act(
+                    RuleId::F1,
+                    Role::Monitor,
+                    "2026-03-03 10:00",
+                    SupervisionAction::IssueNotice {
+                        content: "请退还违规收费".into(),
+                        feedback_due: t("2026-03-05 17:30"),
+                    },
+                )
+                .tick("2026-03-06 09:00");
+            s
+        },
+        expect: Escalates(RuleId::F1, Level::Serious),
+    },
+    Spec {
+        rule: RuleId::A1,
+        scenario: "feedback submitted before the due date",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 09:00", fee("T-1", 5000, 5000, true))
+                .act(
+                    RuleId::F1,
+                    Role::Monitor,
+                    "2026-03-03 10:00",
+                    SupervisionAction::IssueNotice {
+                        content: "请退还违规收费".into(),
+                        feedback_due: t("2026-03-05 17:30"),
+                    },
+                )
+                .act(
+                    RuleId::F1,
+                    Role::Department,
+                    "2026-03-05 10:00",
+                    SupervisionAction::SubmitFeedback {
+                        text: "已退还".into(),
+                    },
+                )
+                .tick("2026-03-06 09:00");
+            s
+        },
+        expect: Silent,
+    },
+];
+
+fn check(spec: &Spec) -> Result<(), String> {
+    let script = (spec.script)();
+    match &spec.expect {
+        Fires(level, measured, threshold) => {
+            let alert = script.alert(spec.rule).ok_or_else(|| {
+                format!(
+                    "expected {} to fire; fired: {:?}",
+                    spec.rule,
+                    script.rules_fired()
+                )
+            })?;
+            let expected = (
+                *level,
+                Quantity::new(measured.0, measured.1),
+                Quantity::new(threshold.0, threshold.1),
+            );
+            let actual = (alert.level, alert.measured, alert.threshold);
+            if actual != expected {
+                return Err(format!(
+                    "{}: expected {expected:?}, got {actual:?} ({})",
+                    spec.rule, alert.detail
+                ));
+            }
+            if alert.id.occurrence != 1 || alert.state != AlertState::Raised {
+                return Err(format!("{}: unexpected id or state {alert:?}", spec.rule));
+            }
+        }
+        Silent => {
+            if script.alert(spec.rule).is_some() || escalations_by(&script, spec.rule) > 0 {
+                return Err(format!(
+                    "expected {} to stay silent; alerts: {:?}",
+                    spec.rule,
+                    script.alerts()
+                ));
+            }
+        }
+        Escalates(alert_rule, level) => {
+            let alert = script
+                .alert(*alert_rule)
+                .ok_or_else(|| format!("expected a {alert_rule} alert"))?;
+            if alert.level != *level || escalations_by(&script, spec.rule) != 1 {
+                return Err(format!(
+                    "expected {alert_rule} raised to {level:?} by {}; got {:?} after {:?}",
+                    spec.rule, alert.level, script.changes
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn escalations_by(script: &Script, rule: RuleId) -> usize {
+    script
+        .changes
+        .iter()
+        .filter(|change| change.cause == Cause::Escalated { rule })
+        .count()
+}
+
+#[test]
+fn every_rule_behaves_as_specified() {
+    let failures: Vec<String> = SPECS
+        .iter()
+        .filter_map(|spec| {
+            check(spec)
+                .err()
+                .map(|error| format!("{} — {}: {error}", spec.rule, spec.scenario))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_gap_past_its_grace_raises_one_alert_and_resolves_when_filled() {
+    let mut s = Script::default();
+    s.step_seq(1, "2026-03-02 09:00", submitted(Channel::Web))
+        .step_seq(3, "2026-03-02 10:00", reviewed("review"))
+        .step_seq(4, "2026-03-02 11:00", granted())
+        .step_seq(5, "2026-03-02 11:30", completed())
+        .tick("2026-03-03 11:00")
+        .step_seq(2, "2026-03-02 09:30", accepted(10, 20));
+    let gaps: Vec<_> = s
+        .alerts()
+        .iter()
+        .filter(|alert| alert.rule() == RuleId::C4)
+        .collect();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].subject, "seq 2");
+    assert_eq!(gaps[0].state, AlertState::Resolved);
+    assert!(s.case().held.is_empty());
+    assert_eq!(s.case().applied_through, 5);
+}
+
+#[test]
+fn every_rule_has_a_firing_scenario_and_a_near_miss() {
+    for rule in RuleId::ALL {
+        let specs: Vec<&Spec> = SPECS.iter().filter(|spec| spec.rule == *rule).collect();
+        assert!(
+            specs.iter().any(|spec| !matches!(spec.expect, Silent)),
+            "{rule} has no scenario where it fires"
+        );
+        assert!(
+            specs.iter().any(|spec| matches!(spec.expect, Silent)),
+            "{rule} has no near miss"
+        );
+    }
+}
+
+#[test]
+fn a_second_gap_counts_from_its_own_held_steps() {
+    let mut s = Script::default();
+    s.step_seq(1, "2026-03-02 09:00", submitted(Channel::Web))
+        .step_seq(3, "2026-03-02 10:00", accepted(10, 20))
+        .tick("2026-03-03 11:00");
+    // Step 2 fills the first gap on Wednesday; step 5 arrived then too, ahead of step 4.
+    s.step_seq(5, "2026-03-04 09:00", granted());
+    let late = s.event(2, "clerk-1", t("2026-03-02 09:30"), reviewed("pre-check"));
+    s.send(late, t("2026-03-04 09:05")).tick("2026-03-04 15:00");
+    let gaps: Vec<_> = s
+        .alerts()
+        .iter()
+        .filter(|alert| alert.rule() == RuleId::C4)
+        .collect();
+    assert_eq!(
+        gaps.len(),
+        1,
+        "the second gap is 5 working hours old: {gaps:?}"
+    );
+    assert_eq!(gaps[0].state, AlertState::Resolved);
+    s.tick("2026-03-05 10:00");
+    let open: Vec<_> = s
+        .alerts()
+        .iter()
+        .filter(|alert| alert.rule() == RuleId::C4 && alert.state.is_open())
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].subject, "seq 4");
+}
+
+/// The demo's feed once printed `红牌 red K1 raised … measured 6 working days, threshold 5
+/// working days`: the red card came from the escalation, which kept the yellow raise's
+/// measurement. A change states the measurement that set its level.
+#[test]
+fn an_appeal_turning_red_states_the_wait_and_threshold_that_made_it_red() {
+    let mut s = ordinary();
+    s.step("2026-03-02 09:00", appealed("A-1"))
+        .tick("2026-03-09 10:00")
+        .tick("2026-03-17 10:00");
+    let changes: Vec<_> = s
+        .changes
+        .iter()
+        .filter(|change| change.alert.rule() == RuleId::K1)
+        .map(|change| {
+            (
+                change.cause.clone(),
+                change.alert.level,
+                change.alert.measured,
+                change.alert.threshold,
+            )
+        })
+        .collect();
+    let days = |n| Quantity::new(n, WorkingDays);
+    assert_eq!(
+        changes,
+        vec![
+            (Cause::Raised, Level::Yellow, days(6), days(5)),
+            (
+                Cause::Escalated { rule: RuleId::K1 },
+                Level::Red,
+                days(12),
+                days(10)
+            ),
+        ]
+    );
+}

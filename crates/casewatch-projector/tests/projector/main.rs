@@ -1,0 +1,9 @@
+//! The projector's suites, in one test binary: adversarial sequences, and a projector
+//! killed at the worst moments, each folding through the projector `common` makes.
+//! `quarantine.rs` is a test binary of its own: it installs the process's global meter
+//! provider and counts what every projector in the process records.
+
+mod adversarial;
+#[path = "../common/mod.rs"]
+mod common;
+mod resume;
