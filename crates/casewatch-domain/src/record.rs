@@ -6,6 +6,8 @@
 //! record with [`Case::fold`]. The partition's time after a record is
 //! [`Record::clock_after`]. So a record means the same wherever it is folded.
 
+use std::collections::BTreeMap;
+
 use crate::Timestamp;
 use crate::alert::LifecycleError;
 use crate::case::{Case, Effects, Policy};
@@ -166,6 +168,62 @@ impl Case {
                 Ok(self.handle_unreadable(bytes, reason, now, policy))
             }
         }
+    }
+}
+
+/// The cases of one partition folded record by record, without a projector's cache,
+/// archive or views: for questions over the past (what-if) and for checking the projector
+/// against the domain.
+#[derive(Debug, Clone, Default)]
+pub struct PartitionFold {
+    cases: BTreeMap<CaseNo, Case>,
+    clock: Option<Timestamp>,
+}
+
+impl PartitionFold {
+    /// Folds the partition's next record into the case it concerns (a step of a case not
+    /// seen yet opens it), or, for a tick, into every case time can change. Returns what
+    /// each fold did; an action its case refuses is an error, as it was when first folded.
+    /// A record about no case held changes nothing.
+    pub fn fold(
+        &mut self,
+        record: &Record,
+        bytes: &[u8],
+        policy: &Policy,
+    ) -> Vec<Result<Effects, LifecycleError>> {
+        self.clock = record.clock_after(self.clock);
+        let Some(now) = self.clock else {
+            return Vec::new();
+        };
+        let concerned: Vec<&mut Case> = match record.case_no() {
+            None => self
+                .cases
+                .values_mut()
+                .filter(|case| case.is_time_sensitive())
+                .collect(),
+            Some(case_no) => {
+                if !self.cases.contains_key(case_no)
+                    && let Some(case) = record.opens()
+                {
+                    self.cases.insert(case_no.clone(), case);
+                }
+                self.cases.get_mut(case_no).into_iter().collect()
+            }
+        };
+        concerned
+            .into_iter()
+            .map(|case| case.fold(record, bytes, now, policy))
+            .collect()
+    }
+
+    /// The partition's cases, by case number.
+    pub fn cases(&self) -> impl Iterator<Item = &Case> {
+        self.cases.values()
+    }
+
+    /// The partition's cases, by case number, given up.
+    pub fn into_cases(self) -> impl Iterator<Item = Case> {
+        self.cases.into_values()
     }
 }
 

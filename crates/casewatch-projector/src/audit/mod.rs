@@ -2,14 +2,13 @@
 //! instant, and re-run the rules over the past with other thresholds. All of it reads the
 //! log as it is; none of it writes or pushes anything.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::alert::Alert;
 use casewatch_domain::case::{Case, Disposition, Policy};
 use casewatch_domain::ids::CaseNo;
-use casewatch_domain::record::Record;
+use casewatch_domain::record::{PartitionFold, Record};
 use casewatch_log::{EventLog, Offset, Partition, StoredRecord};
 use casewatch_proto::read_record;
 use casewatch_store::{Checkpoint, Hash, Position, StepHash, ViewStore};
@@ -491,52 +490,24 @@ pub async fn fold_all<L: EventLog + ?Sized>(log: &L, policy: &Policy) -> Result<
         let until = log.high_water(partition).await?;
         let (pages_tx, mut pages) = mpsc::channel::<Vec<StoredRecord>>(1);
         let fold = async move {
-            let mut cases: HashMap<CaseNo, Case> = HashMap::new();
-            let mut clock = None;
+            let mut cases = PartitionFold::default();
             while let Some(page) = pages.recv().await {
-                for record in page {
-                    fold_record(&mut cases, &mut clock, &record, policy);
+                for stored in page {
+                    // A refused action was refused live too.
+                    let _ = cases.fold(
+                        &read_record(&stored.bytes, &stored.key),
+                        &stored.bytes,
+                        policy,
+                    );
                 }
             }
             Ok(cases)
         };
         let ((), cases) = tokio::try_join!(read_records(log, partition, until, pages_tx), fold)?;
-        alerts.extend(cases.into_values().flat_map(|case| case.alerts));
+        alerts.extend(cases.into_cases().flat_map(|case| case.alerts));
     }
     alerts.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(alerts)
-}
-
-/// Folds one record of a partition into its cases and its time, as the projector would.
-fn fold_record(
-    cases: &mut HashMap<CaseNo, Case>,
-    clock: &mut Option<Timestamp>,
-    stored: &StoredRecord,
-    policy: &Policy,
-) {
-    let record = read_record(&stored.bytes, &stored.key);
-    *clock = record.clock_after(*clock);
-    let Some(now) = *clock else {
-        return;
-    };
-    let concerned: Vec<&mut Case> = match record.case_no() {
-        None => cases
-            .values_mut()
-            .filter(|case| case.is_time_sensitive())
-            .collect(),
-        Some(case_no) => match cases.entry(case_no.clone()) {
-            Entry::Occupied(entry) => vec![entry.into_mut()],
-            Entry::Vacant(entry) => record
-                .opens()
-                .map(|case| entry.insert(case))
-                .into_iter()
-                .collect(),
-        },
-    };
-    for case in concerned {
-        // A refused action was refused live too.
-        let _ = case.fold(&record, &stored.bytes, now, policy);
-    }
 }
 
 #[cfg(test)]

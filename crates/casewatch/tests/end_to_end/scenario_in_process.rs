@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use casewatch_domain::case::{Case, CaseStatus, Light, Policy};
-use casewatch_domain::record::Content;
+use casewatch_domain::record::{PartitionFold, Record};
 use casewatch_domain::stats::Counters;
 use casewatch_proto::decode_record;
 use casewatch_tests::{CLEAN_CASES, EXPECTED_ALERTS, ExpectedAlert, Input, record_bytes, scenario};
@@ -17,33 +17,29 @@ struct Views {
 
 fn fold(inputs: &[Input]) -> Views {
     let policy = Policy::default();
-    let mut views = Views {
-        cases: BTreeMap::new(),
-        totals: Counters::default(),
-    };
+    let mut cases = PartitionFold::default();
+    let mut totals = Counters::default();
     for input in inputs {
-        let (recorded_at, decoded) = decode_record(&record_bytes(input)).expect("a valid record");
-        let effects = match decoded {
-            Content::Step(event) => {
-                let case = views
-                    .cases
-                    .entry(event.case_no.to_string())
-                    .or_insert_with(|| Case::new(&event));
-                vec![case.handle_step(&event, recorded_at, &policy)]
-            }
-            Content::Tick(tick) => views
-                .cases
-                .values_mut()
-                .filter(|case| case.is_time_sensitive())
-                .map(|case| case.advance(tick.at, &policy))
-                .collect(),
-            Content::Action(_) => unreachable!("the scenario has no staff actions"),
+        let bytes = record_bytes(input);
+        let (recorded_at, content) = decode_record(&bytes).expect("a valid record");
+        let record = Record::Read {
+            recorded_at,
+            content,
         };
-        for delta in effects.iter().flat_map(|effects| &effects.stats) {
-            views.totals += &delta.counters;
+        for effects in cases.fold(&record, &bytes, &policy) {
+            let effects = effects.expect("the scenario has no staff actions to refuse");
+            for delta in &effects.stats {
+                totals += &delta.counters;
+            }
         }
     }
-    views
+    Views {
+        cases: cases
+            .into_cases()
+            .map(|case| (case.case_no.to_string(), case))
+            .collect(),
+        totals,
+    }
 }
 
 #[test]

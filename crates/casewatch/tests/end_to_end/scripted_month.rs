@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use casewatch_domain::case::{Case, Policy};
+use casewatch_domain::case::Policy;
 use casewatch_domain::ids::RegionCode;
-use casewatch_domain::record::Content;
+use casewatch_domain::record::{PartitionFold, Record};
 use casewatch_domain::report::{Grouping, Period, PeriodKind, figures, standings};
 use casewatch_domain::stats::{Counters, StatKey, rank};
 use casewatch_proto::convert::date_to_pb;
@@ -28,41 +28,28 @@ use support::Harness;
 /// Statistics rows, one per day × region × department × item.
 type Rows = Vec<(StatKey, Counters)>;
 
-/// Folds the script through the domain's entry points, record by record as the log
-/// carries it, and keeps the statistics deltas.
+/// Folds the script through the domain's one entry, record by record as the log carries
+/// it, and keeps the statistics deltas.
 fn fold_through_the_domain() -> Rows {
     let policy = Policy::default();
-    let mut cases: BTreeMap<String, Case> = BTreeMap::new();
+    let mut cases = PartitionFold::default();
     let mut rows = Rows::new();
     for scripted in scripted_month() {
-        let (recorded_at, decoded) =
-            decode_record(&scripted.record_bytes()).expect("a valid record");
-        let effects = match decoded {
-            Content::Step(event) => vec![
-                cases
-                    .entry(event.case_no.to_string())
-                    .or_insert_with(|| Case::new(&event))
-                    .handle_step(&event, recorded_at, &policy),
-            ],
-            Content::Action(action) => vec![
-                cases
-                    .get_mut(action.alert_id.case_no.as_str())
-                    .expect("an action on a known case")
-                    .handle_supervision(&action, recorded_at, &policy)
-                    .unwrap_or_else(|error| panic!("`{}` refused: {error}", action.event_id)),
-            ],
-            Content::Tick(tick) => cases
-                .values_mut()
-                .filter(|case| case.is_time_sensitive())
-                .map(|case| case.advance(tick.at, &policy))
-                .collect(),
+        let bytes = scripted.record_bytes();
+        let (recorded_at, content) = decode_record(&bytes).expect("a valid record");
+        let record = Record::Read {
+            recorded_at,
+            content,
         };
-        rows.extend(
-            effects
-                .into_iter()
-                .flat_map(|effects| effects.stats)
-                .map(|delta| (delta.key, delta.counters)),
-        );
+        for effects in cases.fold(&record, &bytes, &policy) {
+            let effects = effects.unwrap_or_else(|error| panic!("{record:?} refused: {error}"));
+            rows.extend(
+                effects
+                    .stats
+                    .into_iter()
+                    .map(|delta| (delta.key, delta.counters)),
+            );
+        }
     }
     rows
 }
