@@ -22,7 +22,7 @@ test: ## run every test suite of the workspace, with every feature (the bench's 
 	$(CARGO) test --workspace --all-targets --all-features --locked
 
 test-e2e: ## the roles as processes on Kafka (a tansu broker) and PostgreSQL; needs both
-	CASEWATCH_REQUIRE_POSTGRES=1 $(CARGO) test -p casewatch --test end_to_end --locked -- --ignored --test-threads=1 e2e::
+	CASEWATCH_REQUIRE_POSTGRES=1 $(CARGO) test -p casewatch --all-features --test end_to_end --locked -- --ignored --test-threads=1 e2e::
 
 # Cases of the long fuzz runs; `make fuzz FUZZ_PROJECTOR_CASES=20000` for a longer one.
 FUZZ_BYTES_CASES ?= 200000
