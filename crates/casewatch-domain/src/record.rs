@@ -216,11 +216,6 @@ impl PartitionFold {
             .collect()
     }
 
-    /// The partition's cases, by case number.
-    pub fn cases(&self) -> impl Iterator<Item = &Case> {
-        self.cases.values()
-    }
-
     /// The partition's cases, by case number, given up.
     pub fn into_cases(self) -> impl Iterator<Item = Case> {
         self.cases.into_values()
