@@ -73,7 +73,8 @@ pub const EXPECTED_ALERTS: &[ExpectedAlert] = &[
         rule: RuleId::C3,
         level: Level::Red,
     },
-    // An appeal unanswered for more than five working days.
+    // An appeal of Monday 2 March unanswered for more than five working days, counted from
+    // Tuesday: past the close of Monday 9 March.
     ExpectedAlert {
         case_no: "330106-G-APPEAL",
         rule: RuleId::K1,
@@ -265,7 +266,7 @@ fn completed() -> Step {
 }
 
 /// The inputs of the scenario, ordered by arrival: the steps of seven cases from Monday
-/// 2 March 2026 on, and hourly clock ticks up to Monday 9 March 17:00.
+/// 2 March 2026 on, and hourly clock ticks up to Tuesday 10 March 10:00.
 pub fn scenario() -> Vec<Input> {
     let clean = CaseScript::new("330106-A-CLEAN", "330106")
         .step("2026-03-02 09:00", "clerk", submitted())
@@ -335,7 +336,7 @@ pub fn scenario() -> Vec<Input> {
         .flat_map(|case| case.inputs)
         .collect();
     let mut tick = local("2026-03-02 08:00");
-    while tick <= local("2026-03-09 17:00") {
+    while tick <= local("2026-03-10 10:00") {
         inputs.push(Input::Tick(tick));
         tick += chrono::Duration::hours(1);
     }

@@ -17,11 +17,13 @@ pub enum DayCounting {
     /// The statute's counting: the day of acceptance is not counted (期间开始之日不计算在内),
     /// so a limit of n working days ends at the close of office on the n-th working day
     /// after it, and a limit of n calendar days at the end of the n-th day after it.
-    /// Limits in hours count office hours from the acceptance instant.
+    /// Limits in hours count office hours from the acceptance instant. The rules' other
+    /// periods in days (a step's limit, a correction notice, an appeal, a rating's
+    /// follow-up, reporting a step) count the same way from the day after they start.
     #[default]
     Statutory,
-    /// Every limit counts from the acceptance instant: n working days are n day-lengths
-    /// of office time from it.
+    /// Every limit and period counts from the instant it starts: n working days are n
+    /// day-lengths of office time from it.
     FromAcceptance,
 }
 

@@ -4,16 +4,18 @@
 //!
 //! `impl Case` is split: see the top of `rules/mod.rs`.
 
-use super::{Finding, Judging, days_threshold, working_days};
+use super::{Finding, Judging, days_threshold, working_days, working_since};
 use crate::Timestamp;
 use crate::case::{Case, Context};
 use crate::catalogue::{Level, RuleId};
 use crate::clock::{Horizon, Measure};
+use crate::event::LimitUnit;
 
-/// Working time a request has waited at `at`: until its answer, or until `at` if none yet.
+/// Working time a request has waited at `at`, counted from the day after it came: until its
+/// answer, or until `at` if none yet.
 fn waited(ctx: &Context<'_>, since: Timestamp, answered: Option<Timestamp>, at: Timestamp) -> i64 {
-    ctx.calendar
-        .working_seconds(since, answered.unwrap_or(at).min(at))
+    let until = answered.unwrap_or(at).min(at);
+    working_since(ctx, since, LimitUnit::WorkingDays, until)
 }
 
 impl Case {

@@ -7,6 +7,7 @@
 
 use super::{
     Finding, Judging, count, days_threshold, in_unit, seq_quantity, seq_subject, working_days,
+    working_since,
 };
 use crate::Timestamp;
 use crate::alert::{Quantity, QuantityUnit};
@@ -105,7 +106,7 @@ impl Case {
         let ctx = judging.ctx;
         let seq = event.seq;
         let within_days = ctx.thresholds.c2_report_within_days;
-        let delay = ctx.calendar.working_seconds(event.occurred_at, recorded_at);
+        let delay = working_since(ctx, event.occurred_at, LimitUnit::WorkingDays, recorded_at);
         if delay > i64::from(within_days) * ctx.calendar.day_seconds() {
             let finding = Finding::new(
                 working_days(delay, ctx),

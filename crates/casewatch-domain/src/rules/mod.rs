@@ -82,6 +82,19 @@ fn working_days(seconds: i64, ctx: &Context<'_>) -> Quantity {
     )
 }
 
+/// Working time from `since` to `until` against a period in `unit` that starts at `since`
+/// (a step's limit, the days allowed for a correction notice, an answer or a report), counted
+/// the way the rule book counts limits (DOMAIN.md "The clock"): under the statute's counting
+/// a period of days starts on the day after `since`, so it ends at the close of office on
+/// its last working day; a period in hours starts at `since`.
+fn working_since(ctx: &Context<'_>, since: Timestamp, unit: LimitUnit, until: Timestamp) -> i64 {
+    let start = ctx
+        .thresholds
+        .day_counting
+        .count_from(since, unit, ctx.calendar);
+    ctx.calendar.working_seconds(start, until)
+}
+
 fn days_threshold(days: u32) -> Quantity {
     Quantity::new(i64::from(days), QuantityUnit::WorkingDays)
 }

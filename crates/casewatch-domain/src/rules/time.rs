@@ -8,6 +8,7 @@
 
 use super::{
     Finding, Judging, count, days_threshold, in_unit, quantity_unit, seq_subject, working_days,
+    working_since,
 };
 use crate::Timestamp;
 use crate::alert::{Quantity, QuantityUnit};
@@ -133,7 +134,11 @@ impl Case {
                 self.used_against(limit.unit(), calendar, event.occurred_at) <= promised.seconds
             });
         if let Some(since) = since {
-            let took = span.measure.elapsed(calendar, since, event.occurred_at);
+            let start = ctx
+                .thresholds
+                .day_counting
+                .count_from(since, limit.unit(), calendar);
+            let took = span.measure.elapsed(calendar, start, event.occurred_at);
             if took > span.seconds && in_time {
                 let finding = Finding::new(
                     in_unit(took, limit.unit(), ctx),
@@ -156,7 +161,9 @@ impl Case {
         self.resolve(&mut Judging { ctx, at, effects }, &[RuleId::T1, RuleId::T4]);
     }
 
-    /// T5: an immediate case (即办) not completed on its acceptance day.
+    /// T5: an immediate case (即办) not completed on its acceptance day. Like every limit
+    /// (DOMAIN.md "The clock"), the day ends at the close of office and acting after office
+    /// hours adds no time: the case is late once working time passes that close.
     fn evaluate_immediate(&mut self, judging: &mut Judging<'_>, horizon: &mut Horizon) {
         let ctx = judging.ctx;
         let at = judging.at;
@@ -165,25 +172,18 @@ impl Case {
             && let Some(accepted) = self.accepted_at
         {
             let deadline = calendar.close_of_working_day(accepted);
-            let late_at = match self.ended_at {
-                Some(ended) if ended <= deadline => None,
-                Some(ended) => Some(ended),
-                None if at > deadline => Some(at),
-                None => {
-                    horizon.past(deadline);
-                    None
-                }
-            };
-            if let Some(late_at) = late_at {
-                // How far into later working days it ran; at least the first of them.
-                let over = calendar.working_seconds(deadline, late_at);
-                let days = whole_units(over, LimitUnit::WorkingDays, calendar).max(1);
+            let over = calendar.working_seconds(deadline, self.ended_at.unwrap_or(at).min(at));
+            if over > 0 {
+                // How far into later working days it ran, in started days.
+                let days = whole_units(over, LimitUnit::WorkingDays, calendar);
                 let finding = Finding::new(
                     Quantity::new(days, QuantityUnit::WorkingDays),
                     Quantity::new(0, QuantityUnit::WorkingDays),
                     "immediate case not completed on its acceptance day",
                 );
                 self.raise(judging, RuleId::T5, String::new(), finding);
+            } else if self.ended_at.is_none() {
+                horizon.after(Measure::Working, calendar.working_seconds(at, deadline));
             }
         }
     }
@@ -360,7 +360,7 @@ impl Case {
         let calendar = ctx.calendar;
         let within_days = ctx.thresholds.t8_notice_within_days;
         if let Some(arrived) = self.last_material_at {
-            let waited = calendar.working_seconds(arrived, event.occurred_at);
+            let waited = working_since(ctx, arrived, LimitUnit::WorkingDays, event.occurred_at);
             if waited > i64::from(within_days) * calendar.day_seconds() {
                 let finding = Finding::new(
                     working_days(waited, ctx),

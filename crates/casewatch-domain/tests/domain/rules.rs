@@ -207,10 +207,11 @@ const SPECS: &[Spec] = &[
         },
         expect: Escalates(RuleId::T2, Level::Red),
     },
-    // T4 环节超时: the review took from Monday 09:00 to Thursday 10:00 against 2 days.
+    // T4 环节超时: a step's limit counts from the day after it started, like the case's.
     Spec {
         rule: RuleId::T4,
-        scenario: "a review of 3 days 1 hour against its 2-day limit",
+        scenario: "started Monday 09:00, reviewed Thursday 10:00 against 2 days: \
+                   2 days 1 hour counted from Tuesday",
         script: || {
             let mut s = ordinary();
             s.step(
@@ -219,7 +220,7 @@ const SPECS: &[Spec] = &[
             );
             s
         },
-        expect: Fires(Level::Warning, (4, WorkingDays), (2, WorkingDays)),
+        expect: Fires(Level::Warning, (3, WorkingDays), (2, WorkingDays)),
     },
     Spec {
         rule: RuleId::T4,
@@ -354,6 +355,53 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         rule: RuleId::T7,
+        scenario: "one approved extension of 11 days, one over the 10 allowed",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("E-1", ProcedureKind::Extension, working_days(11), "局长"),
+            );
+            s
+        },
+        expect: Fires(Level::Yellow, (11, WorkingDays), (10, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T7,
+        scenario: "a joint case's approved extension of 15 days, the most allowed",
+        script: || {
+            let mut s = Script::default();
+            s.step(
+                "2026-03-02 09:00",
+                accepted_as(CaseType::Joint, working_days(30), working_days(45)),
+            )
+            .step(
+                "2026-03-03 09:00",
+                procedure("E-1", ProcedureKind::Extension, working_days(15), "局长"),
+            );
+            s
+        },
+        expect: Silent,
+    },
+    Spec {
+        rule: RuleId::T7,
+        scenario: "a joint case's approved extension of 16 days",
+        script: || {
+            let mut s = Script::default();
+            s.step(
+                "2026-03-02 09:00",
+                accepted_as(CaseType::Joint, working_days(30), working_days(45)),
+            )
+            .step(
+                "2026-03-03 09:00",
+                procedure("E-1", ProcedureKind::Extension, working_days(16), "局长"),
+            );
+            s
+        },
+        expect: Fires(Level::Yellow, (16, WorkingDays), (15, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T7,
         scenario: "one approved extension of 10 days",
         script: || {
             let mut s = ordinary();
@@ -368,14 +416,15 @@ const SPECS: &[Spec] = &[
     // T8 补正不当.
     Spec {
         rule: RuleId::T8,
-        scenario: "a correction notice 6 days 1 hour after the materials arrived",
+        scenario: "materials Monday 2 March, notice Tuesday 10 March 10:00: \
+                   5 days 1 hour counted from Tuesday 3 March",
         script: || {
             let mut s = Script::default();
             s.step("2026-03-02 09:00", submitted(Channel::Window))
                 .step("2026-03-10 10:00", correction_requested());
             s
         },
-        expect: Fires(Level::Yellow, (7, WorkingDays), (5, WorkingDays)),
+        expect: Fires(Level::Yellow, (6, WorkingDays), (5, WorkingDays)),
     },
     Spec {
         rule: RuleId::T8,
@@ -748,16 +797,17 @@ const SPECS: &[Spec] = &[
         },
         expect: Silent,
     },
-    // C2 迟报: Monday 09:00 reported Wednesday 10:00 is 2 days 1 hour late.
+    // C2 迟报: a review Tuesday 09:00 may be reported until the close of Wednesday.
     Spec {
         rule: RuleId::C2,
-        scenario: "a review reported 2 days 1 hour after it happened",
+        scenario: "a review Tuesday 09:00 reported Thursday 10:00: \
+                   1 day 1 hour counted from Wednesday",
         script: || {
             let mut s = ordinary();
             s.reported("2026-03-03 09:00", "2026-03-05 10:00", reviewed("review"));
             s
         },
-        expect: Fires(Level::Warning, (3, WorkingDays), (1, WorkingDays)),
+        expect: Fires(Level::Warning, (2, WorkingDays), (1, WorkingDays)),
     },
     Spec {
         rule: RuleId::C2,
@@ -850,23 +900,23 @@ const SPECS: &[Spec] = &[
     // K1 投诉未答复.
     Spec {
         rule: RuleId::K1,
-        scenario: "an appeal unanswered for 5 days 1 hour",
+        scenario: "appealed Monday, unanswered for 5 days 1 hour from Tuesday",
         script: || {
             let mut s = ordinary();
             s.step("2026-03-02 09:00", appealed("A-1"))
-                .tick("2026-03-09 10:00");
+                .tick("2026-03-10 10:00");
             s
         },
         expect: Fires(Level::Yellow, (6, WorkingDays), (5, WorkingDays)),
     },
     Spec {
         rule: RuleId::K1,
-        scenario: "an appeal unanswered for 10 days 1 hour turns red",
+        scenario: "appealed Monday, unanswered for 10 days 1 hour from Tuesday: red",
         script: || {
             let mut s = ordinary();
             s.step("2026-03-02 09:00", appealed("A-1"))
-                .tick("2026-03-09 10:00")
-                .tick("2026-03-16 10:00");
+                .tick("2026-03-10 10:00")
+                .tick("2026-03-17 10:00");
             s
         },
         expect: Escalates(RuleId::K1, Level::Red),
@@ -886,11 +936,11 @@ const SPECS: &[Spec] = &[
     // K2 差评未整改.
     Spec {
         rule: RuleId::K2,
-        scenario: "a rating of 5 not followed up for 5 days 1 hour",
+        scenario: "a rating of 5 on Monday not followed up for 5 days 1 hour from Tuesday",
         script: || {
             let mut s = ordinary();
             s.step("2026-03-02 09:00", rated("R-1", 5))
-                .tick("2026-03-09 10:00");
+                .tick("2026-03-10 10:00");
             s
         },
         expect: Fires(Level::Yellow, (6, WorkingDays), (5, WorkingDays)),
@@ -969,14 +1019,318 @@ const SPECS: &[Spec] = &[
     },
 ];
 
+/// A time rule at the edge of its threshold. The scenario is observed one second before
+/// the instant its threshold is reached, at that instant, one second after it, and at
+/// `past`, the first second of working time beyond it. A limit reached at the close of
+/// office is not yet exceeded that evening: acting after office hours adds no time.
+struct Edge {
+    rule: RuleId,
+    scenario: &'static str,
+    /// The scenario with its last record (a tick, or the step whose time is judged) at a
+    /// local instant written the way [`t`] reads it.
+    script: fn(&str) -> Script,
+    /// The instant the threshold is reached.
+    at: &'static str,
+    /// The first second of working time beyond `at`.
+    past: &'static str,
+    /// What the rule shows a second before `at`.
+    below: Expect,
+    /// What it shows from `at` until `past` (a rule of "at most" fires; of "more than" not).
+    reached: Expect,
+    /// What it shows from `past` on.
+    beyond: Expect,
+}
+
+const EDGES: &[Edge] = &[
+    Edge {
+        rule: RuleId::T1,
+        scenario: "due Monday 16 March: 2 days left at the close of Thursday 12 March",
+        script: |at| {
+            let mut s = ordinary();
+            s.tick(at);
+            s
+        },
+        at: "2026-03-12 17:30:00",
+        past: "2026-03-13 09:00:01",
+        below: Silent,
+        reached: Fires(Level::Warning, (2, WorkingDays), (2, WorkingDays)),
+        beyond: Fires(Level::Warning, (2, WorkingDays), (2, WorkingDays)),
+    },
+    Edge {
+        rule: RuleId::T1,
+        scenario: "a limit of 5 days, due Monday 9 March: 1 day left at the close of Friday",
+        script: |at| {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(5, 20)).tick(at);
+            s
+        },
+        at: "2026-03-06 17:30:00",
+        past: "2026-03-09 09:00:01",
+        below: Silent,
+        reached: Fires(Level::Warning, (1, WorkingDays), (1, WorkingDays)),
+        beyond: Fires(Level::Warning, (1, WorkingDays), (1, WorkingDays)),
+    },
+    Edge {
+        rule: RuleId::T2,
+        scenario: "promised 3 days from Monday, still open",
+        script: |at| {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(3, 20)).tick(at);
+            s
+        },
+        at: "2026-03-05 17:30:00",
+        past: "2026-03-06 09:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Yellow, (4, WorkingDays), (3, WorkingDays)),
+    },
+    Edge {
+        rule: RuleId::T2,
+        scenario: "promised 3 days from Monday, completed",
+        script: |at| {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(3, 20))
+                .step("2026-03-03 10:00", reviewed("review"))
+                .step("2026-03-05 16:00", granted())
+                .step(at, completed())
+                .tick("2026-03-09 10:00");
+            s
+        },
+        at: "2026-03-05 17:30:00",
+        past: "2026-03-06 09:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Yellow, (4, WorkingDays), (3, WorkingDays)),
+    },
+    Edge {
+        rule: RuleId::T3,
+        scenario: "a legal limit of 5 days from Monday, still open",
+        script: |at| {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(5, 5)).tick(at);
+            s
+        },
+        at: "2026-03-09 17:30:00",
+        past: "2026-03-10 09:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Red, (6, WorkingDays), (5, WorkingDays)),
+    },
+    Edge {
+        rule: RuleId::T4,
+        scenario: "a review within 2 days of the acceptance on Monday",
+        script: |at| {
+            let mut s = ordinary();
+            s.step(at, reviewed_within("review", working_days(2)));
+            s
+        },
+        at: "2026-03-04 17:30:00",
+        past: "2026-03-05 09:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Warning, (3, WorkingDays), (2, WorkingDays)),
+    },
+    Edge {
+        rule: RuleId::T5,
+        scenario: "an immediate case accepted Monday 10:00, still open",
+        script: |at| {
+            let mut s = Script::default();
+            s.step(
+                "2026-03-02 10:00",
+                accepted_as(CaseType::Immediate, hours(7), working_days(1)),
+            )
+            .tick(at);
+            s
+        },
+        at: "2026-03-02 17:30:00",
+        past: "2026-03-03 09:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Yellow, (1, WorkingDays), (0, WorkingDays)),
+    },
+    Edge {
+        rule: RuleId::T5,
+        scenario: "an immediate case accepted Monday 10:00, completed",
+        script: |at| {
+            let mut s = Script::default();
+            s.step(
+                "2026-03-02 10:00",
+                accepted_as(CaseType::Immediate, hours(7), working_days(1)),
+            )
+            .step(at, completed())
+            .tick("2026-03-04 10:00");
+            s
+        },
+        at: "2026-03-02 17:30:00",
+        past: "2026-03-03 09:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Yellow, (1, WorkingDays), (0, WorkingDays)),
+    },
+    // A special procedure's approved length is time the case's clock does not count, so it
+    // is measured as office time from the procedure's start, the way the pause is.
+    Edge {
+        rule: RuleId::T6,
+        scenario: "a hearing approved for 2 days from Tuesday 09:00, still open",
+        script: |at| {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("H-1", ProcedureKind::Hearing, working_days(2), "局长"),
+            )
+            .tick(at);
+            s
+        },
+        at: "2026-03-04 17:30:00",
+        past: "2026-03-05 09:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Yellow, (3, WorkingDays), (2, WorkingDays)),
+    },
+    Edge {
+        rule: RuleId::T8,
+        scenario: "materials on Monday, a correction notice within 5 days",
+        script: |at| {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", submitted(Channel::Window))
+                .step(at, correction_requested());
+            s
+        },
+        at: "2026-03-09 17:30:00",
+        past: "2026-03-10 09:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Yellow, (6, WorkingDays), (5, WorkingDays)),
+    },
+    Edge {
+        rule: RuleId::K1,
+        scenario: "appealed Monday, to be taken up within 5 days",
+        script: |at| {
+            let mut s = ordinary();
+            s.step("2026-03-02 09:00", appealed("A-1")).tick(at);
+            s
+        },
+        at: "2026-03-09 17:30:00",
+        past: "2026-03-10 09:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Yellow, (6, WorkingDays), (5, WorkingDays)),
+    },
+    Edge {
+        rule: RuleId::K1,
+        scenario: "appealed Monday, to be answered within 10 days",
+        script: |at| {
+            let mut s = ordinary();
+            s.step("2026-03-02 09:00", appealed("A-1")).tick(at);
+            s
+        },
+        at: "2026-03-16 17:30:00",
+        past: "2026-03-17 09:00:01",
+        below: Fires(Level::Yellow, (10, WorkingDays), (5, WorkingDays)),
+        reached: Fires(Level::Yellow, (10, WorkingDays), (5, WorkingDays)),
+        beyond: Escalates(RuleId::K1, Level::Red),
+    },
+    Edge {
+        rule: RuleId::K2,
+        scenario: "a rating of 5 on Monday, to be followed up within 5 days",
+        script: |at| {
+            let mut s = ordinary();
+            s.step("2026-03-02 09:00", rated("R-1", 5)).tick(at);
+            s
+        },
+        at: "2026-03-09 17:30:00",
+        past: "2026-03-10 09:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Yellow, (6, WorkingDays), (5, WorkingDays)),
+    },
+    // A notice's due date is an instant set by the person who issued it.
+    Edge {
+        rule: RuleId::A1,
+        scenario: "a red card's notice due Thursday 17:30, no feedback",
+        script: |at| {
+            let mut s = ordinary();
+            s.step("2026-03-03 09:00", fee("T-1", 5000, 5000, true))
+                .act(
+                    RuleId::F1,
+                    Role::Monitor,
+                    "2026-03-03 10:00",
+                    SupervisionAction::IssueNotice {
+                        content: "请退还违规收费".into(),
+                        feedback_due: t("2026-03-05 17:30"),
+                    },
+                )
+                .tick(at);
+            s
+        },
+        at: "2026-03-05 17:30:00",
+        past: "2026-03-05 17:30:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Escalates(RuleId::F1, Level::Serious),
+    },
+    Edge {
+        rule: RuleId::C2,
+        scenario: "a review on Monday 10:00, to be reported within 1 day",
+        script: |at| {
+            let mut s = ordinary();
+            s.reported("2026-03-02 10:00", at, reviewed("review"));
+            s
+        },
+        at: "2026-03-03 17:30:00",
+        past: "2026-03-04 09:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Warning, (2, WorkingDays), (1, WorkingDays)),
+    },
+    Edge {
+        rule: RuleId::C4,
+        scenario: "step 3 held from Monday 10:00 for step 2, 7 office hours of grace",
+        script: |at| {
+            let mut s = Script::default();
+            s.step_seq(1, "2026-03-02 09:00", submitted(Channel::Web))
+                .step_seq(3, "2026-03-02 10:00", reviewed("review"))
+                .tick(at);
+            s
+        },
+        at: "2026-03-03 10:00:00",
+        past: "2026-03-03 10:00:01",
+        below: Silent,
+        reached: Silent,
+        beyond: Fires(Level::Warning, (8, Hours), (7, Hours)),
+    },
+];
+
+/// The instants an edge is observed at, with what each must show.
+fn observations(edge: &Edge) -> Vec<(String, &Expect)> {
+    let at = t(edge.at);
+    let past = t(edge.past);
+    let second = chrono::TimeDelta::seconds(1);
+    let just_after = if at + second < past {
+        &edge.reached
+    } else {
+        &edge.beyond
+    };
+    vec![
+        (local(at - second), &edge.below),
+        (local(at), &edge.reached),
+        (local(at + second), just_after),
+        (local(past), &edge.beyond),
+    ]
+}
+
 fn check(spec: &Spec) -> Result<(), String> {
-    let script = (spec.script)();
-    match &spec.expect {
+    check_script(spec.rule, &(spec.script)(), &spec.expect)
+}
+
+/// Whether `script` shows what `expect` says about `rule`.
+fn check_script(rule: RuleId, script: &Script, expect: &Expect) -> Result<(), String> {
+    match expect {
         Fires(level, measured, threshold) => {
-            let alert = script.alert(spec.rule).ok_or_else(|| {
+            let alert = script.alert(rule).ok_or_else(|| {
                 format!(
                     "expected {} to fire; fired: {:?}",
-                    spec.rule,
+                    rule,
                     script.rules_fired()
                 )
             })?;
@@ -989,18 +1343,18 @@ fn check(spec: &Spec) -> Result<(), String> {
             if actual != expected {
                 return Err(format!(
                     "{}: expected {expected:?}, got {actual:?} ({})",
-                    spec.rule, alert.detail
+                    rule, alert.detail
                 ));
             }
             if alert.id.occurrence != 1 || alert.state != AlertState::Raised {
-                return Err(format!("{}: unexpected id or state {alert:?}", spec.rule));
+                return Err(format!("{}: unexpected id or state {alert:?}", rule));
             }
         }
         Silent => {
-            if script.alert(spec.rule).is_some() || escalations_by(&script, spec.rule) > 0 {
+            if script.alert(rule).is_some() || escalations_by(script, rule) > 0 {
                 return Err(format!(
                     "expected {} to stay silent; alerts: {:?}",
-                    spec.rule,
+                    rule,
                     script.alerts()
                 ));
             }
@@ -1009,10 +1363,10 @@ fn check(spec: &Spec) -> Result<(), String> {
             let alert = script
                 .alert(*alert_rule)
                 .ok_or_else(|| format!("expected a {alert_rule} alert"))?;
-            if alert.level != *level || escalations_by(&script, spec.rule) != 1 {
+            if alert.level != *level || escalations_by(script, rule) != 1 {
                 return Err(format!(
                     "expected {alert_rule} raised to {level:?} by {}; got {:?} after {:?}",
-                    spec.rule, alert.level, script.changes
+                    rule, alert.level, script.changes
                 ));
             }
         }
@@ -1039,6 +1393,46 @@ fn every_rule_behaves_as_specified() {
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_time_rule_holds_at_the_edge_of_its_threshold() {
+    let failures: Vec<String> = EDGES
+        .iter()
+        .flat_map(|edge| {
+            observations(edge)
+                .into_iter()
+                .filter_map(move |(at, expect)| {
+                    check_script(edge.rule, &(edge.script)(&at), expect)
+                        .err()
+                        .map(|error| format!("{} — {} at {at}: {error}", edge.rule, edge.scenario))
+                })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_time_rule_has_its_edge() {
+    for rule in [
+        RuleId::T1,
+        RuleId::T2,
+        RuleId::T3,
+        RuleId::T4,
+        RuleId::T5,
+        RuleId::T6,
+        RuleId::T8,
+        RuleId::K1,
+        RuleId::K2,
+        RuleId::A1,
+        RuleId::C2,
+        RuleId::C4,
+    ] {
+        assert!(
+            EDGES.iter().any(|edge| edge.rule == rule),
+            "{rule} has no edge scenario"
+        );
+    }
 }
 
 #[test]
@@ -1115,8 +1509,8 @@ fn a_second_gap_counts_from_its_own_held_steps() {
 fn an_appeal_turning_red_states_the_wait_and_threshold_that_made_it_red() {
     let mut s = ordinary();
     s.step("2026-03-02 09:00", appealed("A-1"))
-        .tick("2026-03-09 10:00")
-        .tick("2026-03-17 10:00");
+        .tick("2026-03-10 10:00")
+        .tick("2026-03-18 10:00");
     let changes: Vec<_> = s
         .changes
         .iter()

@@ -132,7 +132,7 @@ async fn the_dispatch_list_names_the_overdue_case_and_the_open_red_cards() {
     );
     assert_eq!(period.label, "2026-03 上旬");
     // The 旬 is still running: the list is as of the views' time, the last tick.
-    assert_eq!(list.as_of, Some(timestamp_to_pb(local("2026-03-09 17:00"))));
+    assert_eq!(list.as_of, Some(timestamp_to_pb(local("2026-03-10 10:00"))));
     let overdue: Vec<_> = list
         .overdue_cases
         .iter()
@@ -146,8 +146,9 @@ async fn the_dispatch_list_names_the_overdue_case_and_the_open_red_cards() {
             )
         })
         .collect();
-    // Friday's 7 hours and Monday's 6½ up to the last tick: 2 working days.
-    assert_eq!(overdue, [("330106-B-LATE", "330106", 2, vec!["T1", "T2"])]);
+    // Friday's and Monday's 7 hours and Tuesday's first up to the last tick: 2 working
+    // days and an hour, 3 started days.
+    assert_eq!(overdue, [("330106-B-LATE", "330106", 3, vec!["T1", "T2"])]);
     let red: Vec<_> = list
         .red_cards
         .iter()

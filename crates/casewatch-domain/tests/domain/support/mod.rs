@@ -20,11 +20,24 @@ use casewatch_domain::stats::{Counters, StatDelta};
 use casewatch_domain::supervision::{SupervisionAction, SupervisionEvent};
 use chrono::NaiveDate;
 
-/// A local time in China Standard Time, written `2026-03-02 09:00`.
+/// A local time in China Standard Time, written `2026-03-02 09:00` or, to the second,
+/// `2026-03-02 09:00:01`.
 pub fn t(local: &str) -> Timestamp {
-    chrono::DateTime::parse_from_str(&format!("{local} +08:00"), "%Y-%m-%d %H:%M %z")
+    let format = if local.len() > "2026-03-02 09:00".len() {
+        "%Y-%m-%d %H:%M:%S %z"
+    } else {
+        "%Y-%m-%d %H:%M %z"
+    };
+    chrono::DateTime::parse_from_str(&format!("{local} +08:00"), format)
         .unwrap_or_else(|error| panic!("bad time `{local}`: {error}"))
         .to_utc()
+}
+
+/// `at` as [`t`] reads it, to the second.
+pub fn local(at: Timestamp) -> String {
+    at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00"))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 pub fn dept() -> DeptCode {
