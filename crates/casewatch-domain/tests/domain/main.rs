@@ -7,3 +7,4 @@ mod properties;
 mod rules;
 mod support;
 mod validation;
+mod year_edges;
