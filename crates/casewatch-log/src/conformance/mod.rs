@@ -66,7 +66,7 @@ macro_rules! event_log_conformance_suite {
             concurrent_appenders_are_all_acknowledged_in_order,
             wait_for_wakes_on_arrival_and_times_out_otherwise,
             unknown_partitions_are_refused,
-            idempotency_keys_are_stored_once,
+            a_re_send_keeps_its_original,
             read_returns_at_most_max_records,
         );
     };

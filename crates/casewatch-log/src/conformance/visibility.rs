@@ -266,13 +266,16 @@ pub async fn unknown_partitions_are_refused<H: Harness>(mut harness: H) {
     }
 }
 
-/// A record whose idempotency key the log already holds is not stored again: the append
-/// answers `duplicate` with the original's position, also when the original came earlier in
-/// the same append or in a concurrent one. Skipped for backends that do not deduplicate.
-pub async fn idempotency_keys_are_stored_once<H: Harness>(mut harness: H) {
-    if !harness.deduplicates() {
-        return;
-    }
+/// A re-send: a record whose idempotency key the log already holds. A log that
+/// deduplicates (the embedded one) stores nothing and answers `duplicate` with the
+/// original's position, also when the original came earlier in the same append or in a
+/// concurrent one; a log that does not (Kafka) stores the copy as a new record after the
+/// original. Either way the original stays where it was, unchanged, before its copies, and
+/// every other record of the append is stored as if the re-send were not there. The
+/// answers are checked against a model of both behaviours, chosen by
+/// [`Harness::deduplicates`].
+pub async fn a_re_send_keeps_its_original<H: Harness>(mut harness: H) {
+    let mut model = ResendModel::new(harness.deduplicates());
     let log = Arc::new(harness.open(4).await);
     let with_key = |key: &str, destination: NewRecord| NewRecord {
         idempotency_key: Some(key.to_owned()),
@@ -281,75 +284,61 @@ pub async fn idempotency_keys_are_stored_once<H: Harness>(mut harness: H) {
     };
     let case = "330106-2025-000001";
     let partition = log.partition_of(case);
-
-    let first = append_ok(&*log, vec![with_key("event-1", keyed(case, "original"))]).await;
-    assert!(!first[0].duplicate);
-    let resent = append_ok(&*log, vec![with_key("event-1", keyed(case, "re-sent"))]).await;
-    assert_eq!(
-        resent[0],
-        Appended {
-            position: first[0].position,
-            duplicate: true
-        }
-    );
-    assert_eq!(
-        high_water(&*log, partition).await,
-        1,
-        "a duplicate was stored"
-    );
-
-    let mixed = append_ok(
-        &*log,
+    let elsewhere = (partition + 1) % 4;
+    let appends = vec![
+        vec![(Some("event-1"), partition, keyed(case, "original"))],
+        vec![(Some("event-1"), partition, keyed(case, "re-sent"))],
         vec![
-            with_key("event-2", keyed(case, "second")),
-            with_key("event-1", keyed(case, "re-sent again")),
-            with_key("event-2", keyed(case, "second, twice in one append")),
-            keyed(case, "no key"),
-            // Same key, another destination: still the original.
-            with_key("event-1", to_partition((partition + 1) % 4, "elsewhere")),
+            (Some("event-2"), partition, keyed(case, "second")),
+            (Some("event-1"), partition, keyed(case, "re-sent again")),
+            (
+                Some("event-2"),
+                partition,
+                keyed(case, "second, twice in one append"),
+            ),
+            (None, partition, keyed(case, "no key")),
+            // Same key, another destination: still a re-send of the original.
+            (
+                Some("event-1"),
+                elsewhere,
+                to_partition(elsewhere, "elsewhere"),
+            ),
         ],
-    )
-    .await;
-    let at = |offset| Position { partition, offset };
-    let expected = [
-        Appended {
-            position: at(1),
-            duplicate: false,
-        },
-        Appended {
-            position: at(0),
-            duplicate: true,
-        },
-        Appended {
-            position: at(1),
-            duplicate: true,
-        },
-        Appended {
-            position: at(2),
-            duplicate: false,
-        },
-        Appended {
-            position: at(0),
-            duplicate: true,
-        },
     ];
-    assert_eq!(mixed, expected);
-    let stored: Vec<Vec<u8>> = read_all(&*log, partition)
-        .await
-        .into_iter()
-        .map(|r| r.bytes)
-        .collect();
+    for append in appends {
+        let expected: Vec<Appended> = append
+            .iter()
+            .map(|(key, partition, record)| model.append(*key, *partition, &record.bytes))
+            .collect();
+        let records = append
+            .into_iter()
+            .map(|(key, _, record)| match key {
+                Some(key) => with_key(key, record),
+                None => record,
+            })
+            .collect();
+        assert_eq!(append_ok(&*log, records).await, expected);
+    }
+    for partition in [partition, elsewhere] {
+        let stored: Vec<Vec<u8>> = read_all(&*log, partition)
+            .await
+            .into_iter()
+            .map(|r| r.bytes)
+            .collect();
+        assert_eq!(
+            stored,
+            model.stored(partition),
+            "partition {partition} holds other records than the model"
+        );
+    }
     assert_eq!(
-        stored,
-        vec![b"original".to_vec(), b"second".to_vec(), b"no key".to_vec()]
-    );
-    assert_eq!(
-        high_water(&*log, (partition + 1) % 4).await,
-        0,
-        "a duplicate was stored"
+        read_all(&*log, partition).await[0].bytes,
+        b"original".to_vec(),
+        "a re-send displaced the original"
     );
 
-    // Sixteen senders race with one key: one record is stored, all see its position.
+    // Sixteen senders race with one key: a deduplicating log stores one record and all
+    // see its position; another stores sixteen, each at its own position.
     let mut racers = Vec::new();
     for racer in 0..16 {
         let log = Arc::clone(&log);
@@ -367,18 +356,73 @@ pub async fn idempotency_keys_are_stored_once<H: Harness>(mut harness: H) {
         answers.push(racer.await.expect("a racing task panicked"));
     }
     let originals = answers.iter().filter(|a| !a.duplicate).count();
-    assert_eq!(originals, 1, "the raced key was stored {originals} times");
-    assert!(answers.iter().all(|a| a.position == answers[0].position));
+    let positions: std::collections::BTreeSet<Position> =
+        answers.iter().map(|a| a.position).collect();
     let raced_partition = answers[0].position.partition;
     let holders = read_all(&*log, raced_partition)
         .await
         .into_iter()
         .filter(|r| r.bytes.starts_with(b"racer "))
         .count();
+    let expected = if model.deduplicates { 1 } else { 16 };
     assert_eq!(
-        holders, 1,
+        originals, expected,
+        "the raced key was stored {originals} times"
+    );
+    assert_eq!(
+        positions.len(),
+        expected,
+        "positions of the raced key: {positions:?}"
+    );
+    assert_eq!(
+        holders, expected,
         "the raced key's record was stored {holders} times"
     );
+}
+
+/// What a log stores and answers for appends with idempotency keys, deduplicating or not.
+struct ResendModel {
+    deduplicates: bool,
+    originals: HashMap<String, Position>,
+    partitions: BTreeMap<Partition, Vec<Vec<u8>>>,
+}
+
+impl ResendModel {
+    fn new(deduplicates: bool) -> Self {
+        Self {
+            deduplicates,
+            originals: HashMap::new(),
+            partitions: BTreeMap::new(),
+        }
+    }
+
+    fn append(&mut self, key: Option<&str>, partition: Partition, bytes: &[u8]) -> Appended {
+        if self.deduplicates
+            && let Some(position) = key.and_then(|key| self.originals.get(key))
+        {
+            return Appended {
+                position: *position,
+                duplicate: true,
+            };
+        }
+        let stored = self.partitions.entry(partition).or_default();
+        let position = Position {
+            partition,
+            offset: stored.len() as Offset,
+        };
+        stored.push(bytes.to_vec());
+        if let Some(key) = key {
+            self.originals.entry(key.to_owned()).or_insert(position);
+        }
+        Appended {
+            position,
+            duplicate: false,
+        }
+    }
+
+    fn stored(&self, partition: Partition) -> Vec<Vec<u8>> {
+        self.partitions.get(&partition).cloned().unwrap_or_default()
+    }
 }
 
 /// `read` returns at most `max` records, from `from` on, and nothing past the end.
