@@ -18,11 +18,22 @@ demo: run ## the same as `make run`
 serve: ## run every role on this machine (data in ./casewatch-data, gRPC on 127.0.0.1:50051)
 	$(CARGO) run --release -p casewatch -- serve
 
+# Every test skipped for lack of something (PostgreSQL, root for mounts) adds a line here;
+# `make test` and `make test-e2e` list them at the end, passed or failed.
+SKIPPED := $(CURDIR)/target/skipped-tests.txt
+# Runs a test command, then lists the skipped tests; exits with the command's status.
+define with_skips
+	@mkdir -p $(dir $(SKIPPED)) && rm -f $(SKIPPED)
+	status=0; CASEWATCH_SKIPPED=$(SKIPPED) $(1) || status=$$?; \
+	if [ -s $(SKIPPED) ]; then echo "skipped tests ($$(wc -l < $(SKIPPED))):"; sed 's/^/  /' $(SKIPPED); \
+	else echo "skipped tests: none"; fi; exit $$status
+endef
+
 test: ## run every test suite of the workspace, with every feature (the bench's suite too)
-	$(CARGO) test --workspace --all-targets --all-features --locked
+	$(call with_skips,$(CARGO) test --workspace --all-targets --all-features --locked)
 
 test-e2e: ## the roles as processes on Kafka (a tansu broker) and PostgreSQL; needs both
-	CASEWATCH_REQUIRE_POSTGRES=1 $(CARGO) test -p casewatch --all-features --test end_to_end --locked -- --ignored --test-threads=1 e2e::
+	$(call with_skips,CASEWATCH_REQUIRE_POSTGRES=1 $(CARGO) test -p casewatch --all-features --test end_to_end --locked -- --ignored --test-threads=1 e2e::)
 
 # Cases of the long fuzz runs; `make fuzz FUZZ_PROJECTOR_CASES=20000` for a longer one.
 FUZZ_BYTES_CASES ?= 200000

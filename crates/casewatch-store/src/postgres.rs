@@ -310,14 +310,13 @@ pub mod testing {
     use sqlx::postgres::{PgConnectOptions, PgConnection};
     use sqlx::{Connection as _, Executor as _};
 
+    use casewatch_testkit::Need;
+
     use crate::Result;
     use crate::sql::db;
 
     /// The variable naming the test database; [`DEFAULT_URL`] when unset.
     pub const URL_VARIABLE: &str = "CASEWATCH_TEST_POSTGRES_URL";
-    /// The variable that, set to `1`, makes an unreachable test database a failure rather
-    /// than a skip (in CI, where the database is part of the job).
-    pub const REQUIRE_VARIABLE: &str = "CASEWATCH_REQUIRE_POSTGRES";
     /// The test database on the developer's machine.
     pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -329,9 +328,10 @@ pub mod testing {
         std::env::var(URL_VARIABLE).unwrap_or_else(|_| DEFAULT_URL.to_owned())
     }
 
-    /// The test database's URL if it answers. When it does not, prints
-    /// `skipped: PostgreSQL not reachable at <url> (<suite>)` to stderr and returns `None`,
-    /// so the caller returns early; or, with `CASEWATCH_REQUIRE_POSTGRES=1`, panics.
+    /// The test database's URL if it answers. When it does not, the test is skipped (see
+    /// [`casewatch_testkit::skip`]; it prints `skipped: PostgreSQL not reachable at <url>`
+    /// and names the test and `suite`) and this returns `None`, so the caller returns
+    /// early; or, with `CASEWATCH_REQUIRE_POSTGRES=1`, it panics.
     pub async fn reachable_database(suite: &str) -> Option<String> {
         let url = database_url();
         let failure = match tokio::time::timeout(PROBE_TIMEOUT, PgConnection::connect(&url)).await {
@@ -343,12 +343,11 @@ pub mod testing {
             Ok(Err(error)) => error.to_string(),
             Err(_) => format!("no answer within {PROBE_TIMEOUT:?}"),
         };
-        if std::env::var(REQUIRE_VARIABLE).is_ok_and(|value| value == "1") {
-            panic!(
-                "PostgreSQL not reachable at {url} ({suite}) and {REQUIRE_VARIABLE}=1: {failure}"
-            );
-        }
-        eprintln!("skipped: PostgreSQL not reachable at {url} ({suite})");
+        casewatch_testkit::skip(
+            &format!("{} ({suite})", casewatch_testkit::this_test()),
+            Need::Postgres,
+            &format!("PostgreSQL not reachable at {url}: {failure}"),
+        );
         None
     }
 

@@ -14,6 +14,7 @@ use std::process::Command;
 
 use casewatch_log::embedded::{DATABASE_FILE, EmbeddedLog, EmbeddedOptions};
 use casewatch_log::{Appended, Destination, EventLog, LogError, NewRecord, Position};
+use casewatch_testkit::{Need, skip, this_test};
 use tempfile::TempDir;
 
 const PARTITIONS: u32 = 2;
@@ -305,7 +306,11 @@ impl Mount {
             .map(str::to_owned)
             .into();
         if let Err(why) = mount(&source, &path) {
-            skip(&format!("cannot mount a tmpfs (needs root): {why}"));
+            skip(
+                &this_test(),
+                Need::Mounts,
+                &format!("cannot mount a tmpfs (needs root): {why}"),
+            );
             return None;
         }
         Some(Mount {
@@ -336,9 +341,13 @@ impl Mount {
         ]
         .into();
         if let Err(why) = made.and_then(|()| mount(&source, &path)) {
-            skip(&format!(
-                "cannot mount an ext4 image (needs root, mkfs.ext4 and a loop device): {why}"
-            ));
+            skip(
+                &this_test(),
+                Need::Mounts,
+                &format!(
+                    "cannot mount an ext4 image (needs root, mkfs.ext4 and a loop device): {why}"
+                ),
+            );
             return None;
         }
         let device = Command::new("findmnt")
@@ -409,13 +418,4 @@ fn succeeds(command: &mut Command) -> Result<(), String> {
         )),
         Err(error) => Err(format!("{command:?} did not run: {error}")),
     }
-}
-
-/// Skips a test this machine cannot run, or fails it where nothing may be skipped.
-fn skip(why: &str) {
-    assert!(
-        std::env::var_os("CASEWATCH_REQUIRE_TMPFS").is_none_or(|required| required != "1"),
-        "{why}, and CASEWATCH_REQUIRE_TMPFS=1 requires it"
-    );
-    eprintln!("skipped: {why}");
 }

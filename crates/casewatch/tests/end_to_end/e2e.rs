@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use casewatch_sim::SimConfig;
+use casewatch_testkit::Need;
 use casewatch_tests::{alert_key, calls, expected_alerts, scenario, simulated};
 use tokio_stream::StreamExt;
 
@@ -177,9 +178,10 @@ async fn nothing_acknowledged_is_lost_when_the_broker_fails() {
 #[ignore = "end-to-end: needs tansu and PostgreSQL (restarted by the test); run `make test-e2e`"]
 async fn the_views_survive_a_postgres_restart_under_load() {
     let Some(restart) = cluster::postgres_restart_command() else {
-        eprintln!(
-            "skipped: the_views_survive_a_postgres_restart_under_load (this machine cannot \
-             restart its PostgreSQL: no pg_ctlcluster)"
+        casewatch_testkit::skip(
+            "the_views_survive_a_postgres_restart_under_load",
+            Need::Postgres,
+            "this machine cannot restart its PostgreSQL: no pg_ctlcluster",
         );
         return;
     };
@@ -250,7 +252,7 @@ async fn the_log_conformance_suite_passes_on_tansu() {
     concurrent_appenders_are_all_acknowledged_in_order(harness("concurrent")).await;
     wait_for_wakes_on_arrival_and_times_out_otherwise(harness("wait")).await;
     unknown_partitions_are_refused(harness("unknown")).await;
-    idempotency_keys_are_stored_once(harness("idempotency")).await;
+    a_re_send_keeps_its_original(harness("idempotency")).await;
     read_returns_at_most_max_records(harness("max")).await;
 }
 
