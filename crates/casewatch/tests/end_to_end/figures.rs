@@ -18,6 +18,7 @@ use casewatch_server::Edge;
 use casewatch_server::auth::Authenticator;
 use casewatch_tests::month::{Dept, SHANGCHENG, XIHU, XIHU_TOWNSHIP};
 use casewatch_tests::week::{GONGSHU, scripted_week, week_boundary};
+use tonic::Code;
 
 use crate::support;
 use support::{Authorized, Harness, principal};
@@ -927,5 +928,38 @@ async fn weeks_run_monday_to_sunday_in_china_time() {
     assert_eq!(market(&starting), (2, 1, 2));
     let later = ranking(&mut admin, "2026-03-15", pb::RankingKind::Departments).await;
     assert_eq!(later.week_start, date("2026-03-09"));
+    harness.node.stop().await;
+}
+
+/// `GetStatisticsRequest.group_by` and `GetRankingRequest.kind` are required: a request
+/// without one is refused rather than answered with a grouping it did not ask for.
+#[tokio::test]
+async fn statistics_and_rankings_without_their_grouping_are_refused() {
+    let harness = Harness::start().await;
+    let mut admin = harness.monitor();
+    for group_by in [i32::from(By::Unspecified), 99] {
+        let refused = admin
+            .get_statistics(pb::GetStatisticsRequest {
+                group_by,
+                ..asking(MONDAY, SUNDAY, By::RegionLevel)
+            })
+            .await
+            .expect_err("no grouping");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert_eq!(refused.message(), "group_by: must be specified");
+    }
+    for kind in [i32::from(pb::RankingKind::Unspecified), 99] {
+        let refused = admin
+            .get_ranking(pb::GetRankingRequest {
+                week: date(MONDAY),
+                kind,
+                region_prefix: String::new(),
+                consistency: None,
+            })
+            .await
+            .expect_err("nothing to rank");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert_eq!(refused.message(), "kind: must be specified");
+    }
     harness.node.stop().await;
 }
