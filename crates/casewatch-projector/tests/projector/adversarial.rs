@@ -874,13 +874,17 @@ async fn cases(store: &SqliteStore) -> Vec<CaseRow> {
         .expect("the cases read")
 }
 
-/// Counters are never negative; the open-case gauges (each light, past the promise, past
-/// the law), kept as changes per day, never sum to less than zero up to any day, and sum to
-/// the open cases each counts at the end.
+/// Counters are never negative, nor are valid cards (raised − revoked, a revoke counting
+/// against the day its card was raised), on any row, nor summed per region, department and
+/// item, nor in all, up to any day; the open-case gauges (each light, past the promise,
+/// past the law), kept as changes per day, never sum to less than zero up to any day, and
+/// sum to the open cases each counts at the end.
 async fn statistics_never_go_negative(store: &SqliteStore) -> Result<(), TestCaseError> {
     let first = NaiveDate::from_ymd_opt(1, 1, 1).expect("a date");
     let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
     let mut gauges: BTreeMap<(String, String, String), [i64; 5]> = BTreeMap::new();
+    let mut valid_cards: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    let mut valid_cards_in_all = 0;
     let mut rows = store
         .statistics(first, last, None)
         .await
@@ -909,13 +913,28 @@ async fn statistics_never_go_negative(store: &SqliteStore) -> Result<(), TestCas
             key,
             counters
         );
-        let sums = gauges
-            .entry((
-                key.region_code.to_string(),
-                key.dept_code.to_string(),
-                key.item_code.to_string(),
-            ))
-            .or_default();
+        prop_assert!(
+            counters.valid_cards() >= 0,
+            "more cards revoked than raised on {:?}: {:?}",
+            key,
+            counters
+        );
+        let group = (
+            key.region_code.to_string(),
+            key.dept_code.to_string(),
+            key.item_code.to_string(),
+        );
+        let valid = valid_cards.entry(group.clone()).or_default();
+        *valid += counters.valid_cards();
+        valid_cards_in_all += counters.valid_cards();
+        prop_assert!(
+            *valid >= 0 && valid_cards_in_all >= 0,
+            "valid cards below zero up to {:?}: {} of its group, {} in all",
+            key,
+            *valid,
+            valid_cards_in_all
+        );
+        let sums = gauges.entry(group).or_default();
         let changes = [
             open_green,
             open_yellow,
