@@ -1,14 +1,15 @@
 //! Adversarial sequences for the projector: valid records in hostile orders and mixes —
 //! steps out of order, re-sent, rewritten with other content, with gaps, of cases nobody
 //! submitted; money and limits at their legal bounds and past them; instants at the edges
-//! of what a record can carry; actions on alerts and cases that do not exist; clock ticks
-//! at any time; unreadable records between them — folded in batches of any size by
-//! projectors that restart between batches while the log grows.
+//! of what a record can carry; actions on alerts and cases that do not exist, and revokes
+//! and escalations of cards that do; clock ticks at any time; unreadable records between
+//! them — folded in batches of any size by projectors that restart between batches while
+//! the log grows.
 //!
 //! Whatever comes, the projector does not panic, accounts for every record exactly once
-//! (a step in the archive, a refused action or a quarantined record), keeps its gauges
-//! and counters from going negative, raises well-formed alerts, and ends with the views of
-//! a clean rebuild of the same log.
+//! (a step in the archive, a refused action or a quarantined record), keeps its gauges,
+//! counters and valid cards from going negative, raises well-formed alerts, and ends with
+//! the views of a clean rebuild of the same log.
 //!
 //! The default run is short, for CI; `PROPTEST_CASES=2000 cargo test --release -p
 //! casewatch-projector --test projector adversarial::` (`make fuzz`) is the long one.
@@ -383,6 +384,28 @@ fn op() -> impl Strategy<Value = Op> {
                 rule,
                 occurrence,
                 role,
+                action,
+                recorded_at,
+            }),
+        // Supervision's verdicts on the cards hostile steps raise most (C3, P1): revokes and
+        // escalations of cards that exist, at any later time, are common, not a lucky draw.
+        2 => (
+            0..CASES,
+            prop_oneof![Just(RuleId::C3), Just(RuleId::P1)],
+            1_u32..=2,
+            prop_oneof![
+                strategies::required_text()
+                    .prop_map(|reason| SupervisionAction::Revoke { reason }),
+                strategies::required_text()
+                    .prop_map(|reason| SupervisionAction::Escalate { reason }),
+            ],
+            instant(),
+        )
+            .prop_map(|(case, rule, occurrence, action, recorded_at)| Op::Action {
+                case,
+                rule,
+                occurrence,
+                role: Role::Monitor,
                 action,
                 recorded_at,
             }),
