@@ -4,13 +4,16 @@
 //! (folded in-process, through the embedded log, through Kafka and PostgreSQL).
 
 pub mod month;
+pub mod week;
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::catalogue::{Level, RuleId};
 use casewatch_domain::ids::{AlertId, DeptCode};
 use casewatch_proto::convert::timestamp_to_pb;
+use casewatch_proto::pb::act_on_alert_request::Action;
 use casewatch_proto::pb::case_event::{
-    Accepted, Appealed, Completed, Decided, FeeCharged, Reviewed, Step, Submitted,
+    Accepted, Appealed, Completed, Decided, FeeCharged, Rejected, Reviewed, Step, Submitted,
+    Withdrawn,
 };
 use casewatch_proto::{encode_record, pb};
 use prost::Message;
@@ -206,6 +209,11 @@ pub fn acceptance(
 }
 
 fn submitted() -> Step {
+    submitted_via(pb::Channel::Web)
+}
+
+/// An application (申办) that arrived through `channel`.
+fn submitted_via(channel: pb::Channel) -> Step {
     Step::Submitted(Submitted {
         applicant: Some(pb::Applicant {
             kind: pb::ApplicantKind::Organisation.into(),
@@ -213,7 +221,7 @@ fn submitted() -> Step {
             id_type: "credit_code".into(),
             id_no: "91330106MA2B000000".into(),
         }),
-        channel: pb::Channel::Web.into(),
+        channel: channel.into(),
         materials: Vec::new(),
     })
 }
@@ -245,10 +253,15 @@ fn reviewed() -> Step {
 }
 
 fn decided() -> Step {
+    decided_with(false)
+}
+
+/// A grant, signed off at the window (窗口直接签批) or not.
+fn decided_with(window_direct_signoff: bool) -> Step {
     Step::Decided(Decided {
         decision: pb::Decision::Grant.into(),
         reason: "符合条件".into(),
-        window_direct_signoff: false,
+        window_direct_signoff,
     })
 }
 
@@ -263,6 +276,82 @@ fn completed() -> Step {
         }),
         fee_total_fen: 0,
     })
+}
+
+/// A unified ticket (一票制) of `amount_fen`, at its standard.
+fn fee_charged(ticket_no: &str, amount_fen: u64) -> Step {
+    Step::FeeCharged(FeeCharged {
+        ticket_no: ticket_no.into(),
+        items: vec![pb::FeeItem {
+            fee_code: "GB-0001".into(),
+            amount_fen,
+            standard_fen: amount_fen,
+        }],
+        payer: "申请人".into(),
+        collector: "窗口".into(),
+        unified_ticket: true,
+    })
+}
+
+/// The applicant's appeal (申述) against the department.
+fn appealed(appeal_no: &str) -> Step {
+    Step::Appealed(Appealed {
+        appeal_no: appeal_no.into(),
+        complainant: "申请人".into(),
+        target: pb::AppealTarget::Department.into(),
+        reason: "窗口服务态度差".into(),
+        channel: pb::Channel::Mobile.into(),
+    })
+}
+
+fn rejected() -> Step {
+    Step::Rejected(Rejected {
+        reason: "材料不符合法定形式".into(),
+    })
+}
+
+fn withdrawn() -> Step {
+    Step::Withdrawn(Withdrawn {
+        reason: "申请人撤回".into(),
+    })
+}
+
+/// An administrator's action on `alert_id` at local time `at`.
+fn act(at: &str, event_id: &str, alert_id: &str, action: Action) -> Scripted {
+    Scripted::Act {
+        at: local(at),
+        request: pb::ActOnAlertRequest {
+            event_id: event_id.into(),
+            alert_id: alert_id.into(),
+            action: Some(action),
+            await_projection: false,
+        },
+    }
+}
+
+/// A clock tick every day at the local time of `first`, up to `last`.
+fn daily_ticks(first: &str, last: &str) -> Vec<Scripted> {
+    let mut ticks = Vec::new();
+    let mut tick = local(first);
+    while tick <= local(last) {
+        ticks.push(Scripted::Input(Input::Tick(tick)));
+        tick += chrono::Duration::days(1);
+    }
+    ticks
+}
+
+/// A script in arrival order: at one instant a step, then an action, then a tick. The
+/// sort is stable, so the steps of one case keep their order.
+fn in_arrival_order(mut script: Vec<Scripted>) -> Vec<Scripted> {
+    script.sort_by_key(|scripted| {
+        let order = match scripted {
+            Scripted::Input(Input::Step { .. }) => 0,
+            Scripted::Act { .. } => 1,
+            Scripted::Input(Input::Tick(_)) => 2,
+        };
+        (scripted.at(), order)
+    });
+    script
 }
 
 /// The inputs of the scenario, ordered by arrival: the steps of seven cases from Monday
@@ -283,21 +372,7 @@ pub fn scenario() -> Vec<Input> {
         .step("2026-03-03 11:00", "clerk", completed());
     let fee = CaseScript::new("330102-D-FEE", "330102")
         .step("2026-03-02 10:00", "clerk", accepted(10))
-        .step(
-            "2026-03-03 14:00",
-            "cashier",
-            Step::FeeCharged(FeeCharged {
-                ticket_no: "票-0001".into(),
-                items: vec![pb::FeeItem {
-                    fee_code: "GB-0001".into(),
-                    amount_fen: 5000,
-                    standard_fen: 5000,
-                }],
-                payer: "申请人".into(),
-                collector: "窗口".into(),
-                unified_ticket: true,
-            }),
-        );
+        .step("2026-03-03 14:00", "cashier", fee_charged("票-0001", 5000));
     let mut conflict = CaseScript::new("330105-E-CONFLICT", "330105")
         .step("2026-03-02 09:00", "clerk", submitted())
         .step("2026-03-02 09:30", "clerk", accepted(10));
@@ -319,17 +394,7 @@ pub fn scenario() -> Vec<Input> {
         .step("2026-03-02 10:00", "reviewer", reviewed())
         .step("2026-03-02 11:00", "chief", decided())
         .step("2026-03-02 11:30", "clerk", completed())
-        .step(
-            "2026-03-02 14:00",
-            "applicant",
-            Step::Appealed(Appealed {
-                appeal_no: "诉-0001".into(),
-                complainant: "申请人".into(),
-                target: pb::AppealTarget::Department.into(),
-                reason: "窗口服务态度差".into(),
-                channel: pb::Channel::Mobile.into(),
-            }),
-        );
+        .step("2026-03-02 14:00", "applicant", appealed("诉-0001"));
 
     let mut inputs: Vec<Input> = [clean, late, no_review, fee, conflict, order, appeal]
         .into_iter()

@@ -77,12 +77,13 @@ use casewatch_domain::stats::{Counters, RankRow};
 use casewatch_proto::convert::{ProtoEnum, timestamp_to_pb};
 use casewatch_proto::pb;
 use casewatch_proto::pb::act_on_alert_request::Action;
-use casewatch_proto::pb::case_event::{Rejected, Resumed, Step, Suspended, Withdrawn};
+use casewatch_proto::pb::case_event::{Resumed, Step, Suspended};
 use casewatch_proto::pb::supervision_event as action;
 use chrono::NaiveDate;
 
 use crate::{
-    CaseScript, Input, Scripted, accepted_within, completed, decided, local, reviewed, submitted,
+    CaseScript, Scripted, accepted_within, act, completed, daily_ticks, decided, in_arrival_order,
+    local, rejected, reviewed, submitted, withdrawn,
 };
 
 /// 上城区.
@@ -130,7 +131,7 @@ impl Dept {
     }
 
     /// The item (事项) its cases are about.
-    fn item(self) -> &'static str {
+    pub(crate) fn item(self) -> &'static str {
         match self {
             Dept::Market => "330000-SCJG-0001",
             Dept::Labour => "330000-RSJ-0001",
@@ -147,18 +148,6 @@ impl Dept {
     }
 }
 
-fn rejected() -> Step {
-    Step::Rejected(Rejected {
-        reason: "材料不符合法定形式".into(),
-    })
-}
-
-fn withdrawn() -> Step {
-    Step::Withdrawn(Withdrawn {
-        reason: "申请人撤回".into(),
-    })
-}
-
 fn suspended(days: u32) -> Step {
     Step::Suspended(Suspended {
         reason: "等待现场核查".into(),
@@ -172,21 +161,9 @@ fn resumed() -> Step {
     })
 }
 
-fn case(case_no: &'static str, region: &'static str, dept: Dept) -> CaseScript {
+/// A case of `dept`'s item at its window in `region`.
+pub(crate) fn case(case_no: &'static str, region: &'static str, dept: Dept) -> CaseScript {
     CaseScript::handled_by(case_no, region, dept.code(), dept.item())
-}
-
-/// An administrator's action on `alert_id` at local time `at`.
-fn act(at: &str, event_id: &str, alert_id: &str, action: Action) -> Scripted {
-    Scripted::Act {
-        at: local(at),
-        request: pb::ActOnAlertRequest {
-            event_id: event_id.into(),
-            alert_id: alert_id.into(),
-            action: Some(action),
-            await_projection: false,
-        },
-    }
 }
 
 fn notice(at: &str, event_id: &str, alert_id: &str, feedback_due: &str) -> Scripted {
@@ -318,22 +295,8 @@ pub fn scripted_month() -> Vec<Scripted> {
             "2026-10-30 12:00",
         ),
     ]);
-    let mut tick = local("2026-09-21 18:00");
-    while tick <= local("2026-11-01 18:00") {
-        script.push(Scripted::Input(Input::Tick(tick)));
-        tick += chrono::Duration::days(1);
-    }
-    // Arrival order: at one instant a step, then an action, then a tick. The sort is
-    // stable, so the steps of one case keep their order.
-    script.sort_by_key(|scripted| {
-        let order = match scripted {
-            Scripted::Input(Input::Step { .. }) => 0,
-            Scripted::Act { .. } => 1,
-            Scripted::Input(Input::Tick(_)) => 2,
-        };
-        (scripted.at(), order)
-    });
-    script
+    script.extend(daily_ticks("2026-09-21 18:00", "2026-11-01 18:00"));
+    in_arrival_order(script)
 }
 
 /// How the tables group their rows.

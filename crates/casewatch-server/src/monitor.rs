@@ -356,9 +356,12 @@ impl pb::monitor_service_server::MonitorService for Monitor {
             .map_err(invalid)?
             .unwrap_or(RegionLevel::County);
         let grouping = match pb::StatisticsGroupBy::try_from(request.group_by) {
+            Ok(pb::StatisticsGroupBy::RegionLevel) => Grouping::Region(level),
             Ok(pb::StatisticsGroupBy::Department) => Grouping::Department,
             Ok(pb::StatisticsGroupBy::Item) => Grouping::Item,
-            _ => Grouping::Region(level),
+            Ok(pb::StatisticsGroupBy::Unspecified) | Err(_) => {
+                return Err(Status::invalid_argument("group_by: must be specified"));
+            }
         };
         let reach = reach_of(&caller, &request.region_prefix)?;
         let rows = reports::statistics(self.state.store.as_ref(), &reach, from, to, grouping)
@@ -387,10 +390,12 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         let request = request.into_inner();
         await_consistency(&self.state, request.consistency.as_ref()).await?;
         let day = date_field("week", request.week).map_err(invalid)?;
-        let grouping = if request.kind == i32::from(pb::RankingKind::Counties) {
-            Grouping::Region(RegionLevel::County)
-        } else {
-            Grouping::Department
+        let grouping = match pb::RankingKind::try_from(request.kind) {
+            Ok(pb::RankingKind::Counties) => Grouping::Region(RegionLevel::County),
+            Ok(pb::RankingKind::Departments) => Grouping::Department,
+            Ok(pb::RankingKind::Unspecified) | Err(_) => {
+                return Err(Status::invalid_argument("kind: must be specified"));
+            }
         };
         // A ranking compares departments with each other: every department of the
         // caller's regions is in it.

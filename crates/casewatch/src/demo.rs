@@ -304,6 +304,7 @@ async fn push_city(
                 SimConfig::default().start.date_naive(),
             )),
             to: Some(today),
+            group_by: pb::StatisticsGroupBy::RegionLevel.into(),
             ..Default::default()
         })
         .await

@@ -1,14 +1,15 @@
 //! Adversarial sequences for the projector: valid records in hostile orders and mixes —
 //! steps out of order, re-sent, rewritten with other content, with gaps, of cases nobody
 //! submitted; money and limits at their legal bounds and past them; instants at the edges
-//! of what a record can carry; actions on alerts and cases that do not exist; clock ticks
-//! at any time; unreadable records between them — folded in batches of any size by
-//! projectors that restart between batches while the log grows.
+//! of what a record can carry; actions on alerts and cases that do not exist, and revokes
+//! and escalations of cards that do; clock ticks at any time; unreadable records between
+//! them — folded in batches of any size by projectors that restart between batches while
+//! the log grows.
 //!
 //! Whatever comes, the projector does not panic, accounts for every record exactly once
-//! (a step in the archive, a refused action or a quarantined record), keeps its gauges
-//! and counters from going negative, raises well-formed alerts, and ends with the views of
-//! a clean rebuild of the same log.
+//! (a step in the archive, a refused action or a quarantined record), keeps its gauges,
+//! counters and valid cards from going negative, raises well-formed alerts, and ends with
+//! the views of a clean rebuild of the same log.
 //!
 //! The default run is short, for CI; `PROPTEST_CASES=2000 cargo test --release -p
 //! casewatch-projector --test projector adversarial::` (`make fuzz`) is the long one.
@@ -383,6 +384,28 @@ fn op() -> impl Strategy<Value = Op> {
                 rule,
                 occurrence,
                 role,
+                action,
+                recorded_at,
+            }),
+        // Supervision's verdicts on the cards hostile steps raise most (C3, P1): revokes and
+        // escalations of cards that exist, at any later time, are common, not a lucky draw.
+        2 => (
+            0..CASES,
+            prop_oneof![Just(RuleId::C3), Just(RuleId::P1)],
+            1_u32..=2,
+            prop_oneof![
+                strategies::required_text()
+                    .prop_map(|reason| SupervisionAction::Revoke { reason }),
+                strategies::required_text()
+                    .prop_map(|reason| SupervisionAction::Escalate { reason }),
+            ],
+            instant(),
+        )
+            .prop_map(|(case, rule, occurrence, action, recorded_at)| Op::Action {
+                case,
+                rule,
+                occurrence,
+                role: Role::Monitor,
                 action,
                 recorded_at,
             }),
@@ -874,13 +897,17 @@ async fn cases(store: &SqliteStore) -> Vec<CaseRow> {
         .expect("the cases read")
 }
 
-/// Counters are never negative; the open-case gauges (each light, past the promise, past
-/// the law), kept as changes per day, never sum to less than zero up to any day, and sum to
-/// the open cases each counts at the end.
+/// Counters are never negative, nor are valid cards (raised − revoked, a revoke counting
+/// against the day its card was raised), on any row, nor summed per region, department and
+/// item, nor in all, up to any day; the open-case gauges (each light, past the promise,
+/// past the law), kept as changes per day, never sum to less than zero up to any day, and
+/// sum to the open cases each counts at the end.
 async fn statistics_never_go_negative(store: &SqliteStore) -> Result<(), TestCaseError> {
     let first = NaiveDate::from_ymd_opt(1, 1, 1).expect("a date");
     let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
     let mut gauges: BTreeMap<(String, String, String), [i64; 5]> = BTreeMap::new();
+    let mut valid_cards: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    let mut valid_cards_in_all = 0;
     let mut rows = store
         .statistics(first, last, None)
         .await
@@ -909,13 +936,28 @@ async fn statistics_never_go_negative(store: &SqliteStore) -> Result<(), TestCas
             key,
             counters
         );
-        let sums = gauges
-            .entry((
-                key.region_code.to_string(),
-                key.dept_code.to_string(),
-                key.item_code.to_string(),
-            ))
-            .or_default();
+        prop_assert!(
+            counters.valid_cards() >= 0,
+            "more cards revoked than raised on {:?}: {:?}",
+            key,
+            counters
+        );
+        let group = (
+            key.region_code.to_string(),
+            key.dept_code.to_string(),
+            key.item_code.to_string(),
+        );
+        let valid = valid_cards.entry(group.clone()).or_default();
+        *valid += counters.valid_cards();
+        valid_cards_in_all += counters.valid_cards();
+        prop_assert!(
+            *valid >= 0 && valid_cards_in_all >= 0,
+            "valid cards below zero up to {:?}: {} of its group, {} in all",
+            key,
+            *valid,
+            valid_cards_in_all
+        );
+        let sums = gauges.entry(group).or_default();
         let changes = [
             open_green,
             open_yellow,

@@ -64,6 +64,7 @@ async fn the_scenario_over_grpc_raises_exactly_the_expected_alerts() {
             to: Some(casewatch_proto::convert::date_to_pb(
                 "2026-03-31".parse().expect("a date"),
             )),
+            group_by: pb::StatisticsGroupBy::RegionLevel.into(),
             ..Default::default()
         })
         .await

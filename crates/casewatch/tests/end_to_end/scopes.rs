@@ -5,40 +5,20 @@
 
 use std::collections::BTreeSet;
 
-use casewatch_domain::access::{Grant, Principal, RegionScope, Role};
-use casewatch_domain::ids::{DeptCode, RegionCode};
-use casewatch_proto::client::Bearer;
+use casewatch_domain::access::Role;
 use casewatch_proto::pb;
 use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
 use casewatch_server::Edge;
-use casewatch_server::auth::{Authenticator, Limits, PrincipalSpec, token_digest};
+use casewatch_server::auth::Authenticator;
 use casewatch_tests::{dept, scenario};
 use tokio_stream::StreamExt;
 use tonic::Code;
 
 use crate::support;
-use support::Harness;
+use support::{Harness, principal};
 
 const OWN: &str = "330106";
 const OTHER: &str = "330102";
-
-fn principal(id: &str, role: Role, region: &str, dept_code: Option<String>) -> PrincipalSpec {
-    PrincipalSpec {
-        grant: Grant {
-            principal: Principal {
-                id: id.to_owned(),
-                name: format!("{id} of {region}"),
-                role,
-            },
-            scope: RegionScope::new(&[RegionCode::parse(region).expect("a region")])
-                .expect("a scope"),
-            dept: dept_code.map(|code| DeptCode::parse(code).expect("a department code")),
-        },
-        token_sha256: Some(token_digest(&format!("t-{id}"))),
-        cert_subject: None,
-        limits: Limits::UNLIMITED,
-    }
-}
 
 /// A node with a monitor of the county `330106`, a department of the whole city `330100`
 /// (the department of `330106`'s offices), and an administrator.
@@ -50,14 +30,6 @@ async fn start() -> Harness {
     ])
     .expect("valid principals");
     Harness::start_with(Edge { auth, tls: None }, "t-admin").await
-}
-
-async fn monitor_as(harness: &Harness, id: &str) -> MonitorServiceClient<support::Authorized> {
-    MonitorServiceClient::new(
-        harness
-            .channel_as(Bearer::new(&format!("t-{id}")).expect("a token"))
-            .await,
-    )
 }
 
 async fn alerts(
@@ -118,8 +90,8 @@ async fn read_until_acknowledged(
 #[tokio::test]
 async fn live_subscribers_receive_only_alerts_inside_their_scope() {
     let harness = start().await;
-    let mut monitor = monitor_as(&harness, "monitor").await;
-    let mut department = monitor_as(&harness, "department").await;
+    let mut monitor = harness.monitor_as("monitor").await;
+    let mut department = harness.monitor_as("department").await;
     // Subscribed before anything happens: every alert below reaches them live.
     let mut monitor_feed = monitor
         .subscribe_alerts(pb::AlertFilter::default())
@@ -190,7 +162,7 @@ async fn live_subscribers_receive_only_alerts_inside_their_scope() {
 async fn a_department_sees_and_acts_on_its_own_department_only() {
     let harness = start().await;
     harness.play(&scenario()).await;
-    let mut department = monitor_as(&harness, "department").await;
+    let mut department = harness.monitor_as("department").await;
     let own_dept = dept(OWN);
 
     let listed = alerts(&mut department, pb::ListAlertsRequest::default())
@@ -262,7 +234,7 @@ async fn a_department_sees_and_acts_on_its_own_department_only() {
 async fn an_action_records_the_principal_who_called() {
     let harness = start().await;
     harness.play(&scenario()).await;
-    let mut monitor = monitor_as(&harness, "monitor").await;
+    let mut monitor = harness.monitor_as("monitor").await;
     let alert = alerts(
         &mut monitor,
         pb::ListAlertsRequest {

@@ -16,7 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use casewatch_domain::access::{Grant, Principal, RegionScope, Role};
 use casewatch_domain::case::Policy;
+use casewatch_domain::ids::{DeptCode, RegionCode};
 use casewatch_log::EventLog;
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_projector::Projector;
@@ -26,7 +28,7 @@ use casewatch_proto::pb::audit_service_client::AuditServiceClient;
 use casewatch_proto::pb::ingest_service_client::IngestServiceClient;
 use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
 use casewatch_server::Edge;
-use casewatch_server::auth::Authenticator;
+use casewatch_server::auth::{Authenticator, Limits, PrincipalSpec, token_digest};
 use casewatch_server::node::{Node, NodeConfig, NodeOptions};
 use casewatch_server::{ManualClock, append_ticks};
 use casewatch_store::ViewStore;
@@ -108,6 +110,14 @@ impl Harness {
             .await
             .expect("the node accepts connections");
         tonic::service::interceptor::InterceptedService::new(channel, bearer)
+    }
+
+    /// A monitor client calling as the principal `id` of [`principal`].
+    pub(crate) async fn monitor_as(&self, id: &str) -> MonitorServiceClient<Authorized> {
+        MonitorServiceClient::new(
+            self.channel_as(Bearer::new(&format!("t-{id}")).expect("a token"))
+                .await,
+        )
     }
 
     pub(crate) fn ingest(&self) -> IngestServiceClient<Authorized> {
@@ -192,6 +202,31 @@ impl Harness {
                 );
             }
         }
+    }
+}
+
+/// A principal `id` of `role` over `region`, speaking for the department `dept_code` if
+/// one is given, whose token is `t-{id}`.
+pub(crate) fn principal(
+    id: &str,
+    role: Role,
+    region: &str,
+    dept_code: Option<String>,
+) -> PrincipalSpec {
+    PrincipalSpec {
+        grant: Grant {
+            principal: Principal {
+                id: id.to_owned(),
+                name: format!("{id} of {region}"),
+                role,
+            },
+            scope: RegionScope::new(&[RegionCode::parse(region).expect("a region")])
+                .expect("a scope"),
+            dept: dept_code.map(|code| DeptCode::parse(code).expect("a department code")),
+        },
+        token_sha256: Some(token_digest(&format!("t-{id}"))),
+        cert_subject: None,
+        limits: Limits::UNLIMITED,
     }
 }
 
