@@ -2,7 +2,7 @@
 //! instant, and re-run the rules over the past with other thresholds. All of it reads the
 //! log as it is; none of it writes or pushes anything.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::alert::Alert;
@@ -576,8 +576,15 @@ impl Broken {
     }
 }
 
-/// A case as it was at `at`: its recorded steps and actions up to then, folded afresh,
-/// with time advanced to `at`. `None` if the case had no record by then.
+/// A case as it was at `at`, as the views held it then: the records of its partition from
+/// its first one on, up to the first recorded after `at`, folded afresh — its own steps and
+/// actions, and the clock ticks between them, which raise the alerts that come with time
+/// when they came — and then time advanced to `at`. `None` if the case had no record by
+/// then.
+///
+/// A record that reads no longer although it was folded as readable is left out: its
+/// chain's verification names what became of it. An unreadable record tells no time; it
+/// counts with the records before it.
 pub async fn case_as_of<L, S>(
     log: &L,
     store: &S,
@@ -589,41 +596,39 @@ where
     L: EventLog + ?Sized,
     S: ViewStore + ?Sized,
 {
-    let mut case: Option<Case> = None;
-    for step in store.steps(case_no).await? {
-        if step.recorded_at > at {
+    let steps = store.steps(case_no).await?;
+    let (Some(first), Ok(typed)) = (steps.first(), CaseNo::parse(case_no)) else {
+        return Ok(None);
+    };
+    let partition = first.position.partition;
+    let folded_readable: HashSet<Offset> = steps
+        .iter()
+        .filter(|step| step.disposition != Disposition::Unreadable)
+        .map(|step| step.position.offset)
+        .collect();
+    let mut fold = PartitionFold::of_case(typed);
+    let mut from = first.position.offset;
+    'pages: loop {
+        let page = log.read(partition, from, READ_BATCH).await?;
+        let Some(last) = page.last() else {
             break;
-        }
-        let Some(stored) = log
-            .read(step.position.partition, step.position.offset, 1)
-            .await?
-            .into_iter()
-            .next()
-        else {
-            continue;
         };
-        let record = read_record(&stored.bytes, &stored.key);
-        if matches!(record, Record::Unreadable { .. })
-            && step.disposition != Disposition::Unreadable
-        {
-            // Readable when it was folded: the chain check names what became of it.
-            continue;
-        }
-        // The archive holds the partition's time each record was met at; a refused action
-        // was refused then too.
-        let now = step.recorded_at;
-        match case.as_mut() {
-            Some(case) => {
-                let _ = case.fold(&record, &stored.bytes, now, policy);
+        from = last.position.offset + 1;
+        for stored in page {
+            let record = read_record(&stored.bytes, &stored.key);
+            if record.clock_after(None).is_some_and(|time| time > at) {
+                break 'pages;
             }
-            None => {
-                case = record.opens().map(|mut opened| {
-                    let _ = opened.fold(&record, &stored.bytes, now, policy);
-                    opened
-                });
+            if matches!(record, Record::Unreadable { .. })
+                && folded_readable.contains(&stored.position.offset)
+            {
+                continue;
             }
+            // A refused action was refused then too.
+            let _ = fold.fold(&record, &stored.bytes, policy);
         }
     }
+    let mut case = fold.into_cases().next();
     if let Some(case) = case.as_mut() {
         case.advance(at, policy);
     }

@@ -2,7 +2,7 @@
 //!
 //! In process, over gRPC against a node on port 0: the scripted scenario (folded in-process
 //! and played over gRPC), the contract, authorization and scopes, limits, a full log,
-//! quarantine, shutdown and the published figures. As processes, the `casewatch` binary
+//! quarantine, shutdown, the published figures, and what auditors read of the past. As processes, the `casewatch` binary
 //! itself: durability under SIGKILL, a flood, the operator's side, the auditor's tools,
 //! reports, simulation, the benchmark, what a role says, views it cannot reach, a log and
 //! views that do not belong together, and the deployment documents. `e2e` runs the roles
@@ -11,6 +11,7 @@
 
 mod support;
 
+mod audit_reads;
 mod authorization;
 #[cfg(feature = "bench")]
 mod bench;
