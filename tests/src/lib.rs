@@ -4,6 +4,7 @@
 //! (folded in-process, through the embedded log, through Kafka and PostgreSQL).
 
 pub mod month;
+pub mod what_if;
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::catalogue::{Level, RuleId};

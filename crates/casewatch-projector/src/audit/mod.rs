@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::Alert;
 use casewatch_domain::case::{Case, Disposition, Policy};
 use casewatch_domain::ids::CaseNo;
 use casewatch_domain::record::{PartitionFold, Record};
@@ -635,10 +634,15 @@ where
     Ok(case)
 }
 
-/// Folds the whole log into memory under `policy` and returns every alert, as raised
-/// under that policy. For what-if questions over the past; nothing is written.
-pub async fn fold_all<L: EventLog + ?Sized>(log: &L, policy: &Policy) -> Result<Vec<Alert>> {
-    let mut alerts = Vec::new();
+/// Folds the whole log into memory under `policy` and returns the cases `select` keeps, as
+/// folded under that policy (their alerts as it raises them), in case number order within
+/// each partition. For what-if questions over the past; nothing is written.
+pub async fn fold_all<L, F>(log: &L, policy: &Policy, select: F) -> Result<Vec<Case>>
+where
+    L: EventLog + ?Sized,
+    F: Fn(&Case) -> bool,
+{
+    let mut selected = Vec::new();
     for partition in 0..log.partitions() {
         let until = log.high_water(partition).await?;
         let (pages_tx, mut pages) = mpsc::channel::<Vec<StoredRecord>>(1);
@@ -657,10 +661,9 @@ pub async fn fold_all<L: EventLog + ?Sized>(log: &L, policy: &Policy) -> Result<
             Ok(cases)
         };
         let ((), cases) = tokio::try_join!(read_records(log, partition, until, pages_tx), fold)?;
-        alerts.extend(cases.into_cases().flat_map(|case| case.alerts));
+        selected.extend(cases.into_cases().filter(|case| select(case)));
     }
-    alerts.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(alerts)
+    Ok(selected)
 }
 
 #[cfg(test)]

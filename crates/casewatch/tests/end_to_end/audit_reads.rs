@@ -1,7 +1,8 @@
 //! What auditors read of the past, over gRPC against an in-process node: a case as it stood
 //! at several past instants (`GetCaseAsOf`), held both to the records of its partition up
 //! to each instant folded straight through the domain and to the key fields worked out by
-//! hand.
+//! hand; and a what-if run (`WhatIf`) under a rule book with a regional override, held to
+//! the alert diff worked out by hand in `casewatch_tests::what_if`.
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::case::{Case, Policy};
@@ -12,7 +13,7 @@ use casewatch_log::EventLog;
 use casewatch_proto::convert::{ProtoEnum, timestamp_to_pb};
 use casewatch_proto::{pb, read_record};
 use casewatch_tests::month::scripted_month;
-use casewatch_tests::local;
+use casewatch_tests::{local, what_if};
 
 use crate::support::Harness;
 
@@ -177,5 +178,42 @@ async fn a_case_as_of_past_instants_is_its_folded_prefix_and_as_worked_out_by_ha
             expected.at
         );
     }
+    harness.node.stop().await;
+}
+
+#[tokio::test]
+async fn what_if_keeps_the_regional_override_and_re_runs_the_cases_accepted_in_the_period() {
+    let harness = Harness::start_with_policy(what_if::policy()).await;
+    harness.play(&what_if::fortnight()).await;
+    let response = harness
+        .audit()
+        .what_if(pb::WhatIfRequest {
+            thresholds: Some(what_if::trial()),
+            from: Some(what_if::period()),
+            to: Some(what_if::period()),
+            region_prefix: String::new(),
+            limit: 0,
+        })
+        .await
+        .expect("what-if runs")
+        .into_inner();
+    let ids = |alerts: &[pb::Alert]| -> Vec<String> {
+        alerts.iter().map(|alert| alert.id.clone()).collect()
+    };
+    assert_eq!(response.only_in_what_if, what_if::ONLY_IN_TRIAL);
+    assert_eq!(response.only_in_actual, what_if::ONLY_IN_FACT);
+    assert_eq!(ids(&response.would_raise), what_if::TRIAL_RAISES);
+    assert_eq!(ids(&response.actually_raised), what_if::FACT_RAISED);
+    assert_eq!(
+        response.counts,
+        Some(pb::WhatIfCounts {
+            cases: what_if::CASES_RE_RUN,
+            would_raise: what_if::TRIAL_RAISES.len() as u64,
+            actually_raised: what_if::FACT_RAISED.len() as u64,
+            only_in_what_if: what_if::ONLY_IN_TRIAL.len() as u64,
+            only_in_actual: what_if::ONLY_IN_FACT.len() as u64,
+        })
+    );
+    assert!(!response.truncated);
     harness.node.stop().await;
 }
