@@ -5,6 +5,7 @@
 
 pub mod month;
 pub mod week;
+pub mod what_if;
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::catalogue::{Level, RuleId};

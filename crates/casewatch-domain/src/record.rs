@@ -172,15 +172,27 @@ impl Case {
 }
 
 /// The cases of one partition folded record by record, without a projector's cache,
-/// archive or views: for questions over the past (what-if) and for checking the projector
-/// against the domain.
+/// archive or views: for questions over the past (what-if, a case as it was) and for
+/// checking the projector against the domain.
 #[derive(Debug, Clone, Default)]
 pub struct PartitionFold {
     cases: BTreeMap<CaseNo, Case>,
     clock: Option<Timestamp>,
+    /// The one case folded, when not every case is: the records of the others only tell
+    /// the time.
+    only: Option<CaseNo>,
 }
 
 impl PartitionFold {
+    /// A fold of one case of a partition, from any record up to its first on: the
+    /// partition's records about other cases only move the partition's time.
+    pub fn of_case(case_no: CaseNo) -> Self {
+        Self {
+            only: Some(case_no),
+            ..Self::default()
+        }
+    }
+
     /// Folds the partition's next record into the case it concerns (a step of a case not
     /// seen yet opens it), or, for a tick, into every case time can change. Returns what
     /// each fold did; an action its case refuses is an error, as it was when first folded.
@@ -201,6 +213,7 @@ impl PartitionFold {
                 .values_mut()
                 .filter(|case| case.is_time_sensitive())
                 .collect(),
+            Some(case_no) if self.only.as_ref().is_some_and(|only| only != case_no) => Vec::new(),
             Some(case_no) => {
                 if !self.cases.contains_key(case_no)
                     && let Some(case) = record.opens()

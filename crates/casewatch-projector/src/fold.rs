@@ -13,7 +13,8 @@ use casewatch_domain::stats::{Counters, StatKey};
 use casewatch_log::StoredRecord;
 use casewatch_proto::read_record;
 use casewatch_store::{
-    AlertChangeRow, CaseRow, Checkpoint, QuarantineRow, RecordKind, RefusalRow, StepRow, ViewBatch,
+    AlertChangeRow, CaseRow, ChainLink, Checkpoint, QuarantineRow, RecordKind, RefusalRow, StepRow,
+    ViewBatch,
 };
 use tracing::{error, warn};
 
@@ -145,6 +146,7 @@ impl BatchFold<'_> {
             });
         }
         if let Some(at) = record.tick() {
+            self.link(position);
             return self.tick(at, position);
         }
         let (Some(case_no), Some(now)) = (record.case_no().cloned(), self.clock) else {
@@ -255,10 +257,20 @@ impl BatchFold<'_> {
         }
     }
 
+    /// Links a record no case's archive holds into the partition's chain: verification
+    /// then checks it on its own, not only through the checkpoint after it.
+    fn link(&mut self, position: Position) {
+        self.batch.links.push(ChainLink {
+            position,
+            hash: self.chain,
+        });
+    }
+
     /// A record about no case the partition knows: an action is refused; an unreadable
     /// record is only quarantined, and only operators can act on it.
     fn unplaced(&mut self, stored: &StoredRecord, record: &Record) {
         let position = stored.position;
+        self.link(position);
         match record {
             Record::Read { .. } => {
                 let case_no = record

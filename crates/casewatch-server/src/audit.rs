@@ -6,7 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
 
 use casewatch_domain::access::Operation;
-use casewatch_domain::case::Policy;
+use casewatch_domain::alert::Alert;
+use casewatch_domain::case::{Case, Policy};
 use casewatch_domain::record::Content;
 use casewatch_domain::rulebook::ThresholdPatch;
 use casewatch_projector::audit::{self, Mismatch, VerifyReport};
@@ -509,44 +510,47 @@ impl pb::audit_service_server::AuditService for Audit {
         let to = date_field("to", request.to).map_err(invalid)?;
         let prefixes = views::scoped_regions(&caller, &request.region_prefix)?;
         let state = &self.state;
+        // The trial thresholds replace the rule book's defaults; its overrides for regions
+        // and items still apply over them, as they do to the cases actually judged.
         let mut policy: Policy = (*state.policy).clone();
         policy.rules.defaults = patch.apply(&policy.rules.defaults);
-        policy.rules.overrides.clear();
-        let in_period = |alert: &casewatch_domain::alert::Alert| {
-            let calendar = state.policy.calendars.for_region(&alert.region_code);
-            let day = calendar.local_date(alert.raised_at);
-            day >= from
-                && day <= to
+        // The cases re-run are chosen by what their steps say, the same under both rule
+        // books: the day each was accepted (or, never accepted, submitted), in its region's
+        // time.
+        let in_period = |case: &Case| {
+            let calendar = state.policy.calendars.for_region(&case.region_code);
+            case.accepted_at
+                .or(case.submitted_at)
+                .map(|at| calendar.local_date(at))
+                .is_some_and(|day| day >= from && day <= to)
                 && prefixes.as_ref().is_none_or(|prefixes| {
                     prefixes
                         .iter()
-                        .any(|prefix| alert.region_code.as_str().starts_with(prefix.as_str()))
+                        .any(|prefix| case.region_code.as_str().starts_with(prefix.as_str()))
                 })
                 && caller
                     .grant
-                    .reaches(&alert.region_code, &alert.dept_code)
+                    .reaches(&case.region_code, &case.dept_code)
                     .is_ok()
         };
-        let would = audit::fold_all(&*state.log, &policy)
+        let alerts = |cases: Vec<Case>| {
+            let mut alerts: Vec<Alert> = cases.into_iter().flat_map(|case| case.alerts).collect();
+            alerts.sort_by(|a, b| a.id.cmp(&b.id));
+            alerts
+        };
+        let trial = audit::fold_all(&*state.log, &policy, &in_period)
             .await
-            .map_err(project_error)?
-            .into_iter()
-            .filter(|alert| in_period(alert))
-            .collect::<Vec<_>>();
-        let actual = audit::fold_all(&*state.log, &state.policy)
-            .await
-            .map_err(project_error)?
-            .into_iter()
-            .filter(|alert| in_period(alert))
-            .collect::<Vec<_>>();
+            .map_err(project_error)?;
+        let cases = trial.len();
+        let would = alerts(trial);
+        let actual = alerts(
+            audit::fold_all(&*state.log, &state.policy, &in_period)
+                .await
+                .map_err(project_error)?,
+        );
         let would_ids: BTreeSet<String> = would.iter().map(|alert| alert.id.to_string()).collect();
         let actual_ids: BTreeSet<String> =
             actual.iter().map(|alert| alert.id.to_string()).collect();
-        let cases: BTreeSet<&str> = would
-            .iter()
-            .chain(&actual)
-            .map(|alert| alert.id.case_no.as_str())
-            .collect();
         let limit = if request.limit == 0 {
             1000
         } else {
@@ -555,7 +559,7 @@ impl pb::audit_service_server::AuditService for Audit {
         let truncated = would.len() > limit || actual.len() > limit;
         Ok(Response::new(pb::WhatIfResponse {
             counts: Some(pb::WhatIfCounts {
-                cases: cases.len() as u64,
+                cases: cases as u64,
                 would_raise: would.len() as u64,
                 actually_raised: actual.len() as u64,
                 only_in_what_if: would_ids.difference(&actual_ids).count() as u64,

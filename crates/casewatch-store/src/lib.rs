@@ -120,7 +120,18 @@ impl std::str::FromStr for RecordKind {
 pub struct StepHash {
     pub position: Position,
     pub case_no: CaseNo,
-    /// The case's chain hash after this record.
+    /// The case's chain hash after this record, and the one before it.
+    pub hash: Hash,
+    pub previous_hash: Hash,
+}
+
+/// The partition's running chain (as in [`Checkpoint::chain_hash`]) after one record that no
+/// case's archive holds: a clock tick, or a record about no case the views know. With the
+/// archive's case chains it gives every record folded a hash of its own, so that
+/// verification names the very record that was changed, removed or moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainLink {
+    pub position: Position,
     pub hash: Hash,
 }
 
@@ -165,6 +176,8 @@ pub struct ViewBatch {
     /// New archive rows, and rows whose disposition changed (a held step applied later),
     /// keyed by position.
     pub steps: Vec<StepRow>,
+    /// The partition's chain after each record of the batch no archive row is for.
+    pub links: Vec<ChainLink>,
     /// Positions of held steps, added to the pending set.
     pub pending_added: Vec<(CaseNo, u32, Position)>,
     /// Held steps applied since (their gap filled): they leave the pending set, and their
@@ -288,6 +301,7 @@ impl ViewBatch {
             checkpoint,
             cases: Vec::new(),
             steps: Vec::new(),
+            links: Vec::new(),
             pending_added: Vec::new(),
             pending_removed: Vec::new(),
             alerts: Vec::new(),
@@ -444,6 +458,16 @@ pub trait ViewStore: Send + Sync + 'static {
         from: Offset,
         limit: u32,
     ) -> Result<Vec<StepHash>>;
+
+    /// The partition's chain links from offset `from` on, in offset order, at most `limit`:
+    /// pages for verifying, beside [`step_hashes`](Self::step_hashes), the records no case
+    /// chain holds.
+    async fn chain_links(
+        &self,
+        partition: Partition,
+        from: Offset,
+        limit: u32,
+    ) -> Result<Vec<ChainLink>>;
 
     /// Summed counters per key for days `from..=to` inside any of `region_prefixes` (as
     /// [`CaseFilter::region_prefixes`]), in key order; keys whose counters are all zero are

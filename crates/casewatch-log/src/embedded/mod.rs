@@ -17,6 +17,8 @@
 
 mod readers;
 mod schema;
+#[cfg(feature = "testsuite")]
+pub mod tamper;
 #[cfg(test)]
 mod tests;
 mod writer;

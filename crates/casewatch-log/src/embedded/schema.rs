@@ -57,7 +57,7 @@ pub(super) const SELECT_IDEMPOTENCY: &str =
 pub(super) const CLAIM_IDEMPOTENCY: &str =
     r#"INSERT OR IGNORE INTO idempotency (key, "partition", "offset") VALUES (?1, ?2, ?3)"#;
 
-fn table(partition: Partition) -> String {
+pub(super) fn table(partition: Partition) -> String {
     format!("partition_{partition}")
 }
 

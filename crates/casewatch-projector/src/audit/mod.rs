@@ -2,16 +2,15 @@
 //! instant, and re-run the rules over the past with other thresholds. All of it reads the
 //! log as it is; none of it writes or pushes anything.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::alert::Alert;
 use casewatch_domain::case::{Case, Disposition, Policy};
 use casewatch_domain::ids::CaseNo;
 use casewatch_domain::record::{PartitionFold, Record};
 use casewatch_log::{EventLog, Offset, Partition, StoredRecord};
 use casewatch_proto::read_record;
-use casewatch_store::{Checkpoint, Hash, Position, StepHash, ViewStore};
+use casewatch_store::{ChainLink, Checkpoint, Hash, Position, StepHash, ViewStore};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use tokio::sync::mpsc;
 
@@ -47,7 +46,7 @@ pub struct VerifyReport {
 }
 
 /// Verifies one case: recomputes its chain from the log records its archive names, and
-/// compares every link and the head.
+/// compares every link (the hash after each record and the one before it) and the head.
 pub async fn verify_case<L, S>(log: &L, store: &S, case_no: &str) -> Result<VerifyReport>
 where
     L: EventLog + ?Sized,
@@ -55,39 +54,26 @@ where
 {
     let steps = store.steps(case_no).await?;
     let mut report = VerifyReport::default();
-    let mut head = GENESIS;
+    let mut case = CaseChain::new();
     for step in &steps {
-        let record = log
-            .read(step.position.partition, step.position.offset, 1)
-            .await?
-            .into_iter()
-            .next()
-            .filter(|record| record.position.offset == step.position.offset);
         report.records_checked += 1;
-        let Some(record) = record else {
-            report.first_mismatch = Some(Mismatch {
-                position: step.position,
-                case_no: case_no.to_owned(),
-                expected: step.hash,
-                actual: GENESIS,
-                reason: "the record is missing from the log".to_owned(),
-            });
-            return Ok(report);
+        let archived = StepHash {
+            position: step.position,
+            case_no: step.case_no.clone(),
+            hash: step.hash,
+            previous_hash: step.previous_hash,
         };
-        head = chain(&head, &record.bytes);
-        if head != step.hash {
-            report.first_mismatch = Some(Mismatch {
-                position: step.position,
-                case_no: case_no.to_owned(),
-                expected: step.hash,
-                actual: head,
-                reason: "the record's bytes differ from those the views hashed".to_owned(),
-            });
+        let broken = match read_at(log, step.position).await? {
+            None => Some(Broken::missing(step.position.offset, step.hash)),
+            Some(record) => case.link_archived(&record, &archived),
+        };
+        if let Some(broken) = broken {
+            report.first_mismatch = Some(broken.mismatch(step.position.partition, case_no));
             return Ok(report);
         }
     }
     if let Some(row) = store.case(case_no).await?
-        && row.chain_head != head
+        && row.chain_head != case.head
     {
         report.first_mismatch = Some(Mismatch {
             position: steps.last().map_or(
@@ -99,16 +85,30 @@ where
             ),
             case_no: case_no.to_owned(),
             expected: row.chain_head,
-            actual: head,
+            actual: case.head,
             reason: "the case's chain head differs from its archive".to_owned(),
         });
     }
     Ok(report)
 }
 
+/// The record at `position`, if the log still holds one there.
+async fn read_at<L: EventLog + ?Sized>(
+    log: &L,
+    position: Position,
+) -> Result<Option<StoredRecord>> {
+    Ok(log
+        .read(position.partition, position.offset, 1)
+        .await?
+        .into_iter()
+        .next()
+        .filter(|record| record.position.offset == position.offset))
+}
+
 /// Verifies partitions up to their checkpoints: recomputes each partition's running chain
 /// and every case's chain from the log, and names the first record whose recomputed hash
-/// differs from the one the views hold.
+/// differs from the one the views hold, or that the log no longer holds where the views
+/// found it.
 pub async fn verify_log<L, S>(log: &L, store: &S, partitions: &[Partition]) -> Result<VerifyReport>
 where
     L: EventLog + ?Sized,
@@ -133,8 +133,9 @@ where
 }
 
 /// Verifies one partition up to its checkpoint in one pass over its records, merged with
-/// the archive in offset order. The log and the archive are each read a page ahead while
-/// the chains of the page before are recomputed on a blocking thread.
+/// the hashes the views hold for them (the archive's and the chain links) in offset order.
+/// The log and the hashes are each read a page ahead while the chains of the page before
+/// are recomputed on a blocking thread.
 async fn verify_partition<L, S>(log: &L, store: &S, checkpoint: Checkpoint) -> Result<VerifyReport>
 where
     L: EventLog + ?Sized,
@@ -143,30 +144,29 @@ where
     let partition = checkpoint.partition;
     let until = checkpoint.next_offset;
     let (records_tx, mut records) = mpsc::channel::<Vec<StoredRecord>>(1);
-    let (steps_tx, mut steps) = mpsc::channel::<Vec<StepHash>>(1);
+    let (steps_tx, steps) = mpsc::channel::<Vec<StepHash>>(1);
+    let (links_tx, links) = mpsc::channel::<Vec<ChainLink>>(1);
     let read_archive = read_ahead(
         |from| async move { Ok(store.step_hashes(partition, from, ARCHIVE_PAGE).await?) },
         |step: &StepHash| step.position.offset,
         until,
         steps_tx,
     );
+    let read_links = read_ahead(
+        |from| async move { Ok(store.chain_links(partition, from, ARCHIVE_PAGE).await?) },
+        |link: &ChainLink| link.position.offset,
+        until,
+        links_tx,
+    );
     let recompute = async move {
         let mut audit = PartitionAudit::new(partition);
-        let mut archive_read = false;
+        let mut steps = Ahead::new(steps, |step: &StepHash| step.position.offset);
+        let mut links = Ahead::new(links, |link: &ChainLink| link.position.offset);
         while let Some(page) = records.recv().await {
             // Pages are never empty.
             let last = page.last().map_or(0, |record| record.position.offset);
-            while !archive_read
-                && audit
-                    .steps
-                    .back()
-                    .is_none_or(|step| step.position.offset < last)
-            {
-                match steps.recv().await {
-                    Some(rows) => audit.steps.extend(rows),
-                    None => archive_read = true,
-                }
-            }
+            steps.fill(&mut audit.steps, last).await;
+            links.fill(&mut audit.links, last).await;
             audit = tokio::task::spawn_blocking(move || {
                 audit.check(page);
                 audit
@@ -175,16 +175,50 @@ where
             // The blocking pool cancels no task it started; a panic goes on unwinding here.
             .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
         }
+        // Hashes of records the log no longer holds, if it ends early: the first of them
+        // is enough.
+        steps.fill(&mut audit.steps, 0).await;
+        links.fill(&mut audit.links, 0).await;
         Ok(audit)
     };
-    let ((), (), audit) = tokio::try_join!(
+    let ((), (), (), audit) = tokio::try_join!(
         read_records(log, partition, until, records_tx),
         read_archive,
+        read_links,
         recompute
     )?;
     audit.finish(store, checkpoint).await
 }
 
+/// Rows the views hold for a partition's records, received a page at a time in offset
+/// order.
+struct Ahead<T> {
+    pages: mpsc::Receiver<Vec<T>>,
+    offset: fn(&T) -> Offset,
+    /// Whether every page has been received.
+    done: bool,
+}
+
+impl<T> Ahead<T> {
+    fn new(pages: mpsc::Receiver<Vec<T>>, offset: fn(&T) -> Offset) -> Self {
+        Self {
+            pages,
+            offset,
+            done: false,
+        }
+    }
+
+    /// Receives pages into `rows` until they hold a row at or after `offset` or the pages
+    /// run out.
+    async fn fill(&mut self, rows: &mut VecDeque<T>, offset: Offset) {
+        while !self.done && rows.back().is_none_or(|row| (self.offset)(row) < offset) {
+            match self.pages.recv().await {
+                Some(page) => rows.extend(page),
+                None => self.done = true,
+            }
+        }
+    }
+}
 /// Reads the records of `partition` up to (not including) `until` into `pages`, a page
 /// ahead.
 async fn read_records<L: EventLog + ?Sized>(
@@ -230,18 +264,51 @@ where
     Ok(())
 }
 
-/// One partition's chains, recomputed record by record and compared with the archive.
+/// One partition's chains, recomputed record by record and compared with the hashes the
+/// views hold: a case's archive row for each record of a case it knows, a chain link for
+/// each other record. A record the views hold no hash for (views folded before chain links
+/// were kept, or a row removed) is checked through its case's chain, if the archive holds
+/// the case, and through the checkpoint.
 struct PartitionAudit {
     partition: Partition,
     records_checked: u64,
     /// The partition's running chain.
     running: Hash,
-    /// Each case's chain, by the key its records were appended under: the key names the
-    /// case even when the bytes no longer decode.
+    /// The offset after the last record read.
+    next_offset: Offset,
+    /// Each case's chain, by the case its records name (for a record the archive holds) or
+    /// the key they were appended under (for one it does not): the key names the case even
+    /// when the bytes no longer decode.
     cases: HashMap<String, CaseChain>,
     /// Archive rows read and not yet met by their record, in offset order.
     steps: VecDeque<StepHash>,
+    /// Chain links read and not yet met by their record, in offset order.
+    links: VecDeque<ChainLink>,
     first_mismatch: Option<Mismatch>,
+}
+
+/// The front row of `rows` if it lies at `offset`.
+fn pop_at<T>(rows: &mut VecDeque<T>, offset: Offset, at: fn(&T) -> Offset) -> Option<T> {
+    rows.front()
+        .is_some_and(|row| at(row) == offset)
+        .then(|| rows.pop_front())
+        .flatten()
+}
+
+/// The front row of `rows` if it lies before `offset`.
+fn pop_before<T>(rows: &mut VecDeque<T>, offset: Offset, at: fn(&T) -> Offset) -> Option<T> {
+    rows.front()
+        .is_some_and(|row| at(row) < offset)
+        .then(|| rows.pop_front())
+        .flatten()
+}
+
+fn step_offset(step: &StepHash) -> Offset {
+    step.position.offset
+}
+
+fn link_offset(link: &ChainLink) -> Offset {
+    link.position.offset
 }
 
 impl PartitionAudit {
@@ -250,49 +317,73 @@ impl PartitionAudit {
             partition,
             records_checked: 0,
             running: GENESIS,
+            next_offset: 0,
             cases: HashMap::new(),
             steps: VecDeque::new(),
+            links: VecDeque::new(),
             first_mismatch: None,
         }
     }
 
-    /// Recomputes the chains over the next records of the partition; `steps` holds the
-    /// archive rows up to the last of them.
+    /// Recomputes the chains over the next records of the partition; `steps` and `links`
+    /// hold the views' rows up to the last of them.
     fn check(&mut self, records: Vec<StoredRecord>) {
         for record in records {
             self.records_checked += 1;
             self.running = chain(&self.running, &record.bytes);
             let offset = record.position.offset;
-            // Rows of records missing from the log belong to no record.
-            while self
-                .steps
-                .front()
-                .is_some_and(|step| step.position.offset < offset)
-            {
-                self.steps.pop_front();
-            }
-            let archived = self
-                .steps
-                .front()
-                .filter(|step| {
-                    step.position.offset == offset && step.case_no.as_str() == record.key
-                })
-                .map(|step| step.hash);
-            let broken = match self.cases.get_mut(&record.key) {
-                Some(case) => case.link(offset, &record.bytes, archived),
-                None => {
-                    if CaseNo::parse(record.key.as_str()).is_err() {
-                        continue;
-                    }
-                    let mut case = CaseChain::new();
-                    let broken = case.link(offset, &record.bytes, archived);
-                    self.cases.insert(record.key.clone(), case);
-                    broken
+            self.next_offset = offset + 1;
+            self.report_missing(offset);
+            let step = pop_at(&mut self.steps, offset, step_offset);
+            let link = pop_at(&mut self.links, offset, link_offset);
+            let broken = match (step, link) {
+                (Some(step), _) => {
+                    let case_no = step.case_no.to_string();
+                    self.cases
+                        .entry(case_no.clone())
+                        .or_insert_with(CaseChain::new)
+                        .link_archived(&record, &step)
+                        .map(|broken| (broken, case_no))
                 }
+                (None, Some(link)) => (self.running != link.hash).then(|| {
+                    let broken = Broken {
+                        offset,
+                        expected: link.hash,
+                        actual: self.running,
+                        reason: "the record's bytes differ from those the partition's chain \
+                                 hashed"
+                            .to_owned(),
+                    };
+                    (broken, String::new())
+                }),
+                (None, None) => self.check_unhashed(&record),
             };
-            if let Some(broken) = broken {
-                self.report(broken.mismatch(self.partition, record.key));
+            if let Some((broken, case_no)) = broken {
+                self.report(broken.mismatch(self.partition, case_no));
             }
+        }
+    }
+
+    /// A record the views hold no hash for: a link of its case's chain, if its key names
+    /// a case.
+    fn check_unhashed(&mut self, record: &StoredRecord) -> Option<(Broken, String)> {
+        CaseNo::parse(record.key.as_str()).ok()?;
+        self.cases
+            .entry(record.key.clone())
+            .or_insert_with(CaseChain::new)
+            .link_unarchived(record.position.offset, &record.bytes)
+            .map(|broken| (broken, record.key.clone()))
+    }
+
+    /// Reports the rows of records before `offset` that the log did not hold.
+    fn report_missing(&mut self, offset: Offset) {
+        while let Some(step) = pop_before(&mut self.steps, offset, step_offset) {
+            let missing = Broken::missing(step.position.offset, step.hash);
+            self.report(missing.mismatch(self.partition, step.case_no.to_string()));
+        }
+        while let Some(link) = pop_before(&mut self.links, offset, link_offset) {
+            let missing = Broken::missing(link.position.offset, link.hash);
+            self.report(missing.mismatch(self.partition, String::new()));
         }
     }
 
@@ -307,14 +398,31 @@ impl PartitionAudit {
         }
     }
 
-    /// Settles the cases the partition's archive never named (their records are
-    /// mismatches only if the archive holds the case at all), then compares the running
-    /// chain with the checkpoint's.
+    /// Reports the rows of records the log no longer holds and a log that ends before the
+    /// checkpoint; settles the cases the partition's archive never named (their records
+    /// are mismatches only if the archive holds the case at all); then compares the
+    /// running chain with the checkpoint's.
     async fn finish<S: ViewStore + ?Sized>(
         mut self,
         store: &S,
         checkpoint: Checkpoint,
     ) -> Result<VerifyReport> {
+        self.report_missing(Offset::MAX);
+        if self.next_offset < checkpoint.next_offset {
+            self.report(Mismatch {
+                position: Position {
+                    partition: self.partition,
+                    offset: self.next_offset,
+                },
+                case_no: String::new(),
+                expected: checkpoint.chain_hash,
+                actual: self.running,
+                reason: format!(
+                    "the log ends at offset {}, before the views' checkpoint at {}",
+                    self.next_offset, checkpoint.next_offset
+                ),
+            });
+        }
         let mut unsettled: Vec<(Broken, String)> = std::mem::take(&mut self.cases)
             .into_iter()
             .filter_map(|(case_no, case)| Some((case.unarchived?, case_no)))
@@ -360,9 +468,9 @@ struct CaseChain {
     /// Whether the archive was found to hold the case. Until then the chain is recomputed
     /// all the same, in case it turns out to.
     archived: bool,
-    /// The first of the case's records the archive lacks, while the case is not known to
-    /// be archived: a mismatch once it is. A case the views never had (one whose only
-    /// records are refused actions, say) belongs to no case chain.
+    /// The first of the case's records the views hold no hash for, while the case is not
+    /// known to be archived: a mismatch once it is. A case the views never had (one whose
+    /// only records are refused actions, say) belongs to no case chain.
     unarchived: Option<Broken>,
 }
 
@@ -375,61 +483,107 @@ impl CaseChain {
         }
     }
 
-    /// Adds the record at `offset` to the chain and compares the new head with the hash
-    /// the archive holds for the record, if it holds one for this case.
-    fn link(&mut self, offset: Offset, bytes: &[u8], archived: Option<Hash>) -> Option<Broken> {
-        self.head = chain(&self.head, bytes);
-        let Some(expected) = archived else {
-            let broken = Broken {
+    /// Adds `record`, which the archive holds as `step`, to the chain, and compares the
+    /// archive's hashes before and after it with the recomputed ones.
+    fn link_archived(&mut self, record: &StoredRecord, step: &StepHash) -> Option<Broken> {
+        let offset = record.position.offset;
+        if record.key != step.case_no.as_str() {
+            return Some(Broken {
                 offset,
-                expected: GENESIS,
-                actual: self.head,
-                reason: "the views have no archive entry for this record",
-            };
-            if self.archived {
-                return Some(broken);
-            }
-            self.unarchived.get_or_insert(broken);
-            return None;
-        };
+                expected: step.hash,
+                actual: GENESIS,
+                reason: format!(
+                    "the record at this position is keyed `{}`, not by the case the views \
+                     archived there",
+                    record.key
+                ),
+            });
+        }
+        let previous = self.head;
+        self.head = chain(&previous, &record.bytes);
         self.archived = true;
         // Records of the case the archive lacks, before this one, come first.
-        self.unarchived.take().or_else(|| {
-            (self.head != expected).then_some(Broken {
+        if let Some(unarchived) = self.unarchived.take() {
+            return Some(unarchived);
+        }
+        if step.previous_hash != previous {
+            return Some(Broken {
                 offset,
-                expected,
-                actual: self.head,
-                reason: "the record's bytes differ from those the views hashed",
-            })
+                expected: step.previous_hash,
+                actual: previous,
+                reason: "the archive's hash before this record differs from the case's chain"
+                    .to_owned(),
+            });
+        }
+        (self.head != step.hash).then(|| Broken {
+            offset,
+            expected: step.hash,
+            actual: self.head,
+            reason: "the record's bytes differ from those the views hashed".to_owned(),
         })
+    }
+
+    /// Adds the record at `offset`, which the views hold no hash for, to the chain: a
+    /// mismatch if the archive holds the case, and one to settle later if it is not known
+    /// to yet.
+    fn link_unarchived(&mut self, offset: Offset, bytes: &[u8]) -> Option<Broken> {
+        self.head = chain(&self.head, bytes);
+        let broken = Broken {
+            offset,
+            expected: GENESIS,
+            actual: self.head,
+            reason: "the views have no archive entry for this record".to_owned(),
+        };
+        if self.archived {
+            return Some(broken);
+        }
+        self.unarchived.get_or_insert(broken);
+        None
     }
 }
 
-/// A link of a case chain that does not hold.
+/// A link of a chain that does not hold.
 struct Broken {
     offset: Offset,
     expected: Hash,
     actual: Hash,
-    reason: &'static str,
+    reason: String,
 }
 
 impl Broken {
-    fn mismatch(self, partition: Partition, case_no: String) -> Mismatch {
+    /// The record at `offset`, hashed `expected` by the views, is not on the log.
+    fn missing(offset: Offset, expected: Hash) -> Self {
+        Self {
+            offset,
+            expected,
+            actual: GENESIS,
+            reason: "the record is missing from the log".to_owned(),
+        }
+    }
+
+    fn mismatch(self, partition: Partition, case_no: impl Into<String>) -> Mismatch {
         Mismatch {
             position: Position {
                 partition,
                 offset: self.offset,
             },
-            case_no,
+            case_no: case_no.into(),
             expected: self.expected,
             actual: self.actual,
-            reason: self.reason.to_owned(),
+            reason: self.reason,
         }
     }
 }
 
-/// A case as it was at `at`: its recorded steps and actions up to then, folded afresh,
-/// with time advanced to `at`. `None` if the case had no record by then.
+/// A case as it was at `at`, as the views held it then: the records of its partition from
+/// its first one on, up to the first recorded after `at`, folded afresh — its own steps and
+/// actions, and the clock ticks between them, which raise the alerts that come with time
+/// when they came — and then time advanced to `at`. `None` if the case had no record by
+/// then.
+///
+/// A record that reads no longer although it was folded as readable is left out: its
+/// chain's verification names what became of it. An unreadable record tells no time; it
+/// counts with the records before it.
 pub async fn case_as_of<L, S>(
     log: &L,
     store: &S,
@@ -441,51 +595,54 @@ where
     L: EventLog + ?Sized,
     S: ViewStore + ?Sized,
 {
-    let mut case: Option<Case> = None;
-    for step in store.steps(case_no).await? {
-        if step.recorded_at > at {
+    let steps = store.steps(case_no).await?;
+    let (Some(first), Ok(typed)) = (steps.first(), CaseNo::parse(case_no)) else {
+        return Ok(None);
+    };
+    let partition = first.position.partition;
+    let folded_readable: HashSet<Offset> = steps
+        .iter()
+        .filter(|step| step.disposition != Disposition::Unreadable)
+        .map(|step| step.position.offset)
+        .collect();
+    let mut fold = PartitionFold::of_case(typed);
+    let mut from = first.position.offset;
+    'pages: loop {
+        let page = log.read(partition, from, READ_BATCH).await?;
+        let Some(last) = page.last() else {
             break;
-        }
-        let Some(stored) = log
-            .read(step.position.partition, step.position.offset, 1)
-            .await?
-            .into_iter()
-            .next()
-        else {
-            continue;
         };
-        let record = read_record(&stored.bytes, &stored.key);
-        if matches!(record, Record::Unreadable { .. })
-            && step.disposition != Disposition::Unreadable
-        {
-            // Readable when it was folded: the chain check names what became of it.
-            continue;
-        }
-        // The archive holds the partition's time each record was met at; a refused action
-        // was refused then too.
-        let now = step.recorded_at;
-        match case.as_mut() {
-            Some(case) => {
-                let _ = case.fold(&record, &stored.bytes, now, policy);
+        from = last.position.offset + 1;
+        for stored in page {
+            let record = read_record(&stored.bytes, &stored.key);
+            if record.clock_after(None).is_some_and(|time| time > at) {
+                break 'pages;
             }
-            None => {
-                case = record.opens().map(|mut opened| {
-                    let _ = opened.fold(&record, &stored.bytes, now, policy);
-                    opened
-                });
+            if matches!(record, Record::Unreadable { .. })
+                && folded_readable.contains(&stored.position.offset)
+            {
+                continue;
             }
+            // A refused action was refused then too.
+            let _ = fold.fold(&record, &stored.bytes, policy);
         }
     }
+    let mut case = fold.into_cases().next();
     if let Some(case) = case.as_mut() {
         case.advance(at, policy);
     }
     Ok(case)
 }
 
-/// Folds the whole log into memory under `policy` and returns every alert, as raised
-/// under that policy. For what-if questions over the past; nothing is written.
-pub async fn fold_all<L: EventLog + ?Sized>(log: &L, policy: &Policy) -> Result<Vec<Alert>> {
-    let mut alerts = Vec::new();
+/// Folds the whole log into memory under `policy` and returns the cases `select` keeps, as
+/// folded under that policy (their alerts as it raises them), in case number order within
+/// each partition. For what-if questions over the past; nothing is written.
+pub async fn fold_all<L, F>(log: &L, policy: &Policy, select: F) -> Result<Vec<Case>>
+where
+    L: EventLog + ?Sized,
+    F: Fn(&Case) -> bool,
+{
+    let mut selected = Vec::new();
     for partition in 0..log.partitions() {
         let until = log.high_water(partition).await?;
         let (pages_tx, mut pages) = mpsc::channel::<Vec<StoredRecord>>(1);
@@ -504,10 +661,9 @@ pub async fn fold_all<L: EventLog + ?Sized>(log: &L, policy: &Policy) -> Result<
             Ok(cases)
         };
         let ((), cases) = tokio::try_join!(read_records(log, partition, until, pages_tx), fold)?;
-        alerts.extend(cases.into_cases().flat_map(|case| case.alerts));
+        selected.extend(cases.into_cases().filter(|case| select(case)));
     }
-    alerts.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(alerts)
+    Ok(selected)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The projector's suites, in one test binary: adversarial sequences, and a projector
-//! killed at the worst moments, each folding through the projector `common` makes.
+//! The projector's suites, in one test binary: adversarial sequences, a projector killed
+//! at the worst moments, and the log and views tampered with after a fold, each folding
+//! through the projector `common` makes.
 //! `quarantine.rs` is a test binary of its own: it installs the process's global meter
 //! provider and counts what every projector in the process records.
 
@@ -7,3 +8,4 @@ mod adversarial;
 #[path = "../common/mod.rs"]
 mod common;
 mod resume;
+mod tampering;

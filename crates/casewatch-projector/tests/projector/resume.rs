@@ -299,6 +299,15 @@ impl ViewStore for Killer {
         self.inner.step_hashes(partition, from, limit).await
     }
 
+    async fn chain_links(
+        &self,
+        partition: u32,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<casewatch_store::ChainLink>, StoreError> {
+        self.inner.chain_links(partition, from, limit).await
+    }
+
     async fn statistics(
         &self,
         from: NaiveDate,

@@ -192,36 +192,23 @@ pub async fn step_hashes_page_through_a_partition_in_offset_order<H: Harness>(ha
                 position: step.position,
                 case_no: step.case_no.clone(),
                 hash: step.hash,
+                previous_hash: step.previous_hash,
             })
             .collect();
-        assert!(expected.len() > 3, "partition {partition}");
-        let read = |from, limit| {
-            let store = &store;
-            async move {
-                store
-                    .step_hashes(partition, from, limit)
-                    .await
-                    .expect("step hashes read")
-            }
-        };
-        assert_eq!(read(0, 1000).await, expected, "partition {partition}");
-        let mut paged = Vec::new();
-        let mut from = 0;
-        loop {
-            let page = read(from, 2).await;
-            assert!(page.len() <= 2);
-            let Some(last) = page.last() else {
-                break;
-            };
-            from = last.position.offset + 1;
-            paged.extend(page);
-        }
-        assert_eq!(paged, expected, "partition {partition} in pages of 2");
-        assert_eq!(
-            read(expected[2].position.offset, 1000).await,
-            expected[2..],
-            "partition {partition} from its third archived record"
-        );
+        assert_pages(
+            &expected,
+            |step| step.position,
+            |from, limit| {
+                let store = &store;
+                async move {
+                    store
+                        .step_hashes(partition, from, limit)
+                        .await
+                        .expect("step hashes read")
+                }
+            },
+        )
+        .await;
     }
     assert!(
         store
@@ -229,6 +216,88 @@ pub async fn step_hashes_page_through_a_partition_in_offset_order<H: Harness>(ha
             .await
             .expect("step hashes read")
             .is_empty()
+    );
+}
+
+/// A partition's chain links (one after each tick, and after each record of no case the
+/// views know) read back in offset order, whole or page by page, from any offset on.
+pub async fn chain_links_page_through_a_partition_in_offset_order<H: Harness>(harness: &mut H) {
+    let store = harness.fresh().await;
+    let log = Log::sample();
+    let batches = log.interleaved(3);
+    apply_each(&store, batches.clone()).await;
+    let views = Views::of(&batches);
+    for partition in log.partitions() {
+        let expected: Vec<ChainLink> = views
+            .links
+            .values()
+            .filter(|link| link.position.partition == partition)
+            .copied()
+            .collect();
+        assert_pages(
+            &expected,
+            |link| link.position,
+            |from, limit| {
+                let store = &store;
+                async move {
+                    store
+                        .chain_links(partition, from, limit)
+                        .await
+                        .expect("chain links read")
+                }
+            },
+        )
+        .await;
+    }
+    // Every record has a hash of its own: in its case's archive or in a link.
+    for (partition, records) in &log.partitions {
+        let hashed = (0..records.len() as u64)
+            .filter(|offset| {
+                let position = Position {
+                    partition: *partition,
+                    offset: *offset,
+                };
+                views.archive.contains_key(&position) != views.links.contains_key(&position)
+            })
+            .count();
+        assert_eq!(hashed, records.len(), "partition {partition}");
+    }
+    assert!(
+        store
+            .chain_links(99, 0, 1000)
+            .await
+            .expect("chain links read")
+            .is_empty()
+    );
+}
+
+/// Asserts that `read(from, limit)` gives `expected` (rows of one partition, in offset
+/// order) whole, in pages of two, and from its middle row on.
+async fn assert_pages<T, F, Fut>(expected: &[T], position: fn(&T) -> Position, read: F)
+where
+    T: std::fmt::Debug + PartialEq,
+    F: Fn(u64, u32) -> Fut,
+    Fut: Future<Output = Vec<T>>,
+{
+    assert!(expected.len() > 1, "{expected:?}");
+    assert_eq!(read(0, 1000).await, expected);
+    let mut paged = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = read(from, 2).await;
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else {
+            break;
+        };
+        from = position(last).offset + 1;
+        paged.extend(page);
+    }
+    assert_eq!(paged, expected, "in pages of 2");
+    let middle = expected.len() / 2;
+    assert_eq!(
+        read(position(&expected[middle]).offset, 1000).await,
+        expected[middle..],
+        "from the middle row"
     );
 }
 

@@ -28,7 +28,7 @@ use casewatch_domain::supervision::{ClockTick, SupervisionAction, SupervisionEve
 use chrono::NaiveDate;
 
 use crate::{
-    AlertChangeRow, AlertFilter, CaseFilter, CaseRow, Checkpoint, CommittedAlert, Hash,
+    AlertChangeRow, AlertFilter, CaseFilter, CaseRow, ChainLink, Checkpoint, CommittedAlert, Hash,
     OverdueFilter, Partition, Position, QuarantineRow, RecordKind, RefusalRow, StepHash, StepRow,
     StoreError, ViewBatch, ViewStore,
 };
@@ -79,6 +79,7 @@ macro_rules! view_store_conformance {
             digest_changes_with_content,
             held_steps_become_applied,
             step_hashes_page_through_a_partition_in_offset_order,
+            chain_links_page_through_a_partition_in_offset_order,
             quarantined_records_are_kept,
             concurrent_partitions_skip_no_alert,
             the_log_identity_is_set_once,

@@ -7,6 +7,7 @@ use super::*;
 pub(super) struct Views {
     pub(super) cases: BTreeMap<String, CaseRow>,
     pub(super) archive: BTreeMap<Position, StepRow>,
+    pub(super) links: BTreeMap<Position, ChainLink>,
     pub(super) checkpoints: BTreeMap<Partition, Checkpoint>,
     pub(super) alerts: BTreeSet<AlertId>,
 }
@@ -16,6 +17,7 @@ impl Views {
         let mut views = Views {
             cases: BTreeMap::new(),
             archive: BTreeMap::new(),
+            links: BTreeMap::new(),
             checkpoints: BTreeMap::new(),
             alerts: BTreeSet::new(),
         };
@@ -28,6 +30,9 @@ impl Views {
             }
             for step in &batch.steps {
                 views.archive.insert(step.position, step.clone());
+            }
+            for link in &batch.links {
+                views.links.insert(link.position, *link);
             }
             for (case_no, seq, position) in &batch.pending_added {
                 pending.insert((case_no.as_str(), *seq), *position);
@@ -342,7 +347,13 @@ impl<'a> Projector<'a> {
             });
         }
         let now = self.now.expect("a time before the record");
+        // A record no case's archive will hold is linked into the partition's chain.
+        let link = ChainLink {
+            position,
+            hash: self.chain,
+        };
         if said.tick().is_some() {
+            batch.links.push(link);
             for (case_no, (case, _)) in &mut self.cases {
                 if case.is_time_sensitive() {
                     let effects = case
@@ -355,11 +366,13 @@ impl<'a> Projector<'a> {
             return;
         }
         let Some(typed) = said.case_no().cloned() else {
+            batch.links.push(link);
             return;
         };
         let case_no = typed.to_string();
         if !self.cases.contains_key(&case_no) {
             let Some(case) = said.opens() else {
+                batch.links.push(link);
                 return;
             };
             self.cases.insert(case_no.clone(), (case, GENESIS));
@@ -483,6 +496,7 @@ pub(super) fn stats_batch(
         },
         cases: Vec::new(),
         steps: Vec::new(),
+        links: Vec::new(),
         pending_added: Vec::new(),
         pending_removed: Vec::new(),
         alerts: Vec::new(),

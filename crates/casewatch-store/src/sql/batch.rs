@@ -16,8 +16,8 @@ use super::{
 };
 use crate::codec::{corrupt, day_text, enum_text, timestamp_text, to_json};
 use crate::{
-    AlertChangeRow, CaseRow, CommitNotice, CommittedAlert, Position, Result, StepRow, StoreError,
-    ViewBatch,
+    AlertChangeRow, CaseRow, CommitNotice, CommittedAlert, Hash, Position, Result, StepRow,
+    StoreError, ViewBatch,
 };
 
 impl<DB: Dialect> SqlViews<DB> {
@@ -140,7 +140,8 @@ async fn fence<DB: Dialect>(conn: &mut DB::Connection, batch: &ViewBatch) -> Res
 /// starts. A key that appears twice (a case, an archive position, a held step…) is written
 /// once, with its last row: one statement cannot upsert a row twice on PostgreSQL.
 struct EncodedBatch {
-    /// Cases, the archive, the pending set, refusals, quarantine and statistics.
+    /// Cases, the archive, the chain links, the pending set, refusals, quarantine and
+    /// statistics.
     tables: Vec<Rows>,
     alerts: AlertRows,
 }
@@ -164,6 +165,11 @@ impl EncodedBatch {
             .iter()
             .flat_map(|batch| &batch.steps)
             .map(|row| (row.position, row))
+            .collect();
+        let links: BTreeMap<Position, Hash> = batches
+            .iter()
+            .flat_map(|batch| &batch.links)
+            .map(|link| (link.position, link.hash))
             .collect();
         let pending_added: BTreeMap<(&str, u32), Position> = batches
             .iter()
@@ -207,6 +213,14 @@ impl EncodedBatch {
                 rows: steps
                     .into_values()
                     .map(step_params)
+                    .collect::<Result<_>>()?,
+            },
+            Rows {
+                head: "INSERT INTO chain_links (partition, log_offset, hash)",
+                tail: " ON CONFLICT (partition, log_offset) DO UPDATE SET hash = excluded.hash",
+                rows: links
+                    .into_iter()
+                    .map(|(position, hash)| at_position(position, [hash.into()]))
                     .collect::<Result<_>>()?,
             },
             Rows {

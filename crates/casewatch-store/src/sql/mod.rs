@@ -234,6 +234,15 @@ macro_rules! view_store {
                 self.views.step_hashes(partition, from, limit).await
             }
 
+            async fn chain_links(
+                &self,
+                partition: $crate::Partition,
+                from: $crate::Offset,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::ChainLink>> {
+                self.views.chain_links(partition, from, limit).await
+            }
+
             async fn statistics(
                 &self,
                 from: ::chrono::NaiveDate,

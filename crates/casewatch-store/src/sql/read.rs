@@ -9,8 +9,8 @@ use chrono::NaiveDate;
 use sqlx::QueryBuilder;
 
 use super::rows::{
-    case_from_row, checkpoint_from_row, committed_from_row, position_from_row, stat_from_row,
-    step_from_row, step_hash_page,
+    case_from_row, chain_link_page, checkpoint_from_row, committed_from_row, position_from_row,
+    stat_from_row, step_from_row, step_hash_page,
 };
 use super::{
     Columns, Dialect, PushParam, SqlViews, cursor_bind, db, level_rank, offset_bind, push_prefixes,
@@ -18,8 +18,8 @@ use super::{
 use crate::codec::{day_text, enum_text, from_json, hash, parse_text, timestamp_text};
 use crate::digest::ViewDigest;
 use crate::{
-    AlertFilter, CaseFilter, CaseRecord, CaseRow, Checkpoint, CommittedAlert, Hash, Offset,
-    OverdueFilter, Partition, Position, QuarantineRow, Result, StepHash, StepRow,
+    AlertFilter, CaseFilter, CaseRecord, CaseRow, ChainLink, Checkpoint, CommittedAlert, Hash,
+    Offset, OverdueFilter, Partition, Position, QuarantineRow, Result, StepHash, StepRow,
 };
 
 const CHECKPOINT_COLUMNS: &str = "partition, next_offset, chain_hash, clock";
@@ -310,9 +310,12 @@ impl<DB: Dialect> SqlViews<DB> {
         // the hashes as bytes.
         query
             .push_param(Vec::new())
+            .push(") AS hashes, string_agg(previous_hash, ")
+            .push_param(Vec::new())
             .push(
-                ") AS hashes \
-                 FROM (SELECT log_offset, case_no, hash FROM steps WHERE partition = ",
+                ") AS previous_hashes \
+                 FROM (SELECT log_offset, case_no, hash, previous_hash FROM steps \
+                 WHERE partition = ",
             )
             .push_param(i64::from(partition))
             .push(" AND log_offset >= ")
@@ -322,6 +325,37 @@ impl<DB: Dialect> SqlViews<DB> {
             .push(") page");
         match self.fetch(query).await?.first() {
             Some(row) => step_hash_page(partition, row),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Reads the page as one row, its columns aggregated, as
+    /// [`step_hashes`](Self::step_hashes) does and for the same reasons.
+    pub(crate) async fn chain_links(
+        &self,
+        partition: Partition,
+        from: Offset,
+        limit: u32,
+    ) -> Result<Vec<ChainLink>> {
+        let mut query = QueryBuilder::new(
+            "SELECT count(*) AS links, \
+             string_agg(CAST(log_offset AS TEXT), ' ') AS offsets, \
+             string_agg(hash, ",
+        );
+        query
+            .push_param(Vec::new())
+            .push(
+                ") AS hashes \
+                 FROM (SELECT log_offset, hash FROM chain_links WHERE partition = ",
+            )
+            .push_param(i64::from(partition))
+            .push(" AND log_offset >= ")
+            .push_param(offset_bind(from)?)
+            .push(" ORDER BY log_offset LIMIT ")
+            .push_param(i64::from(limit))
+            .push(") page");
+        match self.fetch(query).await?.first() {
+            Some(row) => chain_link_page(partition, row),
             None => Ok(Vec::new()),
         }
     }

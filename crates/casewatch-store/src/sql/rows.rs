@@ -9,8 +9,8 @@ use casewatch_domain::stats::{Counters, StatKey};
 use super::{Columns, cursor_from, offset_from, partition_from};
 use crate::codec::{corrupt, from_json, hash, parse_day, parse_enum, parse_text, parse_timestamp};
 use crate::{
-    AlertChangeRow, CaseRow, Checkpoint, CommittedAlert, Offset, Partition, Position, Result,
-    StepHash, StepRow,
+    AlertChangeRow, CaseRow, ChainLink, Checkpoint, CommittedAlert, Hash, Offset, Partition,
+    Position, Result, StepHash, StepRow,
 };
 
 pub(super) fn case_from_row(row: &impl Columns) -> Result<CaseRow> {
@@ -45,51 +45,88 @@ pub(super) fn step_from_row(row: &impl Columns) -> Result<StepRow> {
 }
 
 /// The archive rows of a page aggregated by `step_hashes`: offsets and case numbers
-/// separated by spaces (case numbers hold no whitespace), hashes back to back. Offsets that
-/// do not rise would mean the rows were aggregated out of order.
+/// separated by spaces (case numbers hold no whitespace), hashes back to back.
 pub(super) fn step_hash_page(partition: Partition, row: &impl Columns) -> Result<Vec<StepHash>> {
+    const WHAT: &str = "step hash page";
     let steps = row.int("steps")?;
     if steps == 0 {
         return Ok(Vec::new());
     }
-    let offsets: Vec<&str> = row.text("offsets")?.split(' ').collect();
+    let offsets = page_offsets(WHAT, steps, row.text("offsets")?)?;
     let case_nos: Vec<&str> = row.text("case_nos")?.split(' ').collect();
-    let hashes = row.bytes("hashes")?;
-    let count = offsets.len();
-    if i64::try_from(count).ok() != Some(steps)
-        || case_nos.len() != count
-        || hashes.len() != count * 32
-    {
-        return Err(corrupt(
-            "step hash page",
-            format!("{steps} steps do not split"),
-        ));
+    if case_nos.len() != offsets.len() {
+        return Err(corrupt(WHAT, format!("{steps} case numbers do not split")));
     }
-    let mut page: Vec<StepHash> = Vec::with_capacity(count);
-    for ((offset, case_no), hash_bytes) in offsets
+    let hashes = page_hashes(WHAT, offsets.len(), row.bytes("hashes")?)?;
+    let previous = page_hashes(WHAT, offsets.len(), row.bytes("previous_hashes")?)?;
+    offsets
         .into_iter()
         .zip(case_nos)
-        .zip(hashes.chunks_exact(32))
-    {
+        .zip(hashes.zip(previous))
+        .map(|((offset, case_no), (hash, previous_hash))| {
+            Ok(StepHash {
+                position: Position { partition, offset },
+                case_no: parse_text("step case_no", case_no)?,
+                hash: hash?,
+                previous_hash: previous_hash?,
+            })
+        })
+        .collect()
+}
+
+/// The chain links of a page aggregated by `chain_links`: offsets separated by spaces,
+/// hashes back to back.
+pub(super) fn chain_link_page(partition: Partition, row: &impl Columns) -> Result<Vec<ChainLink>> {
+    const WHAT: &str = "chain link page";
+    let links = row.int("links")?;
+    if links == 0 {
+        return Ok(Vec::new());
+    }
+    let offsets = page_offsets(WHAT, links, row.text("offsets")?)?;
+    let hashes = page_hashes(WHAT, offsets.len(), row.bytes("hashes")?)?;
+    offsets
+        .into_iter()
+        .zip(hashes)
+        .map(|(offset, hash)| {
+            Ok(ChainLink {
+                position: Position { partition, offset },
+                hash: hash?,
+            })
+        })
+        .collect()
+}
+
+/// The offsets of an aggregated page of `rows` rows. Offsets that do not rise would mean
+/// the rows were aggregated out of order.
+fn page_offsets(what: &'static str, rows: i64, offsets: &str) -> Result<Vec<Offset>> {
+    let mut parsed: Vec<Offset> = Vec::new();
+    for offset in offsets.split(' ') {
         let offset: Offset = offset
             .parse()
             .map_err(|_| corrupt("log offset", offset.to_owned()))?;
-        if page
-            .last()
-            .is_some_and(|last| last.position.offset >= offset)
-        {
-            return Err(corrupt(
-                "step hash page",
-                format!("offset {offset} out of order"),
-            ));
+        if parsed.last().is_some_and(|last| *last >= offset) {
+            return Err(corrupt(what, format!("offset {offset} out of order")));
         }
-        page.push(StepHash {
-            position: Position { partition, offset },
-            case_no: parse_text("step case_no", case_no)?,
-            hash: hash("step hash", hash_bytes)?,
-        });
+        parsed.push(offset);
     }
-    Ok(page)
+    if i64::try_from(parsed.len()).ok() != Some(rows) {
+        return Err(corrupt(what, format!("{rows} offsets do not split")));
+    }
+    Ok(parsed)
+}
+
+/// `count` hashes stored back to back.
+fn page_hashes(
+    what: &'static str,
+    count: usize,
+    bytes: &[u8],
+) -> Result<impl Iterator<Item = Result<Hash>>> {
+    if bytes.len() != count * 32 {
+        return Err(corrupt(what, format!("{count} hashes do not split")));
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(move |chunk| hash("hash in a page", chunk)))
 }
 
 /// An alert change from the `TRANSITION_COLUMNS` of a row.

@@ -379,6 +379,7 @@ async fn contents(conn: &mut PgConnection) -> Vec<(String, i64)> {
     for table in [
         "cases",
         "steps",
+        "chain_links",
         "pending_steps",
         "alerts",
         "alert_transitions",

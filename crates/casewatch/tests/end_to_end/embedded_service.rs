@@ -310,27 +310,7 @@ async fn a_rebuild_gives_the_live_digest_and_a_flipped_byte_is_named() {
     let target = steps[2].position;
     let data_dir = harness.data.path().to_owned();
     harness.node.stop().await;
-    let database = data_dir
-        .join("log")
-        .join(casewatch_log::embedded::DATABASE_FILE);
-    let connection = rusqlite::Connection::open(&database).expect("the log's file opens");
-    let table = format!("partition_{}", target.partition);
-    let mut bytes: Vec<u8> = connection
-        .query_row(
-            &format!(r#"SELECT bytes FROM {table} WHERE "offset" = ?1"#),
-            [target.offset as i64],
-            |row| row.get(0),
-        )
-        .expect("the record is there");
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x01;
-    connection
-        .execute(
-            &format!(r#"UPDATE {table} SET bytes = ?1 WHERE "offset" = ?2"#),
-            rusqlite::params![bytes, target.offset as i64],
-        )
-        .expect("the record is rewritten");
-    drop(connection);
+    casewatch_log::embedded::tamper::flip_byte(&data_dir.join("log"), target);
 
     let log = casewatch_log::embedded::EmbeddedLog::open(&data_dir.join("log"), 4)
         .expect("the log reopens");

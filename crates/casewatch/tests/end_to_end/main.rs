@@ -2,9 +2,9 @@
 //!
 //! In process, over gRPC against a node on port 0: the scripted scenario (folded in-process
 //! and played over gRPC), the contract, authorization and scopes, limits, a full log,
-//! quarantine, shutdown, the published figures and the statistics and ranking of the scripted
-//! week, number by number. As processes, the `casewatch` binary
-//! itself: durability under SIGKILL, a flood, the operator's side, the auditor's tools,
+//! quarantine, shutdown, the published figures, the statistics and ranking of the scripted
+//! week, number by number, and what auditors read of the past. As processes, the
+//! `casewatch` binary itself: durability under SIGKILL, a flood, the operator's side, the auditor's tools,
 //! reports, simulation, the benchmark, what a role says, views it cannot reach, a log and
 //! views that do not belong together, and the deployment documents. `e2e` runs the roles
 //! on the production backends (tansu and PostgreSQL); its tests are ignored in the plain
@@ -12,6 +12,7 @@
 
 mod support;
 
+mod audit_reads;
 mod authorization;
 #[cfg(feature = "bench")]
 mod bench;

@@ -75,6 +75,22 @@ impl Harness {
 
     /// A node with `options`, except that it appends no clock ticks of its own.
     pub(crate) async fn start_configured(options: NodeOptions, operator: &str) -> Harness {
+        Self::start_under(Policy::default(), options, operator).await
+    }
+
+    /// A node whose only principal is a development administrator, judging by `policy`.
+    pub(crate) async fn start_with_policy(policy: Policy) -> Harness {
+        let (auth, token) = Authenticator::development();
+        let options = NodeOptions {
+            edge: Edge { auth, tls: None },
+            ..NodeOptions::default()
+        };
+        Self::start_under(policy, options, &token).await
+    }
+
+    /// A node with `options` judging by `policy`, except that it appends no clock ticks of
+    /// its own.
+    async fn start_under(policy: Policy, options: NodeOptions, operator: &str) -> Harness {
         let data = tempfile::tempdir().expect("a temporary directory");
         let mut config = NodeConfig::new(data.path());
         config.partitions = PARTITIONS;
@@ -87,7 +103,7 @@ impl Harness {
             config,
             "127.0.0.1:0".parse().expect("an address"),
             clock.clone(),
-            Arc::new(Policy::default()),
+            Arc::new(policy),
         )
         .await
         .expect("the node starts");
