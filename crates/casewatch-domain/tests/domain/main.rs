@@ -3,6 +3,7 @@
 //! all written in the script language of `support`.
 
 mod figures;
+mod lifecycle;
 mod properties;
 mod rules;
 mod support;
