@@ -274,11 +274,6 @@ impl Clock {
             .any(|pause| pause.until.is_none() && &pause.reason == reason)
     }
 
-    /// Whether the clock is stopped (the case ended).
-    pub fn is_stopped(&self) -> bool {
-        self.stopped_at.is_some()
-    }
-
     /// Whether the clock stands still at `now` because of a pause.
     pub fn is_paused(&self, calendar: &WorkingCalendar, now: Timestamp) -> bool {
         self.intervals(calendar)
@@ -438,6 +433,64 @@ mod tests {
                 2 * DAY
             ),
             Some(at("2026-03-05T17:30:00+08:00"))
+        );
+    }
+
+    #[test]
+    fn a_pause_ends_at_its_resumption_and_only_its_own_reason_resumes_it() {
+        let calendar = WorkingCalendar::national();
+        let mut clock = Clock::default();
+        clock.start(at("2026-03-02T09:00:00+08:00"));
+        let procedure = PauseReason::Procedure {
+            proc_no: "P1".into(),
+        };
+        clock.pause(procedure.clone(), at("2026-03-03T09:00:00+08:00"), None);
+        assert!(!clock.resume(&PauseReason::Suspension, at("2026-03-03T10:00:00+08:00")));
+        assert!(clock.is_paused_for(&procedure));
+        assert!(clock.resume(&procedure, at("2026-03-04T09:00:00+08:00")));
+        assert!(clock.is_paused(&calendar, at("2026-03-04T08:59:59+08:00")));
+        assert!(!clock.is_paused(&calendar, at("2026-03-04T09:00:00+08:00")));
+    }
+
+    #[test]
+    fn overlapping_pauses_stop_the_clock_once_until_the_later_ends() {
+        let calendar = WorkingCalendar::national();
+        let mut clock = Clock::default();
+        clock.start(at("2026-03-02T09:00:00+08:00"));
+        let procedure = PauseReason::Procedure {
+            proc_no: "P1".into(),
+        };
+        clock.pause(
+            PauseReason::Suspension,
+            at("2026-03-03T09:00:00+08:00"),
+            None,
+        );
+        clock.pause(procedure.clone(), at("2026-03-03T12:00:00+08:00"), None);
+        clock.resume(&PauseReason::Suspension, at("2026-03-04T09:00:00+08:00"));
+        clock.resume(&procedure, at("2026-03-05T09:00:00+08:00"));
+        // Tuesday and Wednesday paused: Monday, Thursday and Friday used.
+        let now = at("2026-03-06T17:30:00+08:00");
+        assert_eq!(clock.used(Measure::Working, &calendar, now), 3 * DAY);
+    }
+
+    #[test]
+    fn a_stopped_clock_reaches_what_it_reached_by_its_stop_and_nothing_after() {
+        let calendar = WorkingCalendar::national();
+        let mut clock = Clock::default();
+        let start = at("2026-03-02T09:00:00+08:00");
+        clock.start(start);
+        clock.stop(at("2026-03-03T17:30:00+08:00"));
+        assert_eq!(
+            clock.reaches(start, Measure::Working, &calendar, 2 * DAY),
+            Some(at("2026-03-03T17:30:00+08:00"))
+        );
+        assert_eq!(
+            clock.reaches(start, Measure::Working, &calendar, DAY),
+            Some(at("2026-03-02T17:30:00+08:00"))
+        );
+        assert_eq!(
+            clock.reaches(start, Measure::Working, &calendar, 2 * DAY + 1),
+            None
         );
     }
 

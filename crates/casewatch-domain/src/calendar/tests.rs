@@ -165,6 +165,40 @@ fn bad_office_hours_are_refused() {
     );
 }
 
+#[test]
+fn office_periods_may_touch_but_not_overlap() {
+    let touching = vec![
+        OfficePeriod {
+            start: hm(9, 0),
+            end: hm(12, 0),
+        },
+        OfficePeriod {
+            start: hm(12, 0),
+            end: hm(17, 0),
+        },
+    ];
+    let calendar = WorkingCalendar::new(touching, &CalendarData::default()).expect("valid");
+    assert_eq!(calendar.day_seconds(), 8 * 3600);
+}
+
+#[test]
+fn a_day_starts_at_local_midnight_and_its_close_is_past_at_the_closing_instant() {
+    let calendar = WorkingCalendar::national();
+    assert_eq!(
+        calendar.start_of(date("2026-03-02")),
+        at("2026-03-02T00:00:00+08:00")
+    );
+    // At 17:30 the day's office is over: the close ahead is Tuesday's.
+    assert_eq!(
+        calendar.close_of_working_day(at("2026-03-02T17:29:59+08:00")),
+        at("2026-03-02T17:30:00+08:00")
+    );
+    assert_eq!(
+        calendar.close_of_working_day(at("2026-03-02T17:30:00+08:00")),
+        at("2026-03-03T17:30:00+08:00")
+    );
+}
+
 /// The 2019 notice (国办发明电〔2018〕15号) moved days of 2018: New Year's Day 2019 was
 /// a holiday from Sunday 30 December 2018, made up on Saturday 29 December 2018.
 #[test]

@@ -550,3 +550,37 @@ fn average_working_days_count_each_case_in_its_own_regions_days() {
     assert_eq!(both.completed, 2);
     assert_eq!(both.rates().average_working_days, Some(2.0));
 }
+
+/// A period's figures: its flows summed over its days, its gauges as at its end.
+#[test]
+fn a_periods_figures_keep_its_flows_and_take_the_gauges_at_its_end() {
+    use casewatch_domain::stats::Counters;
+    let flows = Counters {
+        accepted: 3,
+        completed: 2,
+        open_green: 9,
+        ..Counters::default()
+    };
+    let at_end = Counters {
+        accepted: 70,
+        open_green: 1,
+        open_yellow: 2,
+        open_red: 4,
+        open_overdue_promised: 5,
+        open_overdue_legal: 6,
+        ..Counters::default()
+    };
+    let period = flows.with_gauges(&at_end);
+    assert_eq!((period.accepted, period.completed), (3, 2));
+    assert_eq!(
+        (
+            period.open_green,
+            period.open_yellow,
+            period.open_red,
+            period.open_overdue_promised,
+            period.open_overdue_legal
+        ),
+        (1, 2, 4, 5, 6)
+    );
+    assert_eq!(period.open_cases(), 1 + 2 + 4);
+}

@@ -1435,6 +1435,59 @@ fn every_time_rule_has_its_edge() {
     }
 }
 
+/// The case due Monday 16 March can be left alone from Monday 2 March until its first
+/// threshold, T1's two days left at the close of Thursday 12 March, and no longer.
+#[test]
+fn an_open_case_can_be_left_alone_until_its_first_threshold() {
+    let mut s = ordinary();
+    let policy = s.policy.clone();
+    let case = s.case.as_mut().expect("the case");
+    let (effects, horizon) = case.advance_with_horizon(t("2026-03-02 10:00"), &policy);
+    assert!(effects.alerts.is_empty());
+    let horizon = horizon.expect("a case with limits waits for them");
+    assert!(
+        horizon > t("2026-03-02 10:00") && horizon < t("2026-03-12 17:30"),
+        "{horizon}"
+    );
+    s.tick(&local(horizon));
+    assert!(s.alerts().is_empty(), "{:?}", s.alerts());
+}
+
+/// Two appeals of one case, both yellow by Friday 13 March: on Tuesday 17 March the one
+/// past 10 working days turns red, the other stays yellow.
+#[test]
+fn an_appeal_turns_red_on_its_own_wait() {
+    let mut s = ordinary();
+    s.step("2026-03-02 09:00", appealed("A-1"))
+        .step("2026-03-05 09:00", appealed("A-2"))
+        .tick("2026-03-13 10:00")
+        .tick("2026-03-17 10:00");
+    let levels: Vec<_> = s
+        .alerts()
+        .iter()
+        .filter(|alert| alert.rule() == RuleId::K1)
+        .map(|alert| (alert.subject.as_str(), alert.level))
+        .collect();
+    assert_eq!(levels, [("A-1", Level::Red), ("A-2", Level::Yellow)]);
+}
+
+/// A completion after the case ended is judged by P1 alone: its fee total is not checked
+/// again against the tickets.
+#[test]
+fn a_second_completion_is_p1s_alone() {
+    let mut s = ordinary();
+    s.step("2026-03-03 10:00", reviewed("review"))
+        .step("2026-03-04 10:00", granted())
+        .step("2026-03-05 10:00", completed())
+        .step(
+            "2026-03-05 11:00",
+            completed_with(CompletionResult::Completed, None, 5000),
+        );
+    let rules = s.rules_fired();
+    assert!(rules.contains(&RuleId::P1), "{rules:?}");
+    assert!(!rules.contains(&RuleId::F2), "{rules:?}");
+}
+
 #[test]
 fn a_gap_past_its_grace_raises_one_alert_and_resolves_when_filled() {
     let mut s = Script::default();

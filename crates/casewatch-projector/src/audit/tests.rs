@@ -255,3 +255,44 @@ async fn the_log_and_the_archive_merge_across_pages() {
         Some(position(tampered as u64))
     );
 }
+
+/// Offsets `from..` of a log of `len` records, two to a page.
+fn page_of_two(len: Offset, from: Offset) -> Vec<Offset> {
+    (from..len).take(2).collect()
+}
+
+#[tokio::test]
+async fn reading_ahead_hands_on_every_offset_below_the_end_page_by_page() {
+    let (pages, mut taken) = mpsc::channel(1);
+    let reading = read_ahead(
+        |from| async move { Ok(page_of_two(7, from)) },
+        |offset: &Offset| *offset,
+        5,
+        pages,
+    );
+    let taking = async {
+        let mut all = Vec::new();
+        while let Some(page) = taken.recv().await {
+            all.push(page);
+        }
+        all
+    };
+    let (read, all) = tokio::join!(reading, taking);
+    read.expect("the pages are read");
+    assert_eq!(all, vec![vec![0, 1], vec![2, 3], vec![4]]);
+}
+
+#[tokio::test]
+async fn filling_ahead_takes_pages_until_it_holds_the_offset_asked_and_no_more() {
+    let (pages, received) = mpsc::channel(3);
+    for page in [vec![0, 1], vec![2, 3], vec![4]] {
+        pages.send(page).await.expect("room for the page");
+    }
+    drop(pages);
+    let mut ahead = Ahead::new(received, |offset: &Offset| *offset);
+    let mut rows = VecDeque::new();
+    ahead.fill(&mut rows, 3).await;
+    assert_eq!(rows, [0, 1, 2, 3]);
+    ahead.fill(&mut rows, 9).await;
+    assert_eq!(rows, [0, 1, 2, 3, 4], "the pages ran out");
+}
