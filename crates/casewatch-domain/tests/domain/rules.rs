@@ -784,6 +784,68 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         rule: RuleId::C1,
+        scenario: "an acceptance without its document number",
+        script: || {
+            let mut s = Script::default();
+            s.step(
+                "2026-03-02 09:00",
+                casewatch_domain::event::Step::Accepted {
+                    case_type: CaseType::Promised,
+                    legal_limit: working_days(20),
+                    promised_limit: working_days(10),
+                    fee_required: false,
+                    fee_standard_fen: None,
+                    accept_doc_no: " ".into(),
+                },
+            );
+            s
+        },
+        expect: Fires(Level::Warning, (1, Count), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::C1,
+        scenario: "an acceptance due a fee without its standard",
+        script: || {
+            let mut s = Script::default();
+            s.step(
+                "2026-03-02 09:00",
+                casewatch_domain::event::Step::Accepted {
+                    case_type: CaseType::Promised,
+                    legal_limit: working_days(20),
+                    promised_limit: working_days(10),
+                    fee_required: true,
+                    fee_standard_fen: None,
+                    accept_doc_no: "受理-0001".into(),
+                },
+            );
+            s
+        },
+        expect: Fires(Level::Warning, (1, Count), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::C1,
+        scenario: "a certificate issued with its name but no number",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 09:00", reviewed("review"))
+                .step("2026-03-04 09:00", granted())
+                .step(
+                    "2026-03-05 09:00",
+                    completed_with(
+                        CompletionResult::IssuedCertificate,
+                        Some(casewatch_domain::event::Certificate {
+                            no: " ".into(),
+                            ..certificate()
+                        }),
+                        0,
+                    ),
+                );
+            s
+        },
+        expect: Fires(Level::Warning, (1, Count), (0, Count)),
+    },
+    Spec {
+        rule: RuleId::C1,
         scenario: "a certificate issued with its name and number",
         script: || {
             let mut s = ordinary();
@@ -1486,6 +1548,23 @@ fn a_second_completion_is_p1s_alone() {
     let rules = s.rules_fired();
     assert!(rules.contains(&RuleId::P1), "{rules:?}");
     assert!(!rules.contains(&RuleId::F2), "{rules:?}");
+}
+
+/// A gap held from Monday 10:00 can be left alone until its 7 office hours of grace run
+/// out on Tuesday at 10:00, and no longer.
+#[test]
+fn a_gap_can_be_left_alone_until_its_grace_runs_out() {
+    let mut s = Script::default();
+    s.step_seq(1, "2026-03-02 09:00", submitted(Channel::Web))
+        .step_seq(3, "2026-03-02 10:00", reviewed("review"));
+    let policy = s.policy.clone();
+    let case = s.case.as_mut().expect("the case");
+    let (_, horizon) = case.advance_with_horizon(t("2026-03-02 11:00"), &policy);
+    let horizon = horizon.expect("the gap waits for its grace");
+    assert!(
+        horizon > t("2026-03-02 11:00") && horizon <= t("2026-03-03 10:00"),
+        "{horizon}"
+    );
 }
 
 #[test]
