@@ -584,3 +584,25 @@ fn a_periods_figures_keep_its_flows_and_take_the_gauges_at_its_end() {
     );
     assert_eq!(period.open_cases(), 1 + 2 + 4);
 }
+
+/// Two offices alike in cases in hand, late cases and cards: the one that completed more
+/// of its cases on time ranks first.
+#[test]
+fn equal_late_and_alert_rates_rank_by_the_higher_on_time_rate() {
+    use casewatch_domain::stats::{Counters, Standing, rank};
+    let office = |key, on_time| Standing {
+        key,
+        counters: Counters {
+            accepted: 4,
+            completed: on_time + 1,
+            completed_on_time: on_time,
+            completed_overdue: 1,
+            ..Counters::default()
+        },
+        open_at_start: 0,
+    };
+    // A: 2 of 3 completed on time; B: 1 of 2. Both: 4 in hand, 1 late, no card.
+    let rows = rank(vec![office("B", 1), office("A", 2)]);
+    let order: Vec<_> = rows.iter().map(|row| (row.key, row.rank)).collect();
+    assert_eq!(order, [("A", 1), ("B", 2)]);
+}
