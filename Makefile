@@ -5,7 +5,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: help run demo serve test test-e2e fuzz bench bench-quick lint fmt ci
+.PHONY: cargo-mutants help run demo serve test test-e2e fuzz bench bench-quick mutants mutants-diff lint fmt ci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,23 @@ bench-quick: ## the benchmark's smoke run (under a minute); JSON lines in target
 bench: bench-quick ## the quick run, then the full benchmark (BENCHMARKS.md); JSON lines in target/bench/full.jsonl
 	$(CARGO) run --release -p casewatch --features bench -- bench | tee target/bench/full.txt
 	@grep '^{' target/bench/full.txt > target/bench/full.jsonl
+
+# cargo-mutants, installed by `make mutants` when missing; .cargo/mutants.toml names the files.
+MUTANTS_VERSION := 27.1.0
+MUTANTS := CARGO_PROFILE_DEV_DEBUG=0 $(CARGO) mutants --all-features
+# The commit `make mutants-diff` compares with.
+BASE ?= HEAD~1
+
+cargo-mutants:
+	@command -v cargo-mutants >/dev/null || $(CARGO) install cargo-mutants --locked --version $(MUTANTS_VERSION)
+
+mutants: cargo-mutants ## mutation testing of the rules, clock, calendar, statistics, alert lifecycle, hash chain and verify (hours; MUTANTS.md); results in mutants.out/
+	$(MUTANTS)
+
+mutants-diff: cargo-mutants ## the same, for the mutants in the lines changed since BASE (default HEAD~1)
+	@mkdir -p target
+	git diff $(BASE) > target/mutants.diff
+	$(MUTANTS) --in-diff target/mutants.diff
 
 lint: ## clippy (every feature) with warnings as errors, and the formatting check
 	$(CARGO) fmt --all -- --check
