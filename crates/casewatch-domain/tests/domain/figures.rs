@@ -606,3 +606,20 @@ fn equal_late_and_alert_rates_rank_by_the_higher_on_time_rate() {
     let order: Vec<_> = rows.iter().map(|row| (row.key, row.rank)).collect();
     assert_eq!(order, [("A", 1), ("B", 2)]);
 }
+
+/// A case found past its promised limit by a tick comes off the overdue gauge when an
+/// approved extension arrives at that same instant and puts the limit ahead again.
+#[test]
+fn an_extension_at_the_instant_a_case_was_found_late_takes_it_off_the_gauge() {
+    let mut script = Script::default();
+    // Promised 3 days from Monday: due Thursday 5 March 17:30.
+    script
+        .step("2026-03-02 09:00", accepted(3, 20))
+        .tick("2026-03-06 10:00");
+    assert_eq!(script.totals().open_overdue_promised, 1);
+    script.step(
+        "2026-03-06 10:00",
+        procedure("E-1", ProcedureKind::Extension, working_days(10), "局长"),
+    );
+    assert_eq!(script.totals().open_overdue_promised, 0);
+}

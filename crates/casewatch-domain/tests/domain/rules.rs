@@ -655,6 +655,27 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         rule: RuleId::P4,
+        scenario: "completion after the hearing ended, with an extension still running",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("H-1", ProcedureKind::Hearing, working_days(2), "局长"),
+            )
+            .step("2026-03-04 09:00", procedure_ended("H-1", "听证完毕"))
+            .step(
+                "2026-03-04 10:00",
+                procedure("E-1", ProcedureKind::Extension, working_days(5), "局长"),
+            )
+            .step("2026-03-05 09:00", reviewed("review"))
+            .step("2026-03-05 10:00", granted())
+            .step("2026-03-05 11:00", completed());
+            s
+        },
+        expect: Silent,
+    },
+    Spec {
+        rule: RuleId::P4,
         scenario: "a review after the suspension ended",
         script: || {
             let mut s = ordinary();
