@@ -59,16 +59,7 @@ pub fn flip_byte(dir: &Path, position: Position) {
 
 /// Removes the record at `position`; the records after it keep their offsets.
 pub fn remove(dir: &Path, position: Position) {
-    let conn = open(dir);
-    let removed = conn
-        .execute(
-            &format!(
-                r#"DELETE FROM {} WHERE "offset" = ?1"#,
-                table(position.partition)
-            ),
-            [offset(position.offset)],
-        )
-        .expect("the record is removed");
+    let removed = delete(dir, position, "=");
     assert_eq!(removed, 1, "one record at {position:?}");
 }
 
@@ -84,15 +75,20 @@ pub fn swap(dir: &Path, a: Position, b: Position) {
 
 /// Cuts the partition of `from` short: the record there and every later one are removed.
 pub fn truncate(dir: &Path, from: Position) {
-    let conn = open(dir);
-    let removed = conn
+    let removed = delete(dir, from, ">=");
+    assert!(removed > 0, "records at and after {from:?}");
+}
+
+/// Deletes the records of `at`'s partition whose offset stands in `relation` (`=`, `>=`)
+/// to `at`'s; returns how many.
+fn delete(dir: &Path, at: Position, relation: &str) -> usize {
+    open(dir)
         .execute(
             &format!(
-                r#"DELETE FROM {} WHERE "offset" >= ?1"#,
-                table(from.partition)
+                r#"DELETE FROM {} WHERE "offset" {relation} ?1"#,
+                table(at.partition)
             ),
-            [offset(from.offset)],
+            [offset(at.offset)],
         )
-        .expect("the partition is cut");
-    assert!(removed > 0, "records at and after {from:?}");
+        .expect("the records are deleted")
 }
