@@ -19,9 +19,15 @@ use casewatch_proto::pb::case_event::{
 use casewatch_proto::{encode_record, pb};
 use prost::Message;
 
-/// A local time in China Standard Time, written `2026-03-02 09:00`.
+/// A local time in China Standard Time, written `2026-03-02 09:00` or, to the second,
+/// `2026-03-02 09:00:59`.
 pub fn local(text: &str) -> Timestamp {
-    chrono::DateTime::parse_from_str(&format!("{text} +08:00"), "%Y-%m-%d %H:%M %z")
+    let format = if text.matches(':').count() == 2 {
+        "%Y-%m-%d %H:%M:%S %z"
+    } else {
+        "%Y-%m-%d %H:%M %z"
+    };
+    chrono::DateTime::parse_from_str(&format!("{text} +08:00"), format)
         .unwrap_or_else(|error| panic!("bad time `{text}`: {error}"))
         .to_utc()
 }

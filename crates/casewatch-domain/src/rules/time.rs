@@ -101,16 +101,20 @@ impl Case {
             th.t1_days_left
         };
         let window = Span::of_units(i64::from(days_left), unit, calendar).seconds;
-        let remaining = span.seconds - used;
         // A limit no longer than the window would warn from the first minute.
-        if span.seconds > window && remaining > 0 && remaining <= window {
+        if span.seconds <= window {
+            return;
+        }
+        // Never negative: a case past its limit is T2's.
+        let remaining = span.seconds - used;
+        if remaining <= window {
             let finding = Finding::new(
                 in_unit(remaining, unit, ctx),
                 Quantity::new(i64::from(days_left), quantity_unit(unit)),
                 "promised limit about to run out",
             );
             self.raise(judging, RuleId::T1, String::new(), finding);
-        } else if span.seconds > window && remaining > window {
+        } else {
             // It warns once at most `window` remains, not only once less does.
             horizon.after(span.measure, remaining - window - 1);
         }
@@ -305,13 +309,17 @@ impl Case {
         let th = &ctx.thresholds;
         let extensions = self.extensions.len() as i64 + 1;
         let longest = th.max_extension_days(self.case_type);
-        let days = match approved.unit() {
-            LimitUnit::Hours => whole_units(
-                i64::from(approved.n()) * 3600,
+        // An extension in hours is judged in the working days it covers, part days whole.
+        let (days, unit) = match approved.unit() {
+            LimitUnit::Hours => (
+                whole_units(
+                    i64::from(approved.n()) * 3600,
+                    LimitUnit::WorkingDays,
+                    ctx.calendar,
+                ),
                 LimitUnit::WorkingDays,
-                ctx.calendar,
             ),
-            _ => i64::from(approved.n()),
+            unit => (i64::from(approved.n()), unit),
         };
         if extensions > i64::from(th.t7_max_extensions) {
             Some(Finding::new(
@@ -321,7 +329,7 @@ impl Case {
             ))
         } else if days > i64::from(longest) {
             Some(Finding::new(
-                Quantity::new(days, quantity_unit(approved.unit())),
+                Quantity::new(days, quantity_unit(unit)),
                 days_threshold(longest),
                 "extension longer than allowed; it extends nothing",
             ))

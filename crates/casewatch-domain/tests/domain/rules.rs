@@ -73,6 +73,27 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         rule: RuleId::T1,
+        scenario: "a limit of 1 day, no longer than its window: never warned",
+        script: || {
+            let mut s = Script::default();
+            s.step("2026-03-02 09:00", accepted(1, 20))
+                .tick("2026-03-03 16:00");
+            s
+        },
+        expect: Silent,
+    },
+    Spec {
+        rule: RuleId::T1,
+        scenario: "first seen after office on the due Monday: nothing left, not yet late",
+        script: || {
+            let mut s = ordinary();
+            s.tick("2026-03-16 20:00");
+            s
+        },
+        expect: Fires(Level::Warning, (0, WorkingDays), (2, WorkingDays)),
+    },
+    Spec {
+        rule: RuleId::T1,
         scenario: "Thursday morning: 2 days 6½ hours left",
         script: || {
             let mut s = ordinary();
@@ -413,6 +434,32 @@ const SPECS: &[Spec] = &[
         },
         expect: Silent,
     },
+    Spec {
+        rule: RuleId::T7,
+        scenario: "an extension of 70 hours: 10 working days of 7 office hours",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("E-1", ProcedureKind::Extension, hours(70), "局长"),
+            );
+            s
+        },
+        expect: Silent,
+    },
+    Spec {
+        rule: RuleId::T7,
+        scenario: "an extension of 71 hours: into an eleventh working day",
+        script: || {
+            let mut s = ordinary();
+            s.step(
+                "2026-03-03 09:00",
+                procedure("E-1", ProcedureKind::Extension, hours(71), "局长"),
+            );
+            s
+        },
+        expect: Fires(Level::Yellow, (11, WorkingDays), (10, WorkingDays)),
+    },
     // T8 补正不当.
     Spec {
         rule: RuleId::T8,
@@ -599,6 +646,27 @@ const SPECS: &[Spec] = &[
         },
         expect: Silent,
     },
+    Spec {
+        rule: RuleId::P2,
+        scenario: "an item requiring a site inspection completed after review and inspection",
+        script: || {
+            let mut s = ordinary().rules(|rules| {
+                rules.items.insert(
+                    casewatch_domain::ids::ItemCode::parse("ITEM-0001").expect("valid"),
+                    casewatch_domain::rulebook::ItemProfile {
+                        required_steps: vec!["review".into(), "inspection".into()],
+                        ..Default::default()
+                    },
+                );
+            });
+            s.step("2026-03-03 10:00", reviewed("review"))
+                .step("2026-03-03 15:00", reviewed("inspection"))
+                .step_by("chief", "2026-03-04 10:00", granted())
+                .step("2026-03-04 11:00", completed());
+            s
+        },
+        expect: Silent,
+    },
     // P3 受审不分离.
     Spec {
         rule: RuleId::P3,
@@ -696,6 +764,16 @@ const SPECS: &[Spec] = &[
             s
         },
         expect: Fires(Level::Red, (5000, Fen), (0, Fen)),
+    },
+    Spec {
+        rule: RuleId::F1,
+        scenario: "a ticket of 0 fen on a free item: a waiver, nothing charged",
+        script: || {
+            let mut s = ordinary();
+            s.step("2026-03-03 09:00", fee("T-1", 0, 0, true));
+            s
+        },
+        expect: Silent,
     },
     Spec {
         rule: RuleId::F1,
@@ -1534,6 +1612,32 @@ fn an_open_case_can_be_left_alone_until_its_first_threshold() {
     );
     s.tick(&local(horizon));
     assert!(s.alerts().is_empty(), "{:?}", s.alerts());
+}
+
+/// Seen on Tuesday 3 March at 10:00, an hour into its count, the case is to be looked at
+/// again at the latest when two days of its promise are left, at the close of Thursday
+/// 12 March: its horizon falls within the seconds before, and T1 warns at that close.
+#[test]
+fn an_open_case_is_looked_at_again_just_before_t1_warns() {
+    let mut s = ordinary();
+    let policy = s.policy.clone();
+    let case = s.case.as_mut().expect("the case");
+    let (_, horizon) = case.advance_with_horizon(t("2026-03-03 10:00"), &policy);
+    let horizon = horizon.expect("a case with limits waits for them");
+    assert!(
+        horizon >= t("2026-03-12 17:29:55") && horizon < t("2026-03-12 17:30"),
+        "{horizon}"
+    );
+    s.tick(&local(horizon));
+    assert!(s.alerts().is_empty(), "{:?}", s.alerts());
+    s.tick("2026-03-12 17:30");
+    assert_eq!(
+        s.alerts()
+            .iter()
+            .map(|alert| alert.rule())
+            .collect::<Vec<_>>(),
+        [RuleId::T1]
+    );
 }
 
 /// Two appeals of one case, both yellow by Friday 13 March: on Tuesday 17 March the one

@@ -1,6 +1,6 @@
 //! Rewrites of a stopped embedded log's file behind its back, as someone with access to
-//! the disk could make them: a byte of a record flipped, a record removed, two records
-//! swapped, a partition cut short. For the tests that check that verification names what
+//! the disk could make them: a byte of a record flipped, a record overwritten, removed or
+//! swapped with another, a partition cut short. For the tests that check that verification names what
 //! was done; built with the cargo feature `testsuite`, never in a shipped build.
 //!
 //! Each function opens the file in `dir` (no [`EmbeddedLog`](super::EmbeddedLog) may have
@@ -55,6 +55,13 @@ pub fn flip_byte(dir: &Path, position: Position) {
     let last = bytes.last_mut().expect("a record has bytes");
     *last ^= 0x01;
     rewrite(&conn, position, &key, &bytes);
+}
+
+/// Replaces the bytes of the record at `position` with `bytes`, its key kept.
+pub fn overwrite(dir: &Path, position: Position, bytes: &[u8]) {
+    let conn = open(dir);
+    let (key, _) = record(&conn, position);
+    rewrite(&conn, position, &key, bytes);
 }
 
 /// Removes the record at `position`; the records after it keep their offsets.
