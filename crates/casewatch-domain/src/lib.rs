@@ -16,6 +16,7 @@ pub mod clock;
 pub mod event;
 pub mod ids;
 pub mod log;
+pub mod policy;
 pub mod record;
 pub mod report;
 pub mod rulebook;

@@ -52,6 +52,30 @@ pub enum CalendarError {
         /// The year whose data lists it.
         year: i32,
     },
+    /// A date listed both as a day off and as a make-up working day: one of them is a typo.
+    #[error("{date} is both in holiday `{holiday}` and a make-up working day")]
+    HolidayAndWorkday {
+        /// The date.
+        date: NaiveDate,
+        /// The holiday that lists it.
+        holiday: String,
+    },
+}
+
+/// Refuses a date that `holidays` give off and `workdays` make a working day.
+fn check_disjoint(holidays: &[Holiday], workdays: &[MakeUpWorkday]) -> Result<(), CalendarError> {
+    for holiday in holidays {
+        if let Some(workday) = workdays
+            .iter()
+            .find(|workday| (holiday.from..=holiday.to).contains(&workday.date))
+        {
+            return Err(CalendarError::HolidayAndWorkday {
+                date: workday.date,
+                holiday: holiday.name.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// One office period of a working day, in local time, e.g. 09:00–12:00.
@@ -117,6 +141,11 @@ impl CalendarData {
     pub fn parse(text: &str) -> Result<Self, CalendarError> {
         toml::from_str(text).map_err(|error| CalendarError::Syntax(error.to_string()))
     }
+
+    /// The national data this build ships (`data/calendar/cn-national.toml`).
+    pub fn national() -> Self {
+        Self::parse(NATIONAL_DATA).expect("the shipped calendar data parses")
+    }
 }
 
 /// A region's changes to the calendar it inherits: its own office hours, local holidays
@@ -163,10 +192,16 @@ pub struct WorkingCalendar {
 }
 
 impl WorkingCalendar {
-    /// The national calendar: 09:00–12:00 and 13:30–17:30 in China Standard Time, with the
-    /// State Council's holidays for the years shipped.
+    /// The national calendar: the national office hours, with the State Council's holidays
+    /// for the years shipped.
     pub fn national() -> Self {
-        let data = CalendarData::parse(NATIONAL_DATA).expect("the shipped calendar data parses");
+        Self::with_national_hours(&CalendarData::national())
+            .expect("the shipped calendar data is valid")
+    }
+
+    /// A calendar of `data`'s years, open 09:00–12:00 and 13:30–17:30 in China Standard
+    /// Time, as government offices across the country are.
+    pub fn with_national_hours(data: &CalendarData) -> Result<Self, CalendarError> {
         Self::new(
             vec![
                 OfficePeriod {
@@ -178,9 +213,8 @@ impl WorkingCalendar {
                     end: hm(17, 30),
                 },
             ],
-            &data,
+            data,
         )
-        .expect("the shipped calendar data is valid")
     }
 
     /// A calendar with these office periods and years of data.
@@ -210,6 +244,7 @@ impl WorkingCalendar {
         for year in &changes.years {
             calendar.replace_year(year)?;
         }
+        check_disjoint(&changes.holidays, &changes.workdays)?;
         for holiday in &changes.holidays {
             calendar.rest_days.extend(holiday_dates(holiday)?);
         }
@@ -221,6 +256,7 @@ impl WorkingCalendar {
     }
 
     fn replace_year(&mut self, year: &CalendarYear) -> Result<(), CalendarError> {
+        check_disjoint(&year.holidays, &year.workdays)?;
         for date in self.notice_dates.remove(&year.year).unwrap_or_default() {
             self.rest_days.remove(&date);
             self.workdays.remove(&date);
@@ -259,6 +295,20 @@ impl WorkingCalendar {
     /// Whether the calendar has published data for `year`.
     pub fn covers(&self, year: i32) -> bool {
         self.covered_years.contains(&year)
+    }
+
+    /// The last day of the published data: 31 December of the year up to which every year
+    /// from `today`'s on is covered; `None` when `today`'s year has no data, for then the
+    /// calendar already counts Monday to Friday.
+    pub fn data_ends(&self, today: NaiveDate) -> Option<NaiveDate> {
+        let mut year = today.year();
+        if !self.covers(year) {
+            return None;
+        }
+        while self.covers(year + 1) {
+            year += 1;
+        }
+        NaiveDate::from_ymd_opt(year, 12, 31)
     }
 
     /// The local date of an instant.

@@ -121,6 +121,81 @@ fn a_year_without_data_counts_monday_to_friday() {
 }
 
 #[test]
+fn the_data_ends_with_the_last_year_covered_without_a_gap() {
+    let calendar = WorkingCalendar::national();
+    assert_eq!(
+        calendar.data_ends(date("2025-06-01")),
+        Some(date("2026-12-31"))
+    );
+    assert_eq!(
+        calendar.data_ends(date("2026-12-31")),
+        Some(date("2026-12-31"))
+    );
+    assert_eq!(calendar.data_ends(date("2027-01-01")), None);
+    assert_eq!(calendar.data_ends(date("2024-12-31")), None);
+    let with_2028 = CalendarData::parse(
+        "[[year]]\nyear = 2028\nnotice = \"a later notice\"\n\n[[year]]\nyear = 2026\nnotice = \"this year's\"\n",
+    )
+    .expect("valid data");
+    let gap = WorkingCalendar::new(
+        vec![OfficePeriod {
+            start: hm(9, 0),
+            end: hm(17, 0),
+        }],
+        &with_2028,
+    )
+    .expect("valid calendar");
+    assert_eq!(gap.data_ends(date("2026-03-02")), Some(date("2026-12-31")));
+}
+
+#[test]
+fn a_day_both_off_and_worked_is_refused_by_name() {
+    let data = CalendarData::parse(
+        r#"
+        [[year]]
+        year = 2027
+        notice = "a notice with a typo"
+        [[year.holiday]]
+        name = "春节"
+        from = "2027-02-06"
+        to = "2027-02-12"
+        [[year.workday]]
+        date = "2027-02-07"
+        reason = "春节"
+        "#,
+    )
+    .expect("the data parses");
+    assert_eq!(
+        WorkingCalendar::new(
+            vec![OfficePeriod {
+                start: hm(9, 0),
+                end: hm(17, 0)
+            }],
+            &data
+        ),
+        Err(CalendarError::HolidayAndWorkday {
+            date: date("2027-02-07"),
+            holiday: "春节".into(),
+        })
+    );
+    let region: RegionCalendar = toml::from_str(
+        r#"
+        region = "330100"
+        holidays = [{ name = "local festival", from = "2026-03-04", to = "2026-03-05" }]
+        workdays = [{ date = "2026-03-05", reason = "local make-up day" }]
+        "#,
+    )
+    .expect("the changes parse");
+    let refused = Calendars::default()
+        .with_regions(&[region])
+        .expect_err("refused");
+    assert_eq!(
+        refused.to_string(),
+        "2026-03-05 is both in holiday `local festival` and a make-up working day"
+    );
+}
+
+#[test]
 fn regions_override_office_hours_and_days() {
     let changes: RegionCalendar = toml::from_str(
         r#"
