@@ -32,8 +32,8 @@
 //! trial raises `W1/T1/1` and `W3/T1/1` where the rule book raised `W3/T1/1` and `W4/C2/1`:
 //! `W1/T1/1` only in the trial, `W4/C2/1` only in fact.
 
-use casewatch_domain::case::Policy;
 use casewatch_domain::ids::RegionCode;
+use casewatch_domain::policy::{PolicyInForce, PolicySnapshot, PolicySources};
 use casewatch_domain::rulebook::{RuleBook, RuleOverride, ThresholdPatch};
 use casewatch_proto::pb;
 
@@ -45,9 +45,9 @@ pub const SHANGCHENG: &str = "330102";
 pub const XIHU: &str = "330106";
 
 /// The rule book in force: the defaults, and 西湖区's override.
-pub fn policy() -> Policy {
-    Policy {
-        rules: RuleBook {
+pub fn policy() -> PolicyInForce {
+    let sources = PolicySources {
+        rule_book: RuleBook {
             overrides: vec![RuleOverride {
                 region: Some(RegionCode::parse(XIHU).expect("a valid region")),
                 item: None,
@@ -58,8 +58,13 @@ pub fn policy() -> Policy {
             }],
             ..RuleBook::default()
         },
-        ..Policy::default()
-    }
+        ..PolicySources::shipped()
+    };
+    PolicyInForce::restore(PolicySnapshot {
+        sources,
+        pending: Vec::new(),
+    })
+    .expect("the policy compiles")
 }
 
 /// The thresholds tried.

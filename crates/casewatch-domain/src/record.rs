@@ -7,12 +7,14 @@
 //! [`Record::clock_after`]. So a record means the same wherever it is folded.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::Timestamp;
 use crate::alert::LifecycleError;
 use crate::case::{Case, Effects, Policy};
 use crate::event::CaseEvent;
 use crate::ids::CaseNo;
+use crate::policy::{PolicyChange, PolicyInForce};
 use crate::supervision::{ClockTick, SupervisionEvent};
 
 /// What a readable record carries.
@@ -24,15 +26,17 @@ pub enum Content {
     Action(SupervisionEvent),
     /// The passing of time.
     Tick(ClockTick),
+    /// A change of the rule book or a working calendar.
+    Policy(PolicyChange),
 }
 
 impl Content {
-    /// The case a step or an action is about; `None` for a tick.
+    /// The case a step or an action is about; `None` for a tick or a change of policy.
     pub fn case_no(&self) -> Option<&CaseNo> {
         match self {
             Content::Step(event) => Some(&event.case_no),
             Content::Action(action) => Some(&action.alert_id.case_no),
-            Content::Tick(_) => None,
+            Content::Tick(_) | Content::Policy(_) => None,
         }
     }
 }
@@ -108,6 +112,17 @@ impl Record {
         }
     }
 
+    /// The change of policy a record carries; `None` for anything else.
+    pub fn policy(&self) -> Option<&PolicyChange> {
+        match self {
+            Record::Read {
+                content: Content::Policy(change),
+                ..
+            } => Some(change),
+            _ => None,
+        }
+    }
+
     /// The instant a tick lets time pass to; `None` for anything else.
     pub fn tick(&self) -> Option<Timestamp> {
         match self {
@@ -132,7 +147,7 @@ impl Record {
         };
         let at = match content {
             Content::Tick(tick) => tick.at.max(*recorded_at),
-            Content::Step(_) | Content::Action(_) => *recorded_at,
+            Content::Step(_) | Content::Action(_) | Content::Policy(_) => *recorded_at,
         };
         Some(clock.map_or(at, |clock| clock.max(at)))
     }
@@ -164,6 +179,12 @@ impl Case {
                 content: Content::Tick(tick),
                 ..
             } => Ok(self.advance(tick.at, policy)),
+            // A change of policy is the partition's: the case is judged by it from the next
+            // record on.
+            Record::Read {
+                content: Content::Policy(_),
+                ..
+            } => Ok(Effects::default()),
             Record::Unreadable { reason, .. } => {
                 Ok(self.handle_unreadable(bytes, reason, now, policy))
             }
@@ -178,6 +199,8 @@ impl Case {
 pub struct PartitionFold {
     cases: BTreeMap<CaseNo, Case>,
     clock: Option<Timestamp>,
+    /// The policy the partition's records are judged by, changed by its policy records.
+    policy: PolicyInForce,
     /// The one case folded, when not every case is: the records of the others only tell
     /// the time.
     only: Option<CaseNo>,
@@ -193,20 +216,30 @@ impl PartitionFold {
         }
     }
 
+    /// This fold starting from `policy` rather than the shipped one (a partition's saved
+    /// state, or a what-if trial).
+    pub fn with_policy(self, policy: PolicyInForce) -> Self {
+        Self { policy, ..self }
+    }
+
     /// Folds the partition's next record into the case it concerns (a step of a case not
-    /// seen yet opens it), or, for a tick, into every case time can change. Returns what
-    /// each fold did; an action its case refuses is an error, as it was when first folded.
-    /// A record about no case held changes nothing.
-    pub fn fold(
-        &mut self,
-        record: &Record,
-        bytes: &[u8],
-        policy: &Policy,
-    ) -> Vec<Result<Effects, LifecycleError>> {
+    /// seen yet opens it), or, for a tick, into every case time can change, under the
+    /// policy in force once the partition's time reaches the record. Returns what each
+    /// fold did; an action its case refuses is an error, as it was when first folded. A
+    /// record about no case held changes nothing; a change of policy changes the policy
+    /// (or nothing, refused), and the next tick judges by it.
+    pub fn fold(&mut self, record: &Record, bytes: &[u8]) -> Vec<Result<Effects, LifecycleError>> {
         self.clock = record.clock_after(self.clock);
         let Some(now) = self.clock else {
             return Vec::new();
         };
+        self.policy.reach(now);
+        if let Some(change) = record.policy() {
+            // A refused change changes nothing, as it did when first folded.
+            let _ = self.policy.receive(change.clone(), now);
+            return Vec::new();
+        }
+        let policy = Arc::clone(self.policy.policy());
         let concerned: Vec<&mut Case> = match record.case_no() {
             None => self
                 .cases
@@ -225,13 +258,24 @@ impl PartitionFold {
         };
         concerned
             .into_iter()
-            .map(|case| case.fold(record, bytes, now, policy))
+            .map(|case| case.fold(record, bytes, now, &policy))
             .collect()
     }
 
     /// The partition's cases, by case number, given up.
     pub fn into_cases(self) -> impl Iterator<Item = Case> {
         self.cases.into_values()
+    }
+
+    /// The partition's cases with time let pass to `at` under the policy in force then,
+    /// by case number, given up.
+    pub fn into_cases_as_of(mut self, at: Timestamp) -> impl Iterator<Item = Case> {
+        self.policy.reach(at);
+        let policy = Arc::clone(self.policy.policy());
+        self.cases.into_values().map(move |mut case| {
+            case.advance(at, &policy);
+            case
+        })
     }
 }
 

@@ -6,6 +6,7 @@ use std::ops::RangeBounds;
 use casewatch_domain::Timestamp;
 use casewatch_domain::case::{Case, Effects, Policy};
 use casewatch_domain::ids::CaseNo;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_store::Hash;
 
 /// A case in memory with the head of its hash chain.
@@ -86,6 +87,8 @@ pub(crate) struct PartitionState {
     pub(crate) chain: Hash,
     /// The partition's time: the newest tick or record time folded so far.
     pub(crate) clock: Option<Timestamp>,
+    /// The policy in force at the checkpoint, and the changes held.
+    pub(crate) policy: PolicyInForce,
     pub(crate) cases: HashMap<CaseNo, CaseEntry>,
     /// When ticks must visit the time-sensitive ones of `cases`.
     pub(crate) agenda: Agenda,

@@ -3,18 +3,20 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::case::{Disposition, Effects, Policy};
+use casewatch_domain::case::{Disposition, Effects};
 use casewatch_domain::ids::CaseNo;
 use casewatch_domain::log::{GENESIS, Hash, Position, chain};
+use casewatch_domain::policy::{PolicyChange, PolicyInForce};
 use casewatch_domain::record::{Content, Record};
 use casewatch_domain::stats::{Counters, StatKey};
 use casewatch_log::StoredRecord;
 use casewatch_proto::read_record;
 use casewatch_store::{
-    AlertChangeRow, CaseRow, ChainLink, Checkpoint, QuarantineRow, RecordKind, RefusalRow, StepRow,
-    ViewBatch,
+    AlertChangeRow, CaseRow, ChainLink, Checkpoint, PolicyOutcome, PolicyRecordRow, QuarantineRow,
+    RecordKind, RefusalRow, StepRow, ViewBatch,
 };
 use tracing::{error, warn};
 
@@ -32,6 +34,8 @@ pub(crate) struct Folded {
     pub(crate) quarantined: Quarantined,
     /// The years the calendars of the cases it wrote have no data for.
     pub(crate) uncovered_years: BTreeSet<i32>,
+    /// The partition's policy after it, when it changed.
+    pub(crate) policy: Option<PolicyInForce>,
 }
 
 /// The records a batch quarantined.
@@ -45,14 +49,11 @@ pub(crate) struct Quarantined {
 
 /// Folds a batch of records without touching the partition's state: the cases it changes
 /// are copied, so a failed commit leaves the cache as the views are.
-pub(crate) fn fold_batch(
-    state: &PartitionState,
-    records: &[StoredRecord],
-    policy: &Policy,
-) -> (ViewBatch, Folded) {
+pub(crate) fn fold_batch(state: &PartitionState, records: &[StoredRecord]) -> (ViewBatch, Folded) {
     let mut fold = BatchFold {
         state,
-        policy,
+        policy: state.policy.clone(),
+        policy_changed: false,
         cases: HashMap::new(),
         agenda: Agenda::default(),
         copied_due: None,
@@ -81,7 +82,9 @@ pub(crate) fn fold_batch(
 /// The working state of one batch's fold.
 struct BatchFold<'a> {
     state: &'a PartitionState,
-    policy: &'a Policy,
+    /// The partition's policy as the batch changes it.
+    policy: PolicyInForce,
+    policy_changed: bool,
     /// Copies of the cases this batch changed or its ticks visited.
     cases: HashMap<CaseNo, CaseEntry>,
     /// When ticks must visit the copies.
@@ -137,6 +140,29 @@ impl BatchFold<'_> {
         self.batch.checkpoint.next_offset = position.offset + 1;
         let record = read_record(&stored.bytes, &stored.key);
         self.clock = record.clock_after(self.clock);
+        if let Some(now) = self.clock
+            && self.policy.reach(now)
+        {
+            self.retime();
+        }
+        if let (
+            Record::Read {
+                recorded_at,
+                content: Content::Policy(change),
+            },
+            Some(now),
+        ) = (&record, self.clock)
+        {
+            self.link(position);
+            let row = PolicyRecordRow {
+                position,
+                recorded_at: *recorded_at,
+                change: change.clone(),
+                outcome: self.change_policy(change, now, position),
+            };
+            self.batch.policy_records.push(row);
+            return;
+        }
         if let Record::Unreadable { reason, keyed } = &record {
             self.batch.quarantine.push(QuarantineRow {
                 position,
@@ -158,12 +184,12 @@ impl BatchFold<'_> {
             };
             self.add(case_no.clone(), CaseEntry::new(case, GENESIS));
         }
-        let policy = self.policy;
+        let policy = Arc::clone(self.policy.policy());
         let (entry, filed) = self.change(&case_no).expect("the batch holds the case");
         let previous_hash = entry.chain_head;
         entry.chain_head = chain(&previous_hash, &stored.bytes);
         let hash = entry.chain_head;
-        let outcome = entry.case.fold(&record, &stored.bytes, now, policy);
+        let outcome = entry.case.fold(&record, &stored.bytes, now, &policy);
         self.refile(&case_no, filed);
         self.touched.insert(case_no.clone());
         let effects = outcome.unwrap_or_else(|error| {
@@ -241,6 +267,54 @@ impl BatchFold<'_> {
         disposition
     }
 
+    /// A change of policy: in force from here on, held until its instant, or refused
+    /// (changing nothing); returns which, for the policy's history.
+    fn change_policy(
+        &mut self,
+        change: &PolicyChange,
+        now: Timestamp,
+        position: Position,
+    ) -> PolicyOutcome {
+        match self.policy.receive(change.clone(), now) {
+            Ok(true) => {
+                self.retime();
+                PolicyOutcome::Applied
+            }
+            Ok(false) => {
+                self.policy_changed = true;
+                PolicyOutcome::Held
+            }
+            Err(error) => {
+                warn!(
+                    partition = position.partition,
+                    offset = position.offset,
+                    %error,
+                    "change of policy refused"
+                );
+                PolicyOutcome::Refused(error.to_string())
+            }
+        }
+    }
+
+    /// The policy changed: every case that time can change is judged afresh at the next
+    /// tick (its horizon was worked out under the old policy) and written again (its due
+    /// instants may have moved).
+    fn retime(&mut self) {
+        self.policy_changed = true;
+        let state = self.state;
+        for case_no in state.agenda.due(..) {
+            if !self.cases.contains_key(case_no) {
+                self.add(case_no.clone(), state.cases[case_no].clone());
+            }
+        }
+        let waiting: Vec<CaseNo> = self.agenda.due(..).cloned().collect();
+        for case_no in waiting {
+            let (_, filed) = self.change(&case_no).expect("filed from the batch's cases");
+            self.refile(&case_no, filed);
+            self.touched.insert(case_no);
+        }
+    }
+
     /// An action the domain refused, recorded with why.
     fn refuse(&mut self, record: &Record, position: Position, reason: String) {
         if let Record::Read {
@@ -297,7 +371,7 @@ impl BatchFold<'_> {
     /// case as it was, so only cases it changed are written; the copies of the others
     /// carry their new horizon back to the cache.
     fn tick(&mut self, at: Timestamp, position: Position) {
-        let policy = self.policy;
+        let policy = Arc::clone(self.policy.policy());
         let state = self.state;
         if self.copied_due.is_none_or(|copied| copied < at) {
             let from = self.copied_due.map_or(Bound::Unbounded, Bound::Included);
@@ -315,7 +389,7 @@ impl BatchFold<'_> {
                 .get_mut(&case_no)
                 .expect("filed from the batch's cases");
             let filed = entry.due_after();
-            let effects = entry.advance(at, policy);
+            let effects = entry.advance(at, &policy);
             self.refile(&case_no, filed);
             self.absorb(&case_no, effects, position);
         }
@@ -338,7 +412,7 @@ impl BatchFold<'_> {
     }
 
     fn finish(mut self) -> (ViewBatch, Folded) {
-        let policy = self.policy;
+        let policy = Arc::clone(self.policy.policy());
         let mut uncovered_years = BTreeSet::new();
         for case_no in &self.touched {
             let entry = &self.cases[case_no];
@@ -372,6 +446,8 @@ impl BatchFold<'_> {
             .collect();
         self.batch.checkpoint.chain_hash = self.chain;
         self.batch.checkpoint.clock = self.clock;
+        let policy = self.policy_changed.then_some(self.policy);
+        self.batch.policy = policy.as_ref().map(PolicyInForce::snapshot);
         let folded = Folded {
             cases: self.cases,
             next_offset: self.batch.checkpoint.next_offset,
@@ -379,6 +455,7 @@ impl BatchFold<'_> {
             clock: self.clock,
             quarantined: self.quarantined,
             uncovered_years,
+            policy,
         };
         (self.batch, folded)
     }

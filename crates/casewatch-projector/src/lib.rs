@@ -40,6 +40,14 @@ pub enum ProjectError {
     Log(#[from] LogError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The policy the views saved for a partition no longer compiles (this build reads
+    /// the calendars or rule book differently from the one that saved it).
+    #[error("the policy saved for partition {partition} does not compile: {error}")]
+    SavedPolicy {
+        partition: u32,
+        #[source]
+        error: casewatch_domain::policy::PolicyError,
+    },
     /// The views were folded from another log.
     #[error(
         "the views belong to the {views}, not to this {log}: point the views at this log's \

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use casewatch_domain::case::Policy;
 use casewatch_domain::log::GENESIS;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_log::{EventLog, StoredRecord};
 use casewatch_store::{Checkpoint, CommittedAlert, StoreError, ViewStore};
 use tokio::sync::{broadcast, watch};
@@ -25,7 +25,8 @@ use crate::{ProjectError, Result, bind_views, calendar_years};
 pub struct Projector<L: ?Sized, S: ?Sized> {
     log: Arc<L>,
     store: Arc<S>,
-    policy: Arc<Policy>,
+    /// The policy of a partition the views have saved none for.
+    policy: PolicyInForce,
     batch_size: usize,
     /// How long transient failures in a row are waited out.
     give_up_after: Duration,
@@ -52,7 +53,7 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
         ProjectorBuilder {
             log,
             store,
-            policy: Arc::new(Policy::default()),
+            policy: PolicyInForce::shipped(),
             partitions: BTreeSet::new(),
             batch_size: 1000,
             alerts: None,
@@ -97,11 +98,17 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
         let (next_offset, chain, clock) = checkpoint.map_or((0, GENESIS, None), |cp| {
             (cp.next_offset, cp.chain_hash, cp.clock)
         });
+        let policy = match self.store.partition_policy(partition).await? {
+            Some(snapshot) => PolicyInForce::restore(snapshot)
+                .map_err(|error| ProjectError::SavedPolicy { partition, error })?,
+            None => self.policy.clone(),
+        };
         let mut state = PartitionState {
             partition,
             next_offset,
             chain,
             clock,
+            policy,
             cases: HashMap::new(),
             agenda: Agenda::default(),
         };
@@ -299,7 +306,7 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
         {
             let _entered = span.enter();
             for (index, records) in &reads {
-                let (batch, fold) = fold_batch(&self.partitions[*index], records, &self.policy);
+                let (batch, fold) = fold_batch(&self.partitions[*index], records);
                 batches.push(batch);
                 folded.push((*index, fold));
             }
@@ -313,6 +320,9 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
             state.next_offset = fold.next_offset;
             state.chain = fold.chain;
             state.clock = fold.clock;
+            if let Some(policy) = fold.policy {
+                state.policy = policy;
+            }
             self.progress.advance(state.partition, fold.next_offset);
             self.metrics.quarantined(state.partition, &fold.quarantined);
             self.uncovered_years.report(&fold.uncovered_years);
@@ -333,7 +343,7 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> Projector<L, S> {
 pub struct ProjectorBuilder<L: ?Sized, S: ?Sized> {
     log: Arc<L>,
     store: Arc<S>,
-    policy: Arc<Policy>,
+    policy: PolicyInForce,
     partitions: BTreeSet<u32>,
     batch_size: usize,
     alerts: Option<broadcast::Sender<Arc<CommittedAlert>>>,
@@ -356,8 +366,9 @@ impl<L: EventLog + ?Sized, S: ViewStore + ?Sized> ProjectorBuilder<L, S> {
     /// How long transient failures in a row are waited out unless told otherwise.
     pub const GIVE_UP_AFTER: Duration = Duration::from_secs(15 * 60);
 
-    /// The rules and calendars to fold under (the default policy unless told).
-    pub fn policy(mut self, policy: Arc<Policy>) -> Self {
+    /// The policy a partition starts from when the views have saved none for it (the
+    /// shipped one unless told); the policy records on the log change it from there.
+    pub fn policy(mut self, policy: PolicyInForce) -> Self {
         self.policy = policy;
         self
     }

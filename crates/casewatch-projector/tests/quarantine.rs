@@ -8,8 +8,9 @@ mod common;
 
 use std::sync::Arc;
 
-use casewatch_domain::case::{Disposition, Light, Policy};
+use casewatch_domain::case::{Disposition, Light};
 use casewatch_domain::catalogue::{Level, RuleId};
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_log::{Destination, EventLog, NewRecord};
 use casewatch_projector::audit;
@@ -272,7 +273,7 @@ async fn unreadable_records_are_quarantined_and_alerted_and_the_projector_goes_o
     assert_eq!(verified.first_mismatch, None);
 
     // Auditors' folds of the past see the same cards.
-    let replayed = audit::fold_all(&*log, &Policy::default(), |_| true)
+    let replayed = audit::fold_all(&*log, &PolicyInForce::shipped(), |_| true)
         .await
         .expect("the log folds");
     assert_eq!(
@@ -283,7 +284,7 @@ async fn unreadable_records_are_quarantined_and_alerted_and_the_projector_goes_o
             .count(),
         2
     );
-    let as_of = audit::case_as_of(&*log, &*store, &Policy::default(), KNOWN, case.as_of)
+    let as_of = audit::case_as_of(&*log, &*store, &PolicyInForce::shipped(), KNOWN, case.as_of)
         .await
         .expect("the case folds")
         .expect("the case existed");

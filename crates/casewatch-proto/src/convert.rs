@@ -13,6 +13,7 @@ use casewatch_domain::event::{
     Limit, LimitUnit, ProcedureKind, RatingLevel, ReviewOutcome,
 };
 use casewatch_domain::ids::{IdError, RegionLevel};
+use casewatch_domain::policy::PolicyPart;
 use casewatch_domain::supervision::AppealDecision;
 use casewatch_domain::{Timestamp, ValidationError};
 use chrono::NaiveDate;
@@ -232,6 +233,7 @@ proto_enum!(CompletionResult => CompletionResult {
     IssuedCertificate, Returned, Voided, Forwarded, Completed,
 });
 proto_enum!(AppealTarget => AppealTarget { Department, Person });
+proto_enum!(PolicyPart => PolicyPart { RuleBook, NationalCalendar, RegionCalendar });
 proto_enum!(AppealOutcome => AppealOutcome { Upheld, Dismissed, Explained });
 proto_enum!(Role => Role { CountySystem, Department, Monitor, Auditor, Admin });
 proto_enum!(AppealDecision => AppealDecision { Revoke, Return, Escalate });

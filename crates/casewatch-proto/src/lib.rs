@@ -11,6 +11,7 @@
 pub mod client;
 pub mod convert;
 mod event;
+mod policy;
 mod record;
 mod report;
 mod rulebook;

@@ -83,6 +83,10 @@ pub fn decode_record(bytes: &[u8]) -> Result<(Timestamp, Content), RecordError> 
         Ok(pb::RecordKind::ClockTick) => {
             Content::Tick(decode_payload::<pb::ClockTick, _>("clock tick", payload)?)
         }
+        Ok(pb::RecordKind::PolicyEvent) => Content::Policy(decode_payload::<pb::PolicyEvent, _>(
+            "policy event",
+            payload,
+        )?),
         Ok(pb::RecordKind::Unspecified) | Err(_) => {
             return Err(RecordError::UnknownKind(record.kind));
         }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use casewatch_domain::access::Operation;
 use casewatch_domain::alert::Alert;
-use casewatch_domain::case::{Case, Policy};
+use casewatch_domain::case::Case;
 use casewatch_domain::record::Content;
 use casewatch_domain::rulebook::ThresholdPatch;
 use casewatch_projector::audit::{self, Mismatch, VerifyReport};
@@ -39,7 +39,8 @@ fn project_error(error: casewatch_projector::ProjectError) -> Status {
         casewatch_projector::ProjectError::Log(error) => log_status(error),
         casewatch_projector::ProjectError::Store(error) => store_status(error),
         error @ (casewatch_projector::ProjectError::OtherLog { .. }
-        | casewatch_projector::ProjectError::AheadOfLog { .. }) => {
+        | casewatch_projector::ProjectError::AheadOfLog { .. }
+        | casewatch_projector::ProjectError::SavedPolicy { .. }) => {
             Status::failed_precondition(error.to_string())
         }
         // Only a projector's run gives up; an audit call answers each failure at once.
@@ -110,7 +111,7 @@ impl LogScope {
                     .reaches(&event.region_code, &event.dept_code)
                     .is_ok());
             }
-            Some(Content::Tick(_)) => return Ok(true),
+            Some(Content::Tick(_) | Content::Policy(_)) => return Ok(true),
             Some(Content::Action(action)) => action.alert_id.case_no.to_string(),
             None => return Ok(false),
         };
@@ -140,7 +141,7 @@ fn recorded_step(step: &StepRow, bytes: Vec<u8>) -> pb::RecordedStep {
         Ok((_, Content::Action(action))) => {
             Some(pb::recorded_step::Event::SupervisionEvent(action.into()))
         }
-        Ok((_, Content::Tick(_))) | Err(_) => None,
+        Ok((_, Content::Tick(_) | Content::Policy(_))) | Err(_) => None,
     };
     pb::RecordedStep {
         position: Some(pb::LogPosition {
@@ -386,7 +387,11 @@ impl pb::audit_service_server::AuditService for Audit {
             Status::not_found(format!("case `{}` had no record by then", request.case_no))
         })?;
         reach(&caller, &case)?;
-        let calendar = state.policy.calendars.for_region(&case.region_code);
+        let calendar = state
+            .policy
+            .policy()
+            .calendars
+            .for_region(&case.region_code);
         let row = casewatch_store::CaseRow {
             light: case.light(),
             promised_due: case.promised_due(calendar),
@@ -510,15 +515,19 @@ impl pb::audit_service_server::AuditService for Audit {
         let to = date_field("to", request.to).map_err(invalid)?;
         let prefixes = views::scoped_regions(&caller, &request.region_prefix)?;
         let state = &self.state;
-        // The trial thresholds replace the rule book's defaults; its overrides for regions
-        // and items still apply over them, as they do to the cases actually judged.
-        let mut policy: Policy = (*state.policy).clone();
-        policy.rules.defaults = patch.apply(&policy.rules.defaults);
+        // The trial thresholds replace the defaults of every rule book in force; its
+        // overrides for regions and items still apply over them, as they do to the cases
+        // actually judged.
+        let trial_policy = state.policy.clone().with_trial(patch);
         // The cases re-run are chosen by what their steps say, the same under both rule
         // books: the day each was accepted (or, never accepted, submitted), in its region's
         // time.
         let in_period = |case: &Case| {
-            let calendar = state.policy.calendars.for_region(&case.region_code);
+            let calendar = state
+                .policy
+                .policy()
+                .calendars
+                .for_region(&case.region_code);
             case.accepted_at
                 .or(case.submitted_at)
                 .map(|at| calendar.local_date(at))
@@ -538,7 +547,7 @@ impl pb::audit_service_server::AuditService for Audit {
             alerts.sort_by(|a, b| a.id.cmp(&b.id));
             alerts
         };
-        let trial = audit::fold_all(&*state.log, &policy, &in_period)
+        let trial = audit::fold_all(&*state.log, &trial_policy, &in_period)
             .await
             .map_err(project_error)?;
         let cases = trial.len();

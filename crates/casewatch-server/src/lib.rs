@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use casewatch_domain::case::Policy;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_log::{EventLog, LogError};
 use casewatch_projector::Progress;
 use casewatch_proto::pb;
@@ -43,7 +43,8 @@ pub use ticker::{append_ticks, run_ticker};
 pub struct AppState {
     pub log: Arc<dyn EventLog>,
     pub store: Arc<dyn ViewStore>,
-    pub policy: Arc<Policy>,
+    /// The policy the log starts from, before its policy records.
+    pub policy: PolicyInForce,
     /// Where `recorded_at` and clock ticks come from.
     pub clock: Arc<dyn Clock>,
     /// How far the projector has folded, for reads that wait for their own writes.

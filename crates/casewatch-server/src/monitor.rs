@@ -308,7 +308,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         reach(&caller, &row.case)?;
         let now = self.state.clock.now();
         let mut trial: Case = row.case.clone();
-        match trial.handle_supervision(&domain, now, &self.state.policy) {
+        match trial.handle_supervision(&domain, now, self.state.policy.policy()) {
             Ok(_) => {}
             // A retry of an action already applied: answered with the original, appended
             // nothing.
@@ -435,7 +435,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         request: Request<pb::GetReportRequest>,
     ) -> Result<Response<pb::DispatchList>, Status> {
         let ask = self.report_ask(request, Operation::ReadStatistics).await?;
-        let policy = &self.state.policy;
+        let policy = self.state.policy.policy();
         let report =
             reports::dispatch_list(self.store(), policy, &ask.region, &ask.reach, ask.day).await;
         reply(report)
@@ -446,7 +446,7 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         request: Request<pb::GetReportRequest>,
     ) -> Result<Response<pb::MonthlyBulletin>, Status> {
         let ask = self.report_ask(request, Operation::ReadStatistics).await?;
-        let policy = &self.state.policy;
+        let policy = self.state.policy.policy();
         let report =
             reports::monthly_bulletin(self.store(), policy, &ask.region, &ask.reach, ask.day).await;
         reply(report)

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use casewatch_domain::case::Policy;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_log::EventLog;
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_projector::{Progress, Projector};
@@ -116,7 +116,7 @@ impl Node {
         config: NodeConfig,
         listen: SocketAddr,
         clock: Arc<dyn Clock>,
-        policy: Arc<Policy>,
+        policy: PolicyInForce,
     ) -> Result<Node, NodeError> {
         let (log, store) = open_storage(&config.data_dir, config.partitions).await?;
         let node = Self::start_on(log, store, listen, clock, policy, config.options).await?;
@@ -131,7 +131,7 @@ impl Node {
         store: Arc<dyn ViewStore>,
         listen: SocketAddr,
         clock: Arc<dyn Clock>,
-        policy: Arc<Policy>,
+        policy: PolicyInForce,
         options: NodeOptions,
     ) -> Result<Node, NodeError> {
         let progress = Progress::new(log.partitions());

@@ -45,7 +45,11 @@ fn optional(text: &str) -> Option<String> {
 /// time): the moment it is read, or the instant an auditor asks about.
 pub(crate) fn case_view(state: &AppState, row: &CaseRow, at: Timestamp) -> pb::CaseView {
     let case = &row.case;
-    let calendar = state.policy.calendars.for_region(&case.region_code);
+    let calendar = state
+        .policy
+        .policy()
+        .calendars
+        .for_region(&case.region_code);
     let used_working = case.clock.used(
         casewatch_domain::clock::Measure::Working,
         calendar,

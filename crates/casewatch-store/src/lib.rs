@@ -14,6 +14,7 @@ use casewatch_domain::case::{Case, CaseStatus, Disposition, Light};
 use casewatch_domain::catalogue::{Category, Level, RuleId};
 use casewatch_domain::event::{StepKind, UnknownStepKind};
 use casewatch_domain::ids::CaseNo;
+use casewatch_domain::policy::{PolicyChange, PolicySnapshot};
 use casewatch_domain::stats::{Counters, StatKey};
 use chrono::NaiveDate;
 
@@ -162,6 +163,27 @@ pub struct QuarantineRow {
     pub case_no: Option<CaseNo>,
 }
 
+/// What became of a change of policy when its partition folded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyOutcome {
+    /// In force from its record on.
+    Applied,
+    /// Held until the partition's time reaches the instant it applies from (it applies
+    /// then, and the partition's policy says so).
+    Held,
+    /// Refused, changing nothing, for this reason.
+    Refused(String),
+}
+
+/// A change of policy on the log, as its partition folded it: the policy's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRecordRow {
+    pub position: Position,
+    pub recorded_at: Timestamp,
+    pub change: PolicyChange,
+    pub outcome: PolicyOutcome,
+}
+
 /// Everything one projector batch on one partition writes, in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewBatch {
@@ -189,6 +211,10 @@ pub struct ViewBatch {
     pub quarantine: Vec<QuarantineRow>,
     /// Statistics deltas, added to the stored counters.
     pub stats: Vec<(StatKey, Counters)>,
+    /// The partition's policy after the batch, when the batch changed it.
+    pub policy: Option<PolicySnapshot>,
+    /// The changes of policy the batch folded.
+    pub policy_records: Vec<PolicyRecordRow>,
 }
 
 /// An alert change as committed, with its cursor: cursors grow in commit order, so a
@@ -308,6 +334,8 @@ impl ViewBatch {
             refusals: Vec::new(),
             quarantine: Vec::new(),
             stats: Vec::new(),
+            policy: None,
+            policy_records: Vec::new(),
         }
     }
 }
@@ -468,6 +496,13 @@ pub trait ViewStore: Send + Sync + 'static {
         from: Offset,
         limit: u32,
     ) -> Result<Vec<ChainLink>>;
+
+    /// The policy partition `partition` was folded by at its checkpoint; `None` when no
+    /// batch of it changed the policy it started with.
+    async fn partition_policy(&self, partition: Partition) -> Result<Option<PolicySnapshot>>;
+
+    /// The changes of policy partition `partition` folded, in offset order.
+    async fn policy_records(&self, partition: Partition) -> Result<Vec<PolicyRecordRow>>;
 
     /// Summed counters per key for days `from..=to` inside any of `region_prefixes` (as
     /// [`CaseFilter::region_prefixes`]), in key order; keys whose counters are all zero are

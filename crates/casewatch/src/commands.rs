@@ -70,6 +70,14 @@ fn describe(bytes: &[u8]) -> String {
             action.principal.id
         ),
         Ok((at, Content::Tick(tick))) => format!("{at}  tick  {}", tick.at),
+        Ok((at, Content::Policy(change))) => format!(
+            "{at}  policy {} version {} by {}, from {}: {}",
+            change.content.part(),
+            change.content.version(),
+            change.author,
+            change.applies_from,
+            change.reason
+        ),
         Err(error) => format!("unreadable record: {error}"),
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use casewatch_domain::access::Role;
-use casewatch_domain::case::Policy;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_proto::client::Authorized;
 use casewatch_proto::pb;
 use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
@@ -226,14 +226,9 @@ async fn play(
         monitor,
         admin,
     };
-    let node = Node::start(
-        config,
-        args.listen,
-        clock.clone(),
-        Arc::new(Policy::default()),
-    )
-    .await
-    .context("start the demo node")?;
+    let node = Node::start(config, args.listen, clock.clone(), PolicyInForce::shipped())
+        .await
+        .context("start the demo node")?;
     let watcher = tokio::spawn(watch_alerts(
         client::connect_local(node.addr, &tokens.monitor).await?,
         clock.clone(),

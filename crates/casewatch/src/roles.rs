@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use casewatch_domain::case::Policy;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_projector::{Progress, Projector};
 use casewatch_server::node::{Node, NodeOptions};
 use casewatch_server::{AppState, CommitRelay, IngestState, Services, TaskFailed, Tasks};
@@ -82,7 +82,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         views.shared(),
         config.server.listen,
         config.clock(),
-        Arc::new(Policy::default()),
+        PolicyInForce::shipped(),
         NodeOptions {
             tick_every: config.ticks(),
             server: config.server_options(),
@@ -208,7 +208,7 @@ pub(crate) async fn api(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         log,
         store,
-        policy: Arc::new(Policy::default()),
+        policy: PolicyInForce::shipped(),
         clock: config.clock(),
         progress,
         alerts,

@@ -9,16 +9,17 @@
 //! anything of it applies.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
 use crate::calendar::{
     CalendarData, CalendarError, CalendarYear, Calendars, RegionCalendar, WorkingCalendar,
 };
 use crate::case::Policy;
 use crate::ids::RegionCode;
-use crate::rulebook::RuleBook;
+use crate::rulebook::{RuleBook, ThresholdPatch};
+use crate::{Timestamp, ValidationError};
 
 /// Why a policy change is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,7 +70,50 @@ pub enum PolicyContent {
     },
 }
 
+/// The parts of the policy a change can replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyPart {
+    /// The rule book.
+    RuleBook,
+    /// Years of the national calendar.
+    NationalCalendar,
+    /// A region's changes to its calendar.
+    RegionCalendar,
+}
+
 impl PolicyContent {
+    /// Reads the TOML `document` of a `part` at `version`, every key known or refused. A
+    /// rule book states its version itself, which must be `version`.
+    pub fn parse(part: PolicyPart, version: u32, document: &str) -> Result<Self, ValidationError> {
+        let syntax = |error: toml::de::Error| {
+            ValidationError::new("document", error.message().trim_end().to_owned())
+        };
+        match part {
+            PolicyPart::RuleBook => {
+                let book: RuleBook = toml::from_str(document).map_err(syntax)?;
+                if book.version != version {
+                    return Err(ValidationError::new(
+                        "version",
+                        format!(
+                            "is {version}, but the rule book says version = {}",
+                            book.version
+                        ),
+                    ));
+                }
+                Ok(PolicyContent::RuleBook(book))
+            }
+            PolicyPart::NationalCalendar => Ok(PolicyContent::NationalCalendar {
+                version,
+                data: toml::from_str(document).map_err(syntax)?,
+            }),
+            PolicyPart::RegionCalendar => Ok(PolicyContent::RegionCalendar {
+                version,
+                changes: toml::from_str(document).map_err(syntax)?,
+            }),
+        }
+    }
+
     /// The part it changes, as operators name it.
     pub fn part(&self) -> &'static str {
         match self {
@@ -101,9 +145,6 @@ pub struct PolicyChange {
     pub reason: String,
     /// The instant from which it applies.
     pub applies_from: Timestamp,
-    /// Whether the open cases are re-timed by the changed calendar (a correction), rather
-    /// than keeping the calendar their steps were timed by.
-    pub retime_open_cases: bool,
 }
 
 /// The policy in force as its parts were given.
@@ -187,6 +228,133 @@ impl PolicySources {
         let policy = next.compile()?;
         *self = next;
         Ok(policy)
+    }
+}
+
+/// A partition's policy as saved: the parts in force and the changes held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySnapshot {
+    /// The parts in force, as given.
+    pub sources: PolicySources,
+    /// The changes received that do not apply yet, in the order received.
+    pub pending: Vec<PolicyChange>,
+}
+
+/// The policy a partition of the log is folded by: the one in force, and the changes it
+/// received that apply from an instant its time has not reached. Changes apply in the
+/// order they were received; one waits for those before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyInForce {
+    sources: PolicySources,
+    pending: Vec<PolicyChange>,
+    /// Thresholds tried over every rule book in force (what-if); `None` for the real run.
+    trial: Option<ThresholdPatch>,
+    policy: Arc<Policy>,
+}
+
+impl Default for PolicyInForce {
+    fn default() -> Self {
+        Self::shipped()
+    }
+}
+
+impl PolicyInForce {
+    /// The shipped policy, nothing pending: where every partition of a new log starts.
+    pub fn shipped() -> Self {
+        Self::restore(PolicySnapshot {
+            sources: PolicySources::shipped(),
+            pending: Vec::new(),
+        })
+        .expect("the shipped policy compiles")
+    }
+
+    /// The policy as a partition saves it.
+    pub fn snapshot(&self) -> PolicySnapshot {
+        PolicySnapshot {
+            sources: self.sources.clone(),
+            pending: self.pending.clone(),
+        }
+    }
+
+    /// The policy a partition saved.
+    pub fn restore(snapshot: PolicySnapshot) -> Result<Self, PolicyError> {
+        let PolicySnapshot { sources, pending } = snapshot;
+        let policy = Arc::new(sources.compile()?);
+        Ok(Self {
+            sources,
+            pending,
+            trial: None,
+            policy,
+        })
+    }
+
+    /// This policy with `patch` tried over the defaults of every rule book in force, now
+    /// and after each change: the regions' and items' overrides still apply over them.
+    pub fn with_trial(mut self, patch: ThresholdPatch) -> Self {
+        self.trial = Some(patch);
+        self.policy = Arc::new(self.tried(Policy::clone(&self.policy)));
+        self
+    }
+
+    fn tried(&self, mut policy: Policy) -> Policy {
+        if let Some(patch) = &self.trial {
+            policy.rules.defaults = patch.apply(&policy.rules.defaults);
+        }
+        policy
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// The parts of the policy in force, as given.
+    pub fn sources(&self) -> &PolicySources {
+        &self.sources
+    }
+
+    /// The changes received that do not apply yet, in the order received.
+    pub fn pending(&self) -> &[PolicyChange] {
+        &self.pending
+    }
+
+    /// Receives `change` at the partition's time `now`: applies it if its instant has come
+    /// and nothing received before it waits, else holds it. Refused, changing nothing, if
+    /// its version does not follow the last one received for its part or the policy it
+    /// would make is not valid. Returns whether the policy in force changed.
+    pub fn receive(&mut self, change: PolicyChange, now: Timestamp) -> Result<bool, PolicyError> {
+        let mut latest = self.sources.clone();
+        for held in &self.pending {
+            latest.apply(held)?;
+        }
+        latest.apply(&change)?;
+        self.pending.push(change);
+        Ok(self.reach(now))
+    }
+
+    /// Applies the changes held whose instant `now` has reached, in the order received.
+    /// Returns whether the policy in force changed.
+    pub fn reach(&mut self, now: Timestamp) -> bool {
+        let due = self
+            .pending
+            .iter()
+            .take_while(|change| change.applies_from <= now)
+            .count();
+        if due == 0 {
+            return false;
+        }
+        let mut policy = None;
+        for change in self.pending.drain(..due) {
+            policy = Some(
+                self.sources
+                    .apply(&change)
+                    .expect("a change is checked against what it follows when received"),
+            );
+        }
+        if let Some(policy) = policy {
+            self.policy = Arc::new(self.tried(policy));
+        }
+        true
     }
 }
 

@@ -15,7 +15,6 @@ fn change(content: PolicyContent) -> PolicyChange {
         author: "province-admin".into(),
         reason: "国办发明电〔2026〕x号".into(),
         applies_from: at("2026-12-08T00:00:00+08:00"),
-        retime_open_cases: true,
     }
 }
 
@@ -239,4 +238,141 @@ fn a_change_round_trips_as_json() {
     let text = serde_json::to_string(&original).expect("serialises");
     let back: PolicyChange = serde_json::from_str(&text).expect("deserialises");
     assert_eq!(back, original);
+}
+
+#[test]
+fn a_document_is_read_by_its_part_every_key_known() {
+    let book = PolicyContent::parse(
+        PolicyPart::RuleBook,
+        3,
+        "version = 3\n[defaults]\nt1_days_left = 3\n",
+    )
+    .expect("a rule book");
+    assert_eq!((book.part(), book.version()), ("rule book", 3));
+    assert_eq!(
+        PolicyContent::parse(PolicyPart::RuleBook, 4, "version = 3\n"),
+        Err(ValidationError::new(
+            "version",
+            "is 4, but the rule book says version = 3"
+        ))
+    );
+    let unknown = PolicyContent::parse(
+        PolicyPart::RuleBook,
+        3,
+        "version = 3\n[defaults]\nt1_days = 3\n",
+    )
+    .expect_err("an unknown key");
+    assert_eq!(unknown.field(), "document");
+    assert!(unknown.to_string().contains("t1_days"), "{unknown}");
+    let year =
+        PolicyContent::parse(PolicyPart::NationalCalendar, 2, YEAR_2027).expect("a calendar");
+    assert_eq!((year.part(), year.version()), ("calendar", 2));
+    let region = PolicyContent::parse(
+        PolicyPart::RegionCalendar,
+        2,
+        "region = \"330100\"\nholiday = []\n",
+    )
+    .expect_err("`holidays`, not `holiday`, in a region's changes");
+    assert!(region.to_string().contains("holiday"), "{region}");
+}
+
+/// A tightened T1 for 2027, received in December, and a calendar change received after
+/// it that applies at once: the calendar waits for the rule book received before it.
+#[test]
+fn changes_apply_from_their_instant_in_the_order_received() {
+    let mut in_force = PolicyInForce::shipped();
+    let mut tight = RuleBook {
+        version: 2,
+        ..RuleBook::default()
+    };
+    tight.defaults.t1_days_left = 3;
+    let mut from_2027 = change(PolicyContent::RuleBook(tight));
+    from_2027.applies_from = at("2027-01-01T00:00:00+08:00");
+    let december = at("2026-12-08T10:00:00+08:00");
+    assert_eq!(in_force.receive(from_2027, december), Ok(false));
+    assert_eq!(in_force.policy().rules.version, 1);
+    let mut calendar = change(PolicyContent::NationalCalendar {
+        version: 2,
+        data: CalendarData::parse(YEAR_2027).expect("valid data"),
+    });
+    calendar.applies_from = december;
+    assert_eq!(in_force.receive(calendar, december), Ok(false), "waits");
+    assert_eq!(in_force.pending().len(), 2);
+    assert!(!in_force.reach(at("2026-12-31T23:59:59+08:00")));
+    assert!(in_force.reach(at("2027-01-01T00:00:00+08:00")));
+    assert_eq!(in_force.policy().rules.defaults.t1_days_left, 3);
+    assert!(in_force.policy().calendars.national().covers(2027));
+    assert!(in_force.pending().is_empty());
+    assert_eq!(
+        (
+            in_force.sources().rule_book.version,
+            in_force.sources().calendar_version
+        ),
+        (2, 2)
+    );
+}
+
+#[test]
+fn a_change_is_checked_against_the_changes_held_before_it() {
+    let mut in_force = PolicyInForce::shipped();
+    let december = at("2026-12-08T10:00:00+08:00");
+    let mut later = change(PolicyContent::RuleBook(RuleBook {
+        version: 2,
+        ..RuleBook::default()
+    }));
+    later.applies_from = at("2027-01-01T00:00:00+08:00");
+    in_force.receive(later.clone(), december).expect("held");
+    assert_eq!(
+        in_force.receive(later, december),
+        Err(PolicyError::StaleVersion {
+            part: "rule book",
+            given: 2,
+            in_force: 2
+        }),
+        "a re-sent change"
+    );
+    assert_eq!(in_force.pending().len(), 1);
+}
+
+#[test]
+fn a_trial_applies_over_every_rule_book_in_force() {
+    let patch = ThresholdPatch {
+        t1_days_left: Some(4),
+        ..ThresholdPatch::default()
+    };
+    let mut in_force = PolicyInForce::shipped().with_trial(patch);
+    assert_eq!(in_force.policy().rules.defaults.t1_days_left, 4);
+    let mut book = RuleBook {
+        version: 2,
+        ..RuleBook::default()
+    };
+    book.defaults.t8_max_notices = 2;
+    let now = at("2026-12-08T10:00:00+08:00");
+    assert_eq!(
+        in_force.receive(change(PolicyContent::RuleBook(book)), now),
+        Ok(true)
+    );
+    let defaults = &in_force.policy().rules.defaults;
+    assert_eq!((defaults.t1_days_left, defaults.t8_max_notices), (4, 2));
+    assert_eq!(
+        in_force.sources().rule_book.defaults.t1_days_left,
+        2,
+        "the sources as given"
+    );
+}
+
+#[test]
+fn a_partition_s_policy_restores_from_its_snapshot() {
+    let mut in_force = PolicyInForce::shipped();
+    let mut later = change(PolicyContent::RuleBook(RuleBook {
+        version: 2,
+        ..RuleBook::default()
+    }));
+    later.applies_from = at("2027-01-01T00:00:00+08:00");
+    in_force
+        .receive(later, at("2026-12-08T10:00:00+08:00"))
+        .expect("held");
+    let text = serde_json::to_string(&in_force.snapshot()).expect("serialises");
+    let snapshot: PolicySnapshot = serde_json::from_str(&text).expect("deserialises");
+    assert_eq!(PolicyInForce::restore(snapshot), Ok(in_force));
 }

@@ -5,8 +5,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::case::{Case, Disposition, Policy};
+use casewatch_domain::case::{Case, Disposition};
 use casewatch_domain::ids::CaseNo;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_domain::record::{PartitionFold, Record};
 use casewatch_log::{EventLog, Offset, Partition, StoredRecord};
 use casewatch_proto::read_record;
@@ -584,10 +585,14 @@ impl Broken {
 /// A record that reads no longer although it was folded as readable is left out: its
 /// chain's verification names what became of it. An unreadable record tells no time; it
 /// counts with the records before it.
+///
+/// The partition's policy starts as `start` (its policy before any policy record), and the
+/// changes of policy the partition folded before the case's first record apply to it as
+/// they did then; those after, as the records come.
 pub async fn case_as_of<L, S>(
     log: &L,
     store: &S,
-    policy: &Policy,
+    start: &PolicyInForce,
     case_no: &str,
     at: Timestamp,
 ) -> Result<Option<Case>>
@@ -600,12 +605,19 @@ where
         return Ok(None);
     };
     let partition = first.position.partition;
+    let mut policy = start.clone();
+    for row in store.policy_records(partition).await? {
+        if row.position.offset < first.position.offset {
+            // A refused change is refused again: the same changes come before it.
+            let _ = policy.receive(row.change, row.recorded_at);
+        }
+    }
     let folded_readable: HashSet<Offset> = steps
         .iter()
         .filter(|step| step.disposition != Disposition::Unreadable)
         .map(|step| step.position.offset)
         .collect();
-    let mut fold = PartitionFold::of_case(typed);
+    let mut fold = PartitionFold::of_case(typed).with_policy(policy);
     let mut from = first.position.offset;
     'pages: loop {
         let page = log.read(partition, from, READ_BATCH).await?;
@@ -624,20 +636,17 @@ where
                 continue;
             }
             // A refused action was refused then too.
-            let _ = fold.fold(&record, &stored.bytes, policy);
+            let _ = fold.fold(&record, &stored.bytes);
         }
     }
-    let mut case = fold.into_cases().next();
-    if let Some(case) = case.as_mut() {
-        case.advance(at, policy);
-    }
-    Ok(case)
+    Ok(fold.into_cases_as_of(at).next())
 }
 
-/// Folds the whole log into memory under `policy` and returns the cases `select` keeps, as
-/// folded under that policy (their alerts as it raises them), in case number order within
-/// each partition. For what-if questions over the past; nothing is written.
-pub async fn fold_all<L, F>(log: &L, policy: &Policy, select: F) -> Result<Vec<Case>>
+/// Folds the whole log into memory, each partition from policy `start` and the policy
+/// records on it, and returns the cases `select` keeps, as folded (their alerts as that
+/// policy raises them), in case number order within each partition. For what-if questions
+/// over the past (`start` with a trial); nothing is written.
+pub async fn fold_all<L, F>(log: &L, start: &PolicyInForce, select: F) -> Result<Vec<Case>>
 where
     L: EventLog + ?Sized,
     F: Fn(&Case) -> bool,
@@ -647,15 +656,11 @@ where
         let until = log.high_water(partition).await?;
         let (pages_tx, mut pages) = mpsc::channel::<Vec<StoredRecord>>(1);
         let fold = async move {
-            let mut cases = PartitionFold::default();
+            let mut cases = PartitionFold::default().with_policy(start.clone());
             while let Some(page) = pages.recv().await {
                 for stored in page {
                     // A refused action was refused live too.
-                    let _ = cases.fold(
-                        &read_record(&stored.bytes, &stored.key),
-                        &stored.bytes,
-                        policy,
-                    );
+                    let _ = cases.fold(&read_record(&stored.bytes, &stored.key), &stored.bytes);
                 }
             }
             Ok(cases)

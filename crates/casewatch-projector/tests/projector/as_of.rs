@@ -7,7 +7,8 @@
 
 use casewatch_domain::Timestamp;
 use casewatch_domain::alert::AlertState;
-use casewatch_domain::case::{Case, CaseStatus, Policy};
+use casewatch_domain::case::{Case, CaseStatus};
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_domain::record::PartitionFold;
 use casewatch_log::embedded::{EmbeddedLog, tamper};
 use casewatch_log::{Destination, Position};
@@ -22,7 +23,6 @@ use crate::tampering::{self, CASE, Data, OTHER};
 /// them without it) and without the one at offset `left_out`, folded by the domain's
 /// partition fold.
 fn fold_the_list(until: Option<Timestamp>, left_out: Option<u64>) -> PartitionFold {
-    let policy = Policy::default();
     let mut fold = PartitionFold::default();
     for (offset, record) in (0..).zip(tampering::records()) {
         if Some(offset) == left_out {
@@ -36,7 +36,7 @@ fn fold_the_list(until: Option<Timestamp>, left_out: Option<u64>) -> PartitionFo
         if until.is_some_and(|until| read.clock_after(None).is_some_and(|time| time > until)) {
             break;
         }
-        let _ = fold.fold(&read, &record.bytes, &policy);
+        let _ = fold.fold(&read, &record.bytes);
     }
     fold
 }
@@ -44,11 +44,9 @@ fn fold_the_list(until: Option<Timestamp>, left_out: Option<u64>) -> PartitionFo
 /// `CASE` as the appended records up to `at` make it (the one at `left_out` left out),
 /// time then advanced to `at`; `None` if no record of the case was recorded by then.
 fn folded_from_the_list(at: Timestamp, left_out: Option<u64>) -> Option<Case> {
-    let mut case = fold_the_list(Some(at), left_out)
-        .into_cases()
-        .find(|case| case.case_no.as_str() == CASE)?;
-    case.advance(at, &Policy::default());
-    Some(case)
+    fold_the_list(Some(at), left_out)
+        .into_cases_as_of(at)
+        .find(|case| case.case_no.as_str() == CASE)
 }
 
 /// `CASE` as `audit::case_as_of` reads it at `at` from the log and views of `data`.
@@ -57,7 +55,7 @@ async fn as_of(data: &Data, at: Timestamp) -> Option<Case> {
     let store = SqliteStore::open(&data.views())
         .await
         .expect("the views open");
-    let case = audit::case_as_of(&log, &store, &Policy::default(), CASE, at)
+    let case = audit::case_as_of(&log, &store, &PolicyInForce::shipped(), CASE, at)
         .await
         .expect("the case reads as of an instant");
     store.close().await;
@@ -194,7 +192,7 @@ async fn a_record_that_reads_no_longer_is_left_out_of_the_case_as_of_an_instant(
 async fn the_log_folded_in_memory_is_the_fold_of_every_record_selected() {
     let data = tampering::folded().await;
     let log = EmbeddedLog::open_read_only(&data.log_dir()).expect("the log opens");
-    let policy = Policy::default();
+    let policy = PolicyInForce::shipped();
     let every: Vec<Case> = fold_the_list(None, None).into_cases().collect();
     assert_eq!(
         every

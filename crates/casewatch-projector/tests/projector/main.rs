@@ -8,5 +8,6 @@ mod adversarial;
 mod as_of;
 #[path = "../common/mod.rs"]
 mod common;
+mod policy;
 mod resume;
 mod tampering;

@@ -308,6 +308,20 @@ impl ViewStore for Killer {
         self.inner.chain_links(partition, from, limit).await
     }
 
+    async fn partition_policy(
+        &self,
+        partition: u32,
+    ) -> Result<Option<casewatch_domain::policy::PolicySnapshot>, StoreError> {
+        self.inner.partition_policy(partition).await
+    }
+
+    async fn policy_records(
+        &self,
+        partition: u32,
+    ) -> Result<Vec<casewatch_store::PolicyRecordRow>, StoreError> {
+        self.inner.policy_records(partition).await
+    }
+
     async fn statistics(
         &self,
         from: NaiveDate,

@@ -50,6 +50,7 @@ fn payload_of(record: &Content) -> (pb::RecordKind, Vec<u8>) {
             pb::RecordKind::ClockTick,
             pb::ClockTick::from(tick).encode_to_vec(),
         ),
+        Content::Policy(_) => unreachable!("`any_record` makes no change of policy"),
     }
 }
 

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use casewatch_domain::access::{Grant, Principal, RegionScope, Role};
-use casewatch_domain::case::Policy;
 use casewatch_domain::ids::RegionCode;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_proto::client::Bearer;
 use casewatch_proto::pb;
 use casewatch_proto::pb::ingest_service_client::IngestServiceClient;
@@ -133,7 +133,7 @@ async fn node(
         config,
         "127.0.0.1:0".parse().expect("an address"),
         Arc::new(ManualClock::new(local("2026-03-02 08:00"))),
-        Arc::new(Policy::default()),
+        PolicyInForce::shipped(),
     )
     .await
     .expect("the node starts");

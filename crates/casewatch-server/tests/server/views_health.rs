@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use casewatch_domain::access::Role;
-use casewatch_domain::case::Policy;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_proto::pb;
 use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
@@ -136,7 +136,7 @@ async fn monitor_and_audit_are_not_serving_while_the_views_are_away() {
         Arc::new(store.clone()),
         "127.0.0.1:0".parse().expect("an address"),
         Arc::new(SystemClock),
-        Arc::new(Policy::default()),
+        PolicyInForce::shipped(),
         NodeOptions {
             tick_every: None,
             edge: Edge {

@@ -490,3 +490,73 @@ pub async fn alert_changes_between_take_from_inclusive_to_exclusive<H: Harness>(
     );
     assert!(!all(last, last + nanosecond).await.is_empty());
 }
+
+/// The policy a batch leaves its partition with replaces the one saved before; a batch
+/// that changes no policy leaves it; the changes of policy folded read back in offset
+/// order with what became of each, partition by partition.
+pub async fn partition_policy_and_its_history_read_back<H: Harness>(harness: &mut H) {
+    use casewatch_domain::policy::{PolicyChange, PolicyContent, PolicyInForce};
+    use casewatch_domain::rulebook::RuleBook;
+
+    use crate::{PolicyOutcome, PolicyRecordRow};
+
+    let store = harness.fresh().await;
+    assert_eq!(store.partition_policy(0).await.expect("reads"), None);
+    let change = |version: u32, applies_from: &str| PolicyChange {
+        content: PolicyContent::RuleBook(RuleBook {
+            version,
+            ..RuleBook::default()
+        }),
+        author: "province-admin".into(),
+        reason: format!("rule book {version}"),
+        applies_from: local(applies_from),
+    };
+    let record = |offset: u64, change: PolicyChange, outcome: PolicyOutcome| PolicyRecordRow {
+        position: Position {
+            partition: 0,
+            offset,
+        },
+        recorded_at: local("2026-12-07 15:00"),
+        change,
+        outcome,
+    };
+    let mut in_force = PolicyInForce::shipped();
+    in_force
+        .receive(change(2, "2026-12-07 15:00"), local("2026-12-07 15:00"))
+        .expect("applies");
+    let mut first = stats_batch(0, 0, 3, Vec::new());
+    first.policy = Some(in_force.snapshot());
+    first.policy_records = vec![
+        record(0, change(2, "2026-12-07 15:00"), PolicyOutcome::Applied),
+        record(
+            2,
+            change(2, "2026-12-07 15:00"),
+            PolicyOutcome::Refused("rule book version 2 does not follow version 2".into()),
+        ),
+    ];
+    in_force
+        .receive(change(3, "2027-01-01 00:00"), local("2026-12-07 15:00"))
+        .expect("held");
+    let mut second = stats_batch(0, 3, 5, Vec::new());
+    second.policy = Some(in_force.snapshot());
+    second.policy_records = vec![record(
+        4,
+        change(3, "2027-01-01 00:00"),
+        PolicyOutcome::Held,
+    )];
+    let third = stats_batch(0, 5, 6, Vec::new());
+    let expected_records = [first.policy_records.clone(), second.policy_records.clone()].concat();
+    apply_each(&store, vec![first, second, third]).await;
+
+    assert_eq!(
+        store.partition_policy(0).await.expect("reads"),
+        Some(in_force.snapshot()),
+        "the second batch's, kept by the third"
+    );
+    assert_eq!(
+        store.policy_records(0).await.expect("reads"),
+        expected_records
+    );
+    assert_eq!(store.partition_policy(1).await.expect("reads"), None);
+    assert_eq!(store.policy_records(1).await.expect("reads"), []);
+}

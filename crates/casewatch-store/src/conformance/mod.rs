@@ -83,6 +83,7 @@ macro_rules! view_store_conformance {
             quarantined_records_are_kept,
             concurrent_partitions_skip_no_alert,
             the_log_identity_is_set_once,
+            partition_policy_and_its_history_read_back,
         );
     };
     (@tests $opener:expr; $($check:ident,)*) => {

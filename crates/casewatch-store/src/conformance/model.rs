@@ -483,25 +483,19 @@ pub(super) fn stats_batch(
     stats: Vec<(StatKey, Counters)>,
 ) -> ViewBatch {
     ViewBatch {
-        partition,
-        from_offset: from,
-        checkpoint: Checkpoint {
-            partition,
-            next_offset: to,
-            chain_hash: [u8::try_from(to % 256).unwrap_or(0); 32],
-            clock: Some(
-                local("2026-03-02 09:00")
-                    + chrono::TimeDelta::seconds(i64::try_from(to).unwrap_or(0)),
-            ),
-        },
-        cases: Vec::new(),
-        steps: Vec::new(),
-        links: Vec::new(),
-        pending_added: Vec::new(),
-        pending_removed: Vec::new(),
-        alerts: Vec::new(),
-        refusals: Vec::new(),
-        quarantine: Vec::new(),
         stats,
+        ..ViewBatch::new(
+            partition,
+            from,
+            Checkpoint {
+                partition,
+                next_offset: to,
+                chain_hash: [u8::try_from(to % 256).unwrap_or(0); 32],
+                clock: Some(
+                    local("2026-03-02 09:00")
+                        + chrono::TimeDelta::seconds(i64::try_from(to).unwrap_or(0)),
+                ),
+            },
+        )
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 use std::time::Instant;
 
+use casewatch_domain::policy::PolicySnapshot;
 use casewatch_domain::stats::{Counters, StatKey};
 use sqlx::QueryBuilder;
 use tracing::debug;
@@ -16,8 +17,8 @@ use super::{
 };
 use crate::codec::{corrupt, day_text, enum_text, timestamp_text, to_json};
 use crate::{
-    AlertChangeRow, CaseRow, CommitNotice, CommittedAlert, Hash, Position, Result, StepRow,
-    StoreError, ViewBatch,
+    AlertChangeRow, CaseRow, CommitNotice, CommittedAlert, Hash, Partition, PolicyOutcome,
+    PolicyRecordRow, Position, Result, StepRow, StoreError, ViewBatch,
 };
 
 impl<DB: Dialect> SqlViews<DB> {
@@ -191,6 +192,15 @@ impl EncodedBatch {
             .flat_map(|batch| &batch.quarantine)
             .map(|row| (row.position, row))
             .collect();
+        let policies: BTreeMap<Partition, &PolicySnapshot> = batches
+            .iter()
+            .filter_map(|batch| Some((batch.partition, batch.policy.as_ref()?)))
+            .collect();
+        let policy_records: BTreeMap<Position, &PolicyRecordRow> = batches
+            .iter()
+            .flat_map(|batch| &batch.policy_records)
+            .map(|row| (row.position, row))
+            .collect();
         let mut stats: BTreeMap<&StatKey, Counters> = BTreeMap::new();
         for (key, counters) in batches.iter().flat_map(|batch| &batch.stats) {
             *stats.entry(key).or_default() += counters;
@@ -221,6 +231,45 @@ impl EncodedBatch {
                 rows: links
                     .into_iter()
                     .map(|(position, hash)| at_position(position, [hash.into()]))
+                    .collect::<Result<_>>()?,
+            },
+            Rows {
+                head: "INSERT INTO partition_policy (partition, snapshot)",
+                tail: " ON CONFLICT (partition) DO UPDATE SET snapshot = excluded.snapshot",
+                rows: policies
+                    .into_iter()
+                    .map(|(partition, snapshot)| {
+                        Ok(vec![
+                            i64::from(partition).into(),
+                            to_json("partition policy", snapshot)?.into(),
+                        ])
+                    })
+                    .collect::<Result<_>>()?,
+            },
+            Rows {
+                head: "INSERT INTO policy_records (partition, log_offset, recorded_at, change, \
+                       outcome, reason)",
+                tail: " ON CONFLICT (partition, log_offset) DO UPDATE \
+                       SET recorded_at = excluded.recorded_at, change = excluded.change, \
+                       outcome = excluded.outcome, reason = excluded.reason",
+                rows: policy_records
+                    .into_values()
+                    .map(|row| {
+                        let (outcome, reason) = match &row.outcome {
+                            PolicyOutcome::Applied => ("applied", None),
+                            PolicyOutcome::Held => ("held", None),
+                            PolicyOutcome::Refused(reason) => ("refused", Some(reason.as_str())),
+                        };
+                        at_position(
+                            row.position,
+                            [
+                                timestamp_text(&row.recorded_at).into(),
+                                to_json("policy change", &row.change)?.into(),
+                                outcome.into(),
+                                reason.map(str::to_owned).into(),
+                            ],
+                        )
+                    })
                     .collect::<Result<_>>()?,
             },
             Rows {

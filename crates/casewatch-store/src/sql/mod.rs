@@ -243,6 +243,20 @@ macro_rules! view_store {
                 self.views.chain_links(partition, from, limit).await
             }
 
+            async fn partition_policy(
+                &self,
+                partition: $crate::Partition,
+            ) -> $crate::Result<Option<::casewatch_domain::policy::PolicySnapshot>> {
+                self.views.partition_policy(partition).await
+            }
+
+            async fn policy_records(
+                &self,
+                partition: $crate::Partition,
+            ) -> $crate::Result<Vec<$crate::PolicyRecordRow>> {
+                self.views.policy_records(partition).await
+            }
+
             async fn statistics(
                 &self,
                 from: ::chrono::NaiveDate,

@@ -4,13 +4,14 @@ use casewatch_domain::Timestamp;
 use casewatch_domain::alert::Alert;
 use casewatch_domain::case::{Case, CaseStatus};
 use casewatch_domain::catalogue::Level;
+use casewatch_domain::policy::PolicySnapshot;
 use casewatch_domain::stats::{Counters, StatKey};
 use chrono::NaiveDate;
 use sqlx::QueryBuilder;
 
 use super::rows::{
-    case_from_row, chain_link_page, checkpoint_from_row, committed_from_row, position_from_row,
-    stat_from_row, step_from_row, step_hash_page,
+    case_from_row, chain_link_page, checkpoint_from_row, committed_from_row,
+    policy_record_from_row, position_from_row, stat_from_row, step_from_row, step_hash_page,
 };
 use super::{
     Columns, Dialect, PushParam, SqlViews, cursor_bind, db, level_rank, offset_bind, push_prefixes,
@@ -19,7 +20,8 @@ use crate::codec::{day_text, enum_text, from_json, hash, parse_text, timestamp_t
 use crate::digest::ViewDigest;
 use crate::{
     AlertFilter, CaseFilter, CaseRecord, CaseRow, ChainLink, Checkpoint, CommittedAlert, Hash,
-    Offset, OverdueFilter, Partition, Position, QuarantineRow, Result, StepHash, StepRow,
+    Offset, OverdueFilter, Partition, PolicyRecordRow, Position, QuarantineRow, Result, StepHash,
+    StepRow,
 };
 
 const CHECKPOINT_COLUMNS: &str = "partition, next_offset, chain_hash, clock";
@@ -358,6 +360,38 @@ impl<DB: Dialect> SqlViews<DB> {
             Some(row) => chain_link_page(partition, row),
             None => Ok(Vec::new()),
         }
+    }
+
+    pub(crate) async fn partition_policy(
+        &self,
+        partition: Partition,
+    ) -> Result<Option<PolicySnapshot>> {
+        let mut query =
+            QueryBuilder::new("SELECT snapshot FROM partition_policy WHERE partition = ");
+        query.push_param(i64::from(partition));
+        self.fetch(query)
+            .await?
+            .first()
+            .map(|row| from_json("partition policy", row.text("snapshot")?))
+            .transpose()
+    }
+
+    pub(crate) async fn policy_records(
+        &self,
+        partition: Partition,
+    ) -> Result<Vec<PolicyRecordRow>> {
+        let mut query = QueryBuilder::new(
+            "SELECT partition, log_offset, recorded_at, change, outcome, reason \
+             FROM policy_records WHERE partition = ",
+        );
+        query
+            .push_param(i64::from(partition))
+            .push(" ORDER BY log_offset");
+        self.fetch(query)
+            .await?
+            .iter()
+            .map(policy_record_from_row)
+            .collect()
     }
 
     pub(crate) async fn statistics(

@@ -10,7 +10,7 @@ use super::{Columns, cursor_from, offset_from, partition_from};
 use crate::codec::{corrupt, from_json, hash, parse_day, parse_enum, parse_text, parse_timestamp};
 use crate::{
     AlertChangeRow, CaseRow, ChainLink, Checkpoint, CommittedAlert, Hash, Offset, Partition,
-    Position, Result, StepHash, StepRow,
+    PolicyOutcome, PolicyRecordRow, Position, Result, StepHash, StepRow,
 };
 
 pub(super) fn case_from_row(row: &impl Columns) -> Result<CaseRow> {
@@ -25,6 +25,23 @@ pub(super) fn case_from_row(row: &impl Columns) -> Result<CaseRow> {
         used_seconds: row.int("used_seconds")?,
         paused: row.flag("paused")?,
         as_of: parse_timestamp("case as_of", row.text("as_of")?)?,
+    })
+}
+
+pub(super) fn policy_record_from_row(row: &impl Columns) -> Result<PolicyRecordRow> {
+    let outcome = match row.text("outcome")? {
+        "applied" => PolicyOutcome::Applied,
+        "held" => PolicyOutcome::Held,
+        "refused" => {
+            PolicyOutcome::Refused(row.optional_text("reason")?.unwrap_or_default().to_owned())
+        }
+        other => return Err(corrupt("policy outcome", other.to_owned())),
+    };
+    Ok(PolicyRecordRow {
+        position: position_from_row(row)?,
+        recorded_at: parse_timestamp("policy recorded_at", row.text("recorded_at")?)?,
+        change: from_json("policy change", row.text("change")?)?,
+        outcome,
     })
 }
 

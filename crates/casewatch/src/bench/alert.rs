@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use casewatch_domain::case::{Case, Policy};
 use casewatch_domain::event::CaseEvent;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_log::EventLog;
 use casewatch_proto::pb;
 use casewatch_proto::pb::ingest_service_client::IngestServiceClient;
@@ -172,7 +173,7 @@ async fn measure(
         store,
         "127.0.0.1:0".parse()?,
         clock,
-        Arc::new(Policy::default()),
+        PolicyInForce::shipped(),
         NodeOptions {
             tick_every: None,
             edge: casewatch_server::Edge { auth, tls: None },

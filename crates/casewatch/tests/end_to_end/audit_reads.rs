@@ -77,7 +77,7 @@ const AS_OF: &[AsOf] = &[
 
 /// `case_no` as the records of its partition recorded up to `at` make it, folded through
 /// the domain's own partition fold, with time then advanced to `at`.
-async fn prefix_folded(log: &dyn EventLog, policy: &Policy, case_no: &str, at: Timestamp) -> Case {
+async fn prefix_folded(log: &dyn EventLog, case_no: &str, at: Timestamp) -> Case {
     let partition = log.partition_of(case_no);
     let mut fold = PartitionFold::default();
     let mut from = 0;
@@ -95,15 +95,12 @@ async fn prefix_folded(log: &dyn EventLog, policy: &Policy, case_no: &str, at: T
             if record.clock_after(None).is_some_and(|time| time > at) {
                 break 'log;
             }
-            let _ = fold.fold(&record, &stored.bytes, policy);
+            let _ = fold.fold(&record, &stored.bytes);
         }
     }
-    let mut case = fold
-        .into_cases()
+    fold.into_cases_as_of(at)
         .find(|case| case.case_no.as_str() == case_no)
-        .expect("the case was reported by then");
-    case.advance(at, policy);
-    case
+        .expect("the case was reported by then")
 }
 
 #[tokio::test]
@@ -146,7 +143,7 @@ async fn a_case_as_of_past_instants_is_its_folded_prefix_and_as_worked_out_by_ha
             expected.at
         );
 
-        let folded = prefix_folded(log, &policy, CASE, at).await;
+        let folded = prefix_folded(log, CASE, at).await;
         let calendar = policy.calendars.for_region(&folded.region_code);
         let used = whole_units(
             folded.clock.used(Measure::Working, calendar, at),

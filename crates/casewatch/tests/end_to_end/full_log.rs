@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use casewatch_domain::case::Policy;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use casewatch_log::{Destination, EventLog, LogError, NewRecord};
 use casewatch_proto::pb;
@@ -39,7 +39,7 @@ async fn appends_to_a_full_log_are_answered_unavailable_event_by_event() {
         Arc::new(store),
         "127.0.0.1:0".parse().expect("an address"),
         Arc::new(ManualClock::new(local("2026-03-02 09:00"))),
-        Arc::new(Policy::default()),
+        PolicyInForce::shipped(),
         NodeOptions {
             tick_every: None,
             edge: casewatch_server::Edge { auth, tls: None },

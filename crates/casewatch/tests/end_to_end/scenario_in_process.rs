@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use casewatch_domain::case::{Case, CaseStatus, Light, Policy};
+use casewatch_domain::case::{Case, CaseStatus, Light};
 use casewatch_domain::record::{PartitionFold, Record};
 use casewatch_domain::stats::Counters;
 use casewatch_proto::decode_record;
@@ -16,7 +16,6 @@ struct Views {
 }
 
 fn fold(inputs: &[Input]) -> Views {
-    let policy = Policy::default();
     let mut cases = PartitionFold::default();
     let mut totals = Counters::default();
     for input in inputs {
@@ -26,7 +25,7 @@ fn fold(inputs: &[Input]) -> Views {
             recorded_at,
             content,
         };
-        for effects in cases.fold(&record, &bytes, &policy) {
+        for effects in cases.fold(&record, &bytes) {
             let effects = effects.expect("the scenario has no staff actions to refuse");
             for delta in &effects.stats {
                 totals += &delta.counters;

@@ -31,7 +31,6 @@ type Rows = Vec<(StatKey, Counters)>;
 /// Folds the script through the domain's one entry, record by record as the log carries
 /// it, and keeps the statistics deltas.
 fn fold_through_the_domain() -> Rows {
-    let policy = Policy::default();
     let mut cases = PartitionFold::default();
     let mut rows = Rows::new();
     for scripted in scripted_month() {
@@ -41,7 +40,7 @@ fn fold_through_the_domain() -> Rows {
             recorded_at,
             content,
         };
-        for effects in cases.fold(&record, &bytes, &policy) {
+        for effects in cases.fold(&record, &bytes) {
             let effects = effects.unwrap_or_else(|error| panic!("{record:?} refused: {error}"));
             rows.extend(
                 effects

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use casewatch_domain::access::{Grant, Principal, RegionScope, Role};
-use casewatch_domain::case::Policy;
 use casewatch_domain::ids::{DeptCode, RegionCode};
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_log::EventLog;
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_projector::Projector;
@@ -75,11 +75,11 @@ impl Harness {
 
     /// A node with `options`, except that it appends no clock ticks of its own.
     pub(crate) async fn start_configured(options: NodeOptions, operator: &str) -> Harness {
-        Self::start_under(Policy::default(), options, operator).await
+        Self::start_under(PolicyInForce::shipped(), options, operator).await
     }
 
     /// A node whose only principal is a development administrator, judging by `policy`.
-    pub(crate) async fn start_with_policy(policy: Policy) -> Harness {
+    pub(crate) async fn start_with_policy(policy: PolicyInForce) -> Harness {
         let (auth, token) = Authenticator::development();
         let options = NodeOptions {
             edge: Edge { auth, tls: None },
@@ -90,7 +90,7 @@ impl Harness {
 
     /// A node with `options` judging by `policy`, except that it appends no clock ticks of
     /// its own.
-    async fn start_under(policy: Policy, options: NodeOptions, operator: &str) -> Harness {
+    async fn start_under(policy: PolicyInForce, options: NodeOptions, operator: &str) -> Harness {
         let data = tempfile::tempdir().expect("a temporary directory");
         let mut config = NodeConfig::new(data.path());
         config.partitions = PARTITIONS;
@@ -103,7 +103,7 @@ impl Harness {
             config,
             "127.0.0.1:0".parse().expect("an address"),
             clock.clone(),
-            Arc::new(policy),
+            policy,
         )
         .await
         .expect("the node starts");
