@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "casewatch/v1/ingest.proto",
     "casewatch/v1/monitor.proto",
     "casewatch/v1/audit.proto",
+    "casewatch/v1/policy.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -11,6 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DeptCode, RegionCode};
+use crate::policy::PolicyContent;
 
 /// The role of a principal (a configured caller of Casewatch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -68,8 +69,12 @@ pub enum Operation {
     /// Read the rankings of departments and counties (`GetRanking`).
     ReadRankings,
     /// Replay, read the log, see cases as of a date, verify the chains, re-run the rules
-    /// (`AuditService`).
+    /// (`AuditService`), read the policy's history (`ListPolicyHistory`).
     Audit,
+    /// Read the policy in force (`GetPolicy`).
+    ReadPolicy,
+    /// Change the policy (`ApplyPolicy`), within the reach of [`Grant::may_change`].
+    ChangePolicy,
 }
 
 impl Operation {
@@ -82,6 +87,8 @@ impl Operation {
         Operation::ReadStatistics,
         Operation::ReadRankings,
         Operation::Audit,
+        Operation::ReadPolicy,
+        Operation::ChangePolicy,
     ];
 
     /// Whether `role` may perform the operation anywhere at all.
@@ -101,6 +108,8 @@ impl Operation {
             Operation::ActOnAlerts => matches!(role, R::Department | R::Monitor | R::Admin),
             Operation::ReadRankings => matches!(role, R::Monitor | R::Auditor | R::Admin),
             Operation::Audit => matches!(role, R::Auditor | R::Admin),
+            Operation::ReadPolicy => matches!(role, R::Monitor | R::Auditor | R::Admin),
+            Operation::ChangePolicy => role == R::Admin,
         }
     }
 }
@@ -115,6 +124,8 @@ impl fmt::Display for Operation {
             Operation::ReadStatistics => "read statistics",
             Operation::ReadRankings => "read rankings",
             Operation::Audit => "audit",
+            Operation::ReadPolicy => "read the policy",
+            Operation::ChangePolicy => "change the policy",
         })
     }
 }
@@ -239,6 +250,19 @@ pub enum Denied {
         /// The department of the case, alert or row asked for.
         dept: String,
     },
+    /// A change of policy beyond the caller's regions: the rule book and the national
+    /// calendar are every region's, a region's calendar its own and its parents'.
+    #[error("`{principal}` covers {scope}: {what} needs a principal of {needs}")]
+    PolicyBeyondScope {
+        /// The caller's principal id.
+        principal: String,
+        /// The caller's scope.
+        scope: String,
+        /// The part changed.
+        what: String,
+        /// The scope it needs.
+        needs: String,
+    },
     #[error(
         "records that cannot be placed in a region (quarantined ones) are for principals of \
          every region (`000000`) and no single department; `{principal}` covers {reach}"
@@ -310,6 +334,41 @@ impl Grant {
         Err(Denied::Unplaced {
             principal: self.principal.id.clone(),
             reach,
+        })
+    }
+
+    /// Whether the grant may make a change of policy of `content`: the rule book and the
+    /// national calendar apply everywhere, so only a grant of every region may change
+    /// them; a region's calendar, a grant whose regions contain that region (a city's
+    /// administrator changes its city's and its counties', not the province's). A grant
+    /// limited to one department changes none.
+    pub fn may_change(&self, content: &PolicyContent) -> Result<(), Denied> {
+        self.may(Operation::ChangePolicy)?;
+        let (allowed, what, needs) = match content {
+            PolicyContent::RuleBook(_) => (
+                self.scope.is_everywhere(),
+                "the rule book".to_owned(),
+                "every region (`000000`)".to_owned(),
+            ),
+            PolicyContent::NationalCalendar { .. } => (
+                self.scope.is_everywhere(),
+                "the national calendar".to_owned(),
+                "every region (`000000`)".to_owned(),
+            ),
+            PolicyContent::RegionCalendar { changes, .. } => (
+                self.scope.covers(&changes.region),
+                format!("the calendar of region `{}`", changes.region),
+                format!("a scope containing `{}`", changes.region),
+            ),
+        };
+        if allowed && self.dept.is_none() {
+            return Ok(());
+        }
+        Err(Denied::PolicyBeyondScope {
+            principal: self.principal.id.clone(),
+            scope: self.scope.to_string(),
+            what,
+            needs,
         })
     }
 
@@ -475,5 +534,63 @@ mod tests {
                 "{role}"
             );
         }
+    }
+
+    #[test]
+    fn a_change_of_policy_is_made_by_an_administrator_of_the_regions_it_applies_to() {
+        use crate::calendar::{CalendarData, RegionCalendar};
+        use crate::policy::PolicyContent;
+        use crate::rulebook::RuleBook;
+
+        let city_calendar = |code: &str| PolicyContent::RegionCalendar {
+            version: 2,
+            changes: RegionCalendar {
+                region: region(code),
+                office_hours: None,
+                holidays: Vec::new(),
+                workdays: Vec::new(),
+                years: Vec::new(),
+            },
+        };
+        let book = PolicyContent::RuleBook(RuleBook::default());
+        let national = PolicyContent::NationalCalendar {
+            version: 2,
+            data: CalendarData::default(),
+        };
+        let province = grant(Role::Admin, &["000000"], None);
+        let city = grant(Role::Admin, &["330100"], None);
+        for content in [&book, &national, &city_calendar("330106")] {
+            assert_eq!(province.may_change(content), Ok(()));
+        }
+        assert_eq!(city.may_change(&city_calendar("330100")), Ok(()));
+        assert_eq!(
+            city.may_change(&city_calendar("330106")),
+            Ok(()),
+            "its county"
+        );
+        assert_eq!(
+            city.may_change(&city_calendar("330000"))
+                .map_err(|denied| denied.to_string()),
+            Err(
+                "`p` covers `3301`: the calendar of region `330000` needs a principal of \
+                 a scope containing `330000`"
+                    .to_owned()
+            )
+        );
+        assert!(city.may_change(&book).is_err());
+        assert!(city.may_change(&national).is_err());
+        assert!(
+            grant(Role::Admin, &["000000"], Some(dept(1)))
+                .may_change(&city_calendar("330106"))
+                .is_err(),
+            "a department's administrator"
+        );
+        assert_eq!(
+            grant(Role::Monitor, &["000000"], None).may_change(&book),
+            Err(Denied::Role {
+                role: Role::Monitor,
+                operation: Operation::ChangePolicy
+            })
+        );
     }
 }

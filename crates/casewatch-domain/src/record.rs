@@ -267,15 +267,17 @@ impl PartitionFold {
         self.cases.into_values()
     }
 
-    /// The partition's cases with time let pass to `at` under the policy in force then,
-    /// by case number, given up.
-    pub fn into_cases_as_of(mut self, at: Timestamp) -> impl Iterator<Item = Case> {
+    /// The policy in force at `at`, and the partition's cases with time let pass to `at`
+    /// under it, by case number, given up.
+    pub fn into_cases_as_of(mut self, at: Timestamp) -> (Arc<Policy>, impl Iterator<Item = Case>) {
         self.policy.reach(at);
         let policy = Arc::clone(self.policy.policy());
-        self.cases.into_values().map(move |mut case| {
-            case.advance(at, &policy);
+        let judged_by = Arc::clone(&policy);
+        let cases = self.cases.into_values().map(move |mut case| {
+            case.advance(at, &judged_by);
             case
-        })
+        });
+        (policy, cases)
     }
 }
 

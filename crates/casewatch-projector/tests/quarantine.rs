@@ -290,6 +290,7 @@ async fn unreadable_records_are_quarantined_and_alerted_and_the_projector_goes_o
         .expect("the case existed");
     assert_eq!(
         as_of
+            .case
             .alerts
             .iter()
             .filter(|alert| alert.rule() == RuleId::C5)

@@ -3,7 +3,7 @@
 use casewatch_domain::ValidationError;
 use casewatch_domain::policy::{PolicyChange, PolicyContent, PolicyPart};
 
-use crate::convert::{enum_field, timestamp_field};
+use crate::convert::{ProtoEnum, enum_field, timestamp_field, timestamp_to_pb};
 use crate::pb;
 
 impl TryFrom<pb::PolicyEvent> for PolicyChange {
@@ -29,10 +29,23 @@ impl TryFrom<pb::PolicyEvent> for PolicyChange {
     }
 }
 
+impl From<&PolicyChange> for pb::PolicyEvent {
+    /// The document as this build renders the part, which reads back as the same change.
+    fn from(change: &PolicyChange) -> Self {
+        pb::PolicyEvent {
+            part: change.content.kind().to_pb(),
+            version: change.content.version(),
+            document: change.content.document(),
+            author: change.author.clone(),
+            reason: change.reason.clone(),
+            applies_from: Some(timestamp_to_pb(change.applies_from)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::{ProtoEnum, timestamp_to_pb};
     use crate::{decode_record, encode_record};
     use casewatch_domain::record::Content;
     use prost::Message;
@@ -73,6 +86,15 @@ mod tests {
             panic!("a rule book");
         };
         assert_eq!((book.version, book.defaults.t8_notice_within_days), (2, 7));
+    }
+
+    #[test]
+    fn a_change_renders_as_an_event_that_reads_back_as_it() {
+        let change = PolicyChange::try_from(event()).expect("a change");
+        assert_eq!(
+            PolicyChange::try_from(pb::PolicyEvent::from(&change)),
+            Ok(change)
+        );
     }
 
     #[test]

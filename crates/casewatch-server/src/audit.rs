@@ -374,7 +374,7 @@ impl pb::audit_service_server::AuditService for Audit {
         let request = request.into_inner();
         let at = timestamp_field("at", request.at).map_err(invalid)?;
         let state = &self.state;
-        let case = audit::case_as_of(
+        let as_of = audit::case_as_of(
             &*state.log,
             &*state.store,
             &state.policy,
@@ -386,12 +386,9 @@ impl pb::audit_service_server::AuditService for Audit {
         .ok_or_else(|| {
             Status::not_found(format!("case `{}` had no record by then", request.case_no))
         })?;
+        let case = as_of.case;
         reach(&caller, &case)?;
-        let calendar = state
-            .policy
-            .policy()
-            .calendars
-            .for_region(&case.region_code);
+        let calendar = as_of.policy.calendars.for_region(&case.region_code);
         let row = casewatch_store::CaseRow {
             light: case.light(),
             promised_due: case.promised_due(calendar),
@@ -404,7 +401,7 @@ impl pb::audit_service_server::AuditService for Audit {
             case,
         };
         Ok(Response::new(pb::GetCaseAsOfResponse {
-            case_view: Some(views::case_view(state, &row, at)),
+            case_view: Some(views::case_view(&as_of.policy, &row, at)),
             alerts: row.case.alerts.iter().map(pb::Alert::from).collect(),
         }))
     }

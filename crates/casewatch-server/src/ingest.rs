@@ -167,7 +167,8 @@ fn check(
                         Denied::OtherDepartment { .. } => "dept_code",
                         Denied::OutsideScope { .. }
                         | Denied::Role { .. }
-                        | Denied::Unplaced { .. } => "region_code",
+                        | Denied::Unplaced { .. }
+                        | Denied::PolicyBeyondScope { .. } => "region_code",
                     };
                     let message = reason.to_string();
                     denied.get_or_insert((0, reason)).0 += 1;

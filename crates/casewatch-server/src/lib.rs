@@ -26,6 +26,7 @@ mod health;
 mod ingest;
 mod monitor;
 pub mod node;
+mod policy;
 mod relay;
 pub mod reports;
 mod tasks;
@@ -57,6 +58,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The policy in force as the views hold it: as the first partition folded the
+    /// changes on the log (every partition folds the same ones), or the start before any.
+    pub(crate) async fn policy_in_force(&self) -> Result<PolicyInForce, Status> {
+        match self.store.partition_policy(0).await.map_err(store_status)? {
+            Some(snapshot) => PolicyInForce::restore(snapshot)
+                .map_err(|error| Status::internal(format!("the saved policy: {error}"))),
+            None => Ok(self.policy.clone()),
+        }
+    }
+
     /// What the ingest service needs of this state, to serve it beside the views.
     pub fn ingest(&self) -> IngestState {
         IngestState {
@@ -95,7 +106,7 @@ impl std::fmt::Debug for IngestState {
 pub struct Services {
     /// `IngestService`.
     pub ingest: Option<IngestState>,
-    /// `MonitorService` and `AuditService`, over the views.
+    /// `MonitorService`, `AuditService` and `PolicyService`, over the views.
     pub views: Option<AppState>,
     /// How callers are identified and kept apart.
     pub edge: Edge,
@@ -222,7 +233,7 @@ pub(crate) async fn await_consistency(
 
 /// The gRPC router with `services`, health and reflection. Health reports SERVING for
 /// each service served here, so a readiness probe can ask for the one it needs, and
-/// NOT_SERVING for monitor and audit while the views do not answer; every other service
+/// NOT_SERVING for monitor, audit and policy while the views do not answer; every other service
 /// authenticates its callers first.
 async fn router(services: Services) -> Result<Router, BuildError> {
     use tonic::service::interceptor::InterceptedService;
@@ -275,14 +286,18 @@ async fn router(services: Services) -> Result<Router, BuildError> {
         health_reporter
             .set_serving::<pb::audit_service_server::AuditServiceServer<audit::Audit>>()
             .await;
+        health_reporter
+            .set_serving::<pb::policy_service_server::PolicyServiceServer<policy::Policies>>()
+            .await;
         // While the views are away, the services that read them say so.
         use tonic::server::NamedService as _;
         type MonitorServer = pb::monitor_service_server::MonitorServiceServer<monitor::Monitor>;
         type AuditServer = pb::audit_service_server::AuditServiceServer<audit::Audit>;
+        type PolicyServer = pb::policy_service_server::PolicyServiceServer<policy::Policies>;
         tokio::spawn(health::follow_views(
             health_reporter.clone(),
             state.store.clone(),
-            vec![MonitorServer::NAME, AuditServer::NAME],
+            vec![MonitorServer::NAME, AuditServer::NAME, PolicyServer::NAME],
             health::PROBE_EVERY,
             state.shutdown.clone(),
         ));
@@ -296,8 +311,12 @@ async fn router(services: Services) -> Result<Router, BuildError> {
                 auth.clone(),
             ))
             .add_service(InterceptedService::new(
-                pb::audit_service_server::AuditServiceServer::new(audit::Audit::new(state))
+                pb::audit_service_server::AuditServiceServer::new(audit::Audit::new(state.clone()))
                     .max_decoding_message_size(limit),
+                auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                PolicyServer::new(policy::Policies::new(state)).max_decoding_message_size(limit),
                 auth,
             ));
     }

@@ -176,7 +176,11 @@ impl pb::monitor_service_server::MonitorService for Monitor {
             .ok_or_else(|| Status::not_found(format!("case `{}` not found", request.case_no)))?;
         reach(&caller, &row.case)?;
         Ok(Response::new(pb::GetCaseResponse {
-            case_view: Some(views::case_view(&self.state, &row, self.state.clock.now())),
+            case_view: Some(views::case_view(
+                self.state.policy_in_force().await?.policy(),
+                &row,
+                self.state.clock.now(),
+            )),
             alerts: row.case.alerts.iter().map(pb::Alert::from).collect(),
         }))
     }
@@ -212,10 +216,11 @@ impl pb::monitor_service_server::MonitorService for Monitor {
             String::new()
         };
         let now = self.state.clock.now();
+        let policy = self.state.policy_in_force().await?;
         Ok(Response::new(pb::ListCasesResponse {
             cases: rows
                 .iter()
-                .map(|row| views::case_view(&self.state, row, now))
+                .map(|row| views::case_view(policy.policy(), row, now))
                 .collect(),
             next_page_token,
         }))
@@ -308,7 +313,8 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         reach(&caller, &row.case)?;
         let now = self.state.clock.now();
         let mut trial: Case = row.case.clone();
-        match trial.handle_supervision(&domain, now, self.state.policy.policy()) {
+        let policy = self.state.policy_in_force().await?;
+        match trial.handle_supervision(&domain, now, policy.policy()) {
             Ok(_) => {}
             // A retry of an action already applied: answered with the original, appended
             // nothing.
@@ -435,7 +441,8 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         request: Request<pb::GetReportRequest>,
     ) -> Result<Response<pb::DispatchList>, Status> {
         let ask = self.report_ask(request, Operation::ReadStatistics).await?;
-        let policy = self.state.policy.policy();
+        let in_force = self.state.policy_in_force().await?;
+        let policy = in_force.policy();
         let report =
             reports::dispatch_list(self.store(), policy, &ask.region, &ask.reach, ask.day).await;
         reply(report)
@@ -446,7 +453,8 @@ impl pb::monitor_service_server::MonitorService for Monitor {
         request: Request<pb::GetReportRequest>,
     ) -> Result<Response<pb::MonthlyBulletin>, Status> {
         let ask = self.report_ask(request, Operation::ReadStatistics).await?;
-        let policy = self.state.policy.policy();
+        let in_force = self.state.policy_in_force().await?;
+        let policy = in_force.policy();
         let report =
             reports::monthly_bulletin(self.store(), policy, &ask.region, &ask.reach, ask.day).await;
         reply(report)

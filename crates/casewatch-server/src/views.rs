@@ -11,8 +11,8 @@ use casewatch_proto::pb;
 use casewatch_store::{AlertFilter, CaseRow, CommittedAlert, OverdueFilter};
 use tonic::Status;
 
-use crate::AppState;
 use crate::auth::Caller;
+use casewatch_domain::case::Policy;
 
 /// An invalid request field as a status naming it.
 pub(crate) fn invalid(error: casewatch_domain::ValidationError) -> Status {
@@ -43,13 +43,9 @@ fn optional(text: &str) -> Option<String> {
 
 /// A case as a message, its working time used counted to `at` (never before the case's own
 /// time): the moment it is read, or the instant an auditor asks about.
-pub(crate) fn case_view(state: &AppState, row: &CaseRow, at: Timestamp) -> pb::CaseView {
+pub(crate) fn case_view(policy: &Policy, row: &CaseRow, at: Timestamp) -> pb::CaseView {
     let case = &row.case;
-    let calendar = state
-        .policy
-        .policy()
-        .calendars
-        .for_region(&case.region_code);
+    let calendar = policy.calendars.for_region(&case.region_code);
     let used_working = case.clock.used(
         casewatch_domain::clock::Measure::Working,
         calendar,

@@ -12,6 +12,7 @@ use crate::bench::BenchArgs;
 use crate::commands::{MigrateArgs, RebuildArgs, ReplayArgs, VerifyArgs};
 use crate::config::{RoleArgs, ToolLogArgs};
 use crate::demo::DemoArgs;
+use crate::policy::PolicyArgs;
 use crate::report::ReportArgs;
 use crate::roles::{IngestArgs, ProjectArgs, ServeArgs};
 use crate::simulate::SimulateArgs;
@@ -34,7 +35,7 @@ pub(crate) enum Command {
     /// Run the projector role: fold the partitions the consumer group gives this member
     /// into the views (two or more share the partitions).
     Project(ProjectArgs),
-    /// Run the api role: `MonitorService` and `AuditService` over the views, pushing the
+    /// Run the api role: `MonitorService`, `AuditService` and `PolicyService` over the views, pushing the
     /// alerts any projector commits (many replicas).
     Api(RoleArgs),
     /// Start a node on an accelerated clock and push a simulated city into it over gRPC,
@@ -61,6 +62,9 @@ pub(crate) enum Command {
     /// `weekly` ranking (周排名), the ten-day `dispatch` list (旬调度) or the `monthly`
     /// bulletin (月通报), as Markdown, CSV, JSON or printable HTML.
     Report(ReportArgs),
+    /// The policy of a running node: `show` the rule book and the working calendars in
+    /// force, their `history`, and `diff` or `apply` a change from a TOML file.
+    Policy(PolicyArgs),
     /// Make a bearer token for a new principal: the `[[principals]]` entry that configures
     /// it (which holds only the token's SHA-256) on standard output, the token itself on
     /// standard error.
@@ -86,6 +90,7 @@ impl Command {
             #[cfg(feature = "bench")]
             Command::Bench(args) => &args.log,
             Command::Report(args) => &args.log,
+            Command::Policy(args) => args.action.log(),
         };
         Some(log.filter())
     }

@@ -16,6 +16,7 @@ mod config;
 mod demo;
 mod lock;
 mod out;
+mod policy;
 mod report;
 mod roles;
 mod simulate;
@@ -55,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         #[cfg(feature = "bench")]
         cli::Command::Bench(args) => tool(bench::run(args)).await,
         cli::Command::Report(args) => tool(report::run(args)).await,
+        cli::Command::Policy(args) => tool(policy::run(args)).await,
         cli::Command::Token(args) => tool(async move { access::print_token(&args) }).await,
     };
     out::stop_if_closed(&result);

@@ -114,6 +114,25 @@ impl PolicyContent {
         }
     }
 
+    /// Which part it replaces.
+    pub fn kind(&self) -> PolicyPart {
+        match self {
+            PolicyContent::RuleBook(_) => PolicyPart::RuleBook,
+            PolicyContent::NationalCalendar { .. } => PolicyPart::NationalCalendar,
+            PolicyContent::RegionCalendar { .. } => PolicyPart::RegionCalendar,
+        }
+    }
+
+    /// The part as a TOML document that [`parse`](Self::parse) reads back as it is.
+    pub fn document(&self) -> String {
+        let rendered = match self {
+            PolicyContent::RuleBook(book) => toml::to_string(book),
+            PolicyContent::NationalCalendar { data, .. } => toml::to_string(data),
+            PolicyContent::RegionCalendar { changes, .. } => toml::to_string(changes),
+        };
+        rendered.expect("policy parts render as TOML")
+    }
+
     /// The part it changes, as operators name it.
     pub fn part(&self) -> &'static str {
         match self {
@@ -174,6 +193,64 @@ impl PolicySources {
                 .collect(),
             regions: BTreeMap::new(),
         }
+    }
+
+    /// The parts in force, each as the change that would install it: the rule book, the
+    /// national calendar's years, and each region's changes.
+    pub fn parts(&self) -> Vec<PolicyContent> {
+        let mut parts = vec![
+            PolicyContent::RuleBook(self.rule_book.clone()),
+            PolicyContent::NationalCalendar {
+                version: self.calendar_version,
+                data: CalendarData {
+                    years: self.national.values().cloned().collect(),
+                },
+            },
+        ];
+        parts.extend(
+            self.regions
+                .values()
+                .map(|changes| PolicyContent::RegionCalendar {
+                    version: self.calendar_version,
+                    changes: changes.clone(),
+                }),
+        );
+        parts
+    }
+
+    /// The part `change` replaces, as a document before it and after it: the rule book,
+    /// the national calendar's years (the ones given replacing theirs), or the region's
+    /// changes (none before its first). For showing an operator what a change changes.
+    pub fn documents_changed(&self, change: &PolicyContent) -> (String, String) {
+        let mut after = self.clone();
+        match change {
+            PolicyContent::RuleBook(book) => after.rule_book = book.clone(),
+            PolicyContent::NationalCalendar { data, .. } => {
+                for year in &data.years {
+                    after.national.insert(year.year, year.clone());
+                }
+            }
+            PolicyContent::RegionCalendar { changes, .. } => {
+                after
+                    .regions
+                    .insert(changes.region.clone(), changes.clone());
+            }
+        }
+        let document = |sources: &PolicySources| {
+            sources
+                .parts()
+                .into_iter()
+                .find(|part| match (part, change) {
+                    (
+                        PolicyContent::RegionCalendar { changes: held, .. },
+                        PolicyContent::RegionCalendar { changes, .. },
+                    ) => held.region == changes.region,
+                    (part, change) => part.kind() == change.kind(),
+                })
+                .map(|part| part.document())
+                .unwrap_or_default()
+        };
+        (document(self), document(&after))
     }
 
     /// The policy the rules read.

@@ -376,3 +376,73 @@ fn a_partition_s_policy_restores_from_its_snapshot() {
     let snapshot: PolicySnapshot = serde_json::from_str(&text).expect("deserialises");
     assert_eq!(PolicyInForce::restore(snapshot), Ok(in_force));
 }
+
+#[test]
+fn every_part_in_force_renders_as_a_document_that_reads_back() {
+    let mut sources = PolicySources::shipped();
+    sources
+        .apply(&change(PolicyContent::RegionCalendar {
+            version: 2,
+            changes: toml::from_str(
+                "region = \"330100\"\nholidays = [{ name = \"local\", from = \"2026-03-04\", to = \"2026-03-04\" }]\n",
+            )
+            .expect("valid changes"),
+        }))
+        .expect("applies");
+    let mut book = RuleBook {
+        version: 2,
+        ..RuleBook::default()
+    };
+    book.defaults.disabled.insert(RuleId::C2);
+    book.items.insert(
+        ItemCode::parse("ITEM-1").expect("valid"),
+        crate::rulebook::ItemProfile {
+            charges_fee: Some(false),
+            ..Default::default()
+        },
+    );
+    sources
+        .apply(&change(PolicyContent::RuleBook(book)))
+        .expect("applies");
+    let parts = sources.parts();
+    assert_eq!(
+        parts.iter().map(PolicyContent::kind).collect::<Vec<_>>(),
+        [
+            PolicyPart::RuleBook,
+            PolicyPart::NationalCalendar,
+            PolicyPart::RegionCalendar
+        ]
+    );
+    for part in parts {
+        assert_eq!(
+            PolicyContent::parse(part.kind(), part.version(), &part.document()),
+            Ok(part.clone()),
+            "{}",
+            part.document()
+        );
+    }
+}
+
+#[test]
+fn a_change_shows_the_part_it_changes_before_and_after() {
+    let sources = PolicySources::shipped();
+    let region: RegionCalendar = toml::from_str(
+        "region = \"330100\"\nworkdays = [{ date = \"2026-03-07\", reason = \"local\" }]\n",
+    )
+    .expect("valid changes");
+    let (before, after) = sources.documents_changed(&PolicyContent::RegionCalendar {
+        version: 2,
+        changes: region,
+    });
+    assert_eq!(before, "", "no changes of the region yet");
+    assert!(after.contains("2026-03-07"), "{after}");
+    let (before, after) = sources.documents_changed(&PolicyContent::NationalCalendar {
+        version: 2,
+        data: CalendarData::parse(YEAR_2027).expect("valid data"),
+    });
+    assert!(before.contains("year = 2026") && !before.contains("year = 2027"));
+    assert!(
+        after.contains("year = 2025") && after.contains("year = 2027"),
+        "{after}"
+    );
+}

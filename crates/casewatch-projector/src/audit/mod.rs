@@ -3,9 +3,10 @@
 //! log as it is; none of it writes or pushes anything.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use casewatch_domain::Timestamp;
-use casewatch_domain::case::{Case, Disposition};
+use casewatch_domain::case::{Case, Disposition, Policy};
 use casewatch_domain::ids::CaseNo;
 use casewatch_domain::policy::PolicyInForce;
 use casewatch_domain::record::{PartitionFold, Record};
@@ -576,6 +577,13 @@ impl Broken {
     }
 }
 
+/// A case as it was at an instant, and the policy in force then.
+#[derive(Debug, Clone)]
+pub struct CaseAsOf {
+    pub case: Case,
+    pub policy: Arc<Policy>,
+}
+
 /// A case as it was at `at`, as the views held it then: the records of its partition from
 /// its first one on, up to the first recorded after `at`, folded afresh — its own steps and
 /// actions, and the clock ticks between them, which raise the alerts that come with time
@@ -595,7 +603,7 @@ pub async fn case_as_of<L, S>(
     start: &PolicyInForce,
     case_no: &str,
     at: Timestamp,
-) -> Result<Option<Case>>
+) -> Result<Option<CaseAsOf>>
 where
     L: EventLog + ?Sized,
     S: ViewStore + ?Sized,
@@ -639,7 +647,8 @@ where
             let _ = fold.fold(&record, &stored.bytes);
         }
     }
-    Ok(fold.into_cases_as_of(at).next())
+    let (policy, mut cases) = fold.into_cases_as_of(at);
+    Ok(cases.next().map(|case| CaseAsOf { case, policy }))
 }
 
 /// Folds the whole log into memory, each partition from policy `start` and the policy

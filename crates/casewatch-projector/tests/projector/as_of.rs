@@ -46,6 +46,7 @@ fn fold_the_list(until: Option<Timestamp>, left_out: Option<u64>) -> PartitionFo
 fn folded_from_the_list(at: Timestamp, left_out: Option<u64>) -> Option<Case> {
     fold_the_list(Some(at), left_out)
         .into_cases_as_of(at)
+        .1
         .find(|case| case.case_no.as_str() == CASE)
 }
 
@@ -57,7 +58,8 @@ async fn as_of(data: &Data, at: Timestamp) -> Option<Case> {
         .expect("the views open");
     let case = audit::case_as_of(&log, &store, &PolicyInForce::shipped(), CASE, at)
         .await
-        .expect("the case reads as of an instant");
+        .expect("the case reads as of an instant")
+        .map(|as_of| as_of.case);
     store.close().await;
     case
 }

@@ -1,8 +1,8 @@
 //! Tamper evidence for every kind of record: a partition of case steps, a staff action, an
-//! unreadable record and clock ticks is folded by the projector; then, one at a time, a
-//! record of each kind is rewritten behind the log's back (a byte flipped, the record
-//! removed, swapped with the record after it, the partition cut at it) or a hash the views
-//! hold for it is changed. Verification of the log, and of the case the record belongs to,
+//! unreadable record, clock ticks and a change of policy is folded by the projector; then,
+//! one at a time, a record of each kind is rewritten behind the log's back (a byte flipped,
+//! the record removed, swapped with the record after it, the partition cut at it) or a
+//! hash the views hold for it is changed. Verification of the log, and of the case the record belongs to,
 //! must each name the very first record that no longer holds.
 
 use std::path::{Path, PathBuf};
@@ -11,12 +11,14 @@ use std::sync::Arc;
 use casewatch_log::embedded::{EmbeddedLog, tamper};
 use casewatch_log::{Destination, EventLog, NewRecord, Position};
 use casewatch_projector::audit::{self, Mismatch, VerifyReport};
-use casewatch_proto::pb;
+use casewatch_proto::convert::timestamp_to_pb;
 use casewatch_proto::pb::act_on_alert_request::Action;
 use casewatch_proto::pb::supervision_event::Acknowledge;
+use casewatch_proto::{encode_record, pb};
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_store::{RecordKind, ViewStore};
 use casewatch_tests::{Input, Scripted, acceptance, local, record_bytes, submission};
+use prost::Message;
 
 use crate::common;
 
@@ -40,6 +42,8 @@ enum Kind {
     Unreadable,
     /// A clock tick between `CASE`'s acceptance and `OTHER`'s submission.
     Tick,
+    /// A change of policy after `OTHER`'s acceptance.
+    Policy,
 }
 
 impl Kind {
@@ -49,6 +53,7 @@ impl Kind {
             Kind::Unreadable => 4,
             Kind::Step => 5,
             Kind::Tick => 6,
+            Kind::Policy => 10,
         }
     }
 }
@@ -114,6 +119,12 @@ const TABLE: &[(Kind, Tampering, u64, &str)] = {
         (Tick, SwapWithNext, 6, LINK_DIFFERS),
         (Tick, TruncateAt, 6, MISSING),
         (Tick, StoredHash, 6, LINK_DIFFERS),
+        (Policy, FlipByte, 10, LINK_DIFFERS),
+        (Policy, Remove, 10, MISSING),
+        // The tick after it now lies where the change was linked.
+        (Policy, SwapWithNext, 10, LINK_DIFFERS),
+        (Policy, TruncateAt, 10, MISSING),
+        (Policy, StoredHash, 10, LINK_DIFFERS),
     ]
 };
 
@@ -151,9 +162,34 @@ fn step(event: pb::CaseEvent, recorded_at: &str) -> NewRecord {
     keyed(&case_no, record_bytes(&input))
 }
 
+/// A region's calendar changed (杭州市, a local rest day), recorded at `at`.
+fn policy_change(at: &str) -> NewRecord {
+    let event = pb::PolicyEvent {
+        part: pb::PolicyPart::RegionCalendar.into(),
+        version: 2,
+        document: "region = \"330100\"\n\
+                   holidays = [{ name = \"local\", from = \"2026-03-20\", to = \"2026-03-20\" }]\n"
+            .into(),
+        author: "city-admin".into(),
+        reason: "a local rest day".into(),
+        applies_from: Some(timestamp_to_pb(local(at))),
+    };
+    NewRecord {
+        destination: Destination::Partition(0),
+        bytes: encode_record(
+            pb::RecordKind::PolicyEvent,
+            local(at),
+            &event.encode_to_vec(),
+        ),
+        idempotency_key: None,
+        headers: Vec::new(),
+    }
+}
+
 /// The partition, offset by offset: `CASE` submitted on Monday and reported on Thursday,
 /// which raises its late-report warning (C2); the warning acknowledged; an unreadable
-/// record keyed by `CASE`; `CASE` accepted; `OTHER` submitted and accepted; ticks between.
+/// record keyed by `CASE`; `CASE` accepted; `OTHER` submitted and accepted; a change of
+/// policy; ticks between.
 pub(crate) fn records() -> Vec<NewRecord> {
     let acknowledgement = Scripted::Act {
         at: local("2026-03-05 11:30"),
@@ -193,6 +229,8 @@ pub(crate) fn records() -> Vec<NewRecord> {
             acceptance(OTHER, REGION, local("2026-03-05 15:30"), 5),
             "2026-03-05 15:31",
         ),
+        /* 10 */ policy_change("2026-03-05 15:45"),
+        /* 11 */ tick("2026-03-05 16:00"),
     ]
 }
 
@@ -308,7 +346,10 @@ pub(crate) async fn folded() -> Data {
         .iter()
         .map(|link| link.position.offset)
         .collect();
-    assert_eq!(linked, [0, 2, Kind::Tick.offset(), 8]);
+    assert_eq!(
+        linked,
+        [0, 2, Kind::Tick.offset(), 8, Kind::Policy.offset(), 11]
+    );
     let acknowledged = store
         .case(CASE)
         .await
@@ -346,14 +387,14 @@ async fn every_kind_of_record_tampered_with_is_named_by_verification() {
     let clean = folded().await;
     let (whole, case) = clean.verify().await;
     assert_eq!(named(&whole), None);
-    assert_eq!(whole.records_checked, 10);
+    assert_eq!(whole.records_checked, 12);
     assert_eq!(named(&case), None);
     assert_eq!(case.records_checked, 4);
 
     let mut failures = Vec::new();
     for &(kind, tampering, offset, reason) in TABLE {
         let (log_names, case_names) = match kind {
-            Kind::Tick => (Some((offset, "", reason)), None),
+            Kind::Tick | Kind::Policy => (Some((offset, "", reason)), None),
             _ => (Some((offset, CASE, reason)), Some((offset, CASE, reason))),
         };
         let data = clean.copy();
@@ -365,7 +406,7 @@ async fn every_kind_of_record_tampered_with_is_named_by_verification() {
                 tamper::swap(&data.log_dir(), at, position(kind.offset() + 1));
             }
             (Tampering::TruncateAt, _) => tamper::truncate(&data.log_dir(), at),
-            (Tampering::StoredHash, Kind::Tick) => {
+            (Tampering::StoredHash, Kind::Tick | Kind::Policy) => {
                 data.overwrite_hash("chain_links", "hash", kind.offset());
             }
             (Tampering::StoredHash, _) => data.overwrite_hash("steps", "hash", kind.offset()),
@@ -394,13 +435,13 @@ async fn records_past_the_checkpoint_are_no_mismatch() {
     let data = folded().await;
     {
         let log = EmbeddedLog::open(&data.log_dir(), 1).expect("the log opens");
-        log.append(vec![tick("2026-03-05 16:00")])
+        log.append(vec![tick("2026-03-05 17:00")])
             .await
             .expect("a tick appends");
         log.close().await.expect("the log closes");
     }
     let (whole, case) = data.verify().await;
-    assert_eq!((named(&whole), whole.records_checked), (None, 10));
+    assert_eq!((named(&whole), whole.records_checked), (None, 12));
     assert_eq!((named(&case), case.records_checked), (None, 4));
 }
 
@@ -449,7 +490,7 @@ async fn a_changed_chain_head_or_checkpoint_is_named() {
     assert_eq!(
         named(&whole),
         Some((
-            9,
+            11,
             "",
             "the partition's running chain differs from its checkpoint"
         ))

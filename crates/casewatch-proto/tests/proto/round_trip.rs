@@ -149,7 +149,15 @@ fn the_descriptor_set_describes_the_services() {
         .collect();
     assert_eq!(
         services,
-        BTreeSet::from(["AuditService", "IngestService", "MonitorService"].map(str::to_owned))
+        BTreeSet::from(
+            [
+                "AuditService",
+                "IngestService",
+                "MonitorService",
+                "PolicyService"
+            ]
+            .map(str::to_owned)
+        )
     );
     assert!(
         set.file

@@ -99,6 +99,7 @@ async fn prefix_folded(log: &dyn EventLog, case_no: &str, at: Timestamp) -> Case
         }
     }
     fold.into_cases_as_of(at)
+        .1
         .find(|case| case.case_no.as_str() == case_no)
         .expect("the case was reported by then")
 }

@@ -11,6 +11,7 @@ use casewatch_proto::pb;
 use casewatch_proto::pb::audit_service_client::AuditServiceClient;
 use casewatch_proto::pb::ingest_service_client::IngestServiceClient;
 use casewatch_proto::pb::monitor_service_client::MonitorServiceClient;
+use casewatch_proto::pb::policy_service_client::PolicyServiceClient;
 use casewatch_server::auth::{Authenticator, Limits, PrincipalSpec, token_digest};
 use casewatch_server::{Clock, Edge};
 use casewatch_tests::{dept, local, scenario, submission};
@@ -50,7 +51,7 @@ impl Place {
     }
 }
 
-/// Every RPC of the three services.
+/// Every RPC of the four services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rpc {
     Append,
@@ -73,9 +74,12 @@ enum Rpc {
     VerifyLog,
     WhatIf,
     ListQuarantine,
+    GetPolicy,
+    ListPolicyHistory,
+    ApplyPolicy,
 }
 
-const RPCS: [Rpc; 20] = [
+const RPCS: [Rpc; 23] = [
     Rpc::Append,
     Rpc::AppendStream,
     Rpc::GetCase,
@@ -96,6 +100,9 @@ const RPCS: [Rpc; 20] = [
     Rpc::VerifyLog,
     Rpc::WhatIf,
     Rpc::ListQuarantine,
+    Rpc::GetPolicy,
+    Rpc::ListPolicyHistory,
+    Rpc::ApplyPolicy,
 ];
 
 impl Rpc {
@@ -120,13 +127,20 @@ impl Rpc {
             | Rpc::VerifyCase
             | Rpc::VerifyLog
             | Rpc::WhatIf
-            | Rpc::ListQuarantine => &[Auditor, Admin],
+            | Rpc::ListQuarantine
+            | Rpc::ListPolicyHistory => &[Auditor, Admin],
+            Rpc::GetPolicy => &[Monitor, Auditor, Admin],
+            Rpc::ApplyPolicy => &[Admin],
         }
     }
 
-    /// Whether the call names a case, alert or region (`VerifyLog` checks the whole log).
+    /// Whether the call names a case, alert or region (`VerifyLog` checks the whole log;
+    /// the policy and its history are every region's).
     fn scoped(self) -> bool {
-        !matches!(self, Rpc::VerifyLog | Rpc::ListQuarantine)
+        !matches!(
+            self,
+            Rpc::VerifyLog | Rpc::ListQuarantine | Rpc::GetPolicy | Rpc::ListPolicyHistory
+        )
     }
 
     /// Whether only a caller of every region may make it (quarantined records cannot be
@@ -323,7 +337,8 @@ impl World {
         let channel: Authorized = self.harness.channel_as(caller.bearer.clone()).await;
         let mut ingest = IngestServiceClient::new(channel.clone());
         let mut monitor = MonitorServiceClient::new(channel.clone());
-        let mut audit = AuditServiceClient::new(channel);
+        let mut audit = AuditServiceClient::new(channel.clone());
+        let mut policy = PolicyServiceClient::new(channel);
         let role = caller.role;
         let reach = |region: &str, dept_code: &str| {
             let role = role.expect("only principals get answers");
@@ -572,6 +587,28 @@ impl World {
             Rpc::ListQuarantine => code(
                 audit
                     .list_quarantine(pb::ListQuarantineRequest::default())
+                    .await,
+            ),
+            Rpc::GetPolicy => code(policy.get_policy(pb::GetPolicyRequest {}).await),
+            Rpc::ListPolicyHistory => code(
+                policy
+                    .list_policy_history(pb::ListPolicyHistoryRequest {})
+                    .await,
+            ),
+            // A dry run: checked whole, as a change is, and nothing appended.
+            Rpc::ApplyPolicy => code(
+                policy
+                    .apply_policy(pb::ApplyPolicyRequest {
+                        part: pb::PolicyPart::RegionCalendar.into(),
+                        version: 2,
+                        document: format!(
+                            "region = \"{region}\"\nholidays = [{{ name = \"local\", \
+                             from = \"2026-03-04\", to = \"2026-03-04\" }}]\n"
+                        ),
+                        reason: "the matrix".into(),
+                        applies_from: None,
+                        dry_run: true,
+                    })
                     .await,
             ),
             Rpc::WhatIf => {

@@ -28,6 +28,7 @@ mod full_log;
 mod limits;
 mod operator;
 mod pairing;
+mod policy_service;
 mod postgres_unreachable;
 mod quarantine_service;
 mod report;

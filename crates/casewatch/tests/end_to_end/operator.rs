@@ -554,8 +554,25 @@ fn each_command_shows_only_its_own_flags_and_its_own_defaults() {
 )]
 fn the_help_of_every_command_is_a_reviewed_text() {
     for command in [
-        "", "serve", "ingest", "project", "api", "demo", "simulate", "replay", "verify", "rebuild",
-        "migrate", "bench", "report", "token",
+        "",
+        "serve",
+        "ingest",
+        "project",
+        "api",
+        "demo",
+        "simulate",
+        "replay",
+        "verify",
+        "rebuild",
+        "migrate",
+        "bench",
+        "report",
+        "policy",
+        "policy show",
+        "policy history",
+        "policy diff",
+        "policy apply",
+        "token",
     ] {
         let mut help = casewatch();
         // A variable set in the environment would show in the help as the flag's value.
@@ -563,18 +580,14 @@ fn the_help_of_every_command_is_a_reviewed_text() {
             help.env_remove(variable);
         }
         let output = help
-            .args(
-                [command, "--help"]
-                    .into_iter()
-                    .filter(|arg| !arg.is_empty()),
-            )
+            .args(command.split_whitespace().chain(["--help"]))
             .output()
             .expect("help prints");
         assert!(output.status.success(), "casewatch {command} --help");
         let name = if command.is_empty() {
-            "casewatch"
+            "casewatch".to_owned()
         } else {
-            command
+            command.replace(' ', "_")
         };
         insta::assert_snapshot!(format!("help_{name}"), text(&output.stdout));
     }
