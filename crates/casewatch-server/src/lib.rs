@@ -20,6 +20,7 @@ use tonic::Status;
 
 mod audit;
 pub mod auth;
+mod calendar_watch;
 pub mod clock;
 mod fault;
 mod health;
@@ -33,6 +34,7 @@ mod tasks;
 mod ticker;
 mod views;
 
+pub use calendar_watch::watch_calendar;
 pub use clock::{AcceleratedClock, Clock, FileClock, ManualClock, SystemClock};
 pub use ingest::case_event_record;
 pub use relay::CommitRelay;

@@ -160,6 +160,10 @@ impl Node {
             .map_err(NodeError::Listen)?;
         let addr = listener.local_addr().map_err(NodeError::Listen)?;
         tasks.spawn("the projector", projector.run(tasks.shutdown_token()));
+        tasks.spawn(
+            "the calendar watch",
+            crate::watch_calendar(state.clone(), tasks.shutdown_token()),
+        );
         if let Some(every) = options.tick_every {
             tasks.spawn(
                 "the clock ticker",

@@ -217,6 +217,10 @@ pub(crate) async fn api(config: Config) -> anyhow::Result<()> {
     };
     let listener = listen(&config).await?;
     let addr = listener.local_addr()?;
+    tasks.spawn(
+        "the calendar watch",
+        casewatch_server::watch_calendar(state.clone(), tasks.shutdown_token()),
+    );
     let services = Services {
         ingest: None,
         views: Some(state),

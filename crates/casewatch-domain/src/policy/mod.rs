@@ -11,6 +11,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::{Datelike, NaiveDate};
+
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{
@@ -315,6 +317,41 @@ pub struct PolicySnapshot {
     pub sources: PolicySources,
     /// The changes received that do not apply yet, in the order received.
     pub pending: Vec<PolicyChange>,
+}
+
+/// How many days before the national calendar's data ends operators are told to add the
+/// next year's: the State Council publishes a year's arrangement in November or December.
+pub const CALENDAR_NOTICE_DAYS: i64 = 60;
+
+/// What operators must be told about the calendar in force on `today`, if anything: that
+/// its data ends within [`CALENDAR_NOTICE_DAYS`], or has ended and days are counted Monday
+/// to Friday for want of it. With the days left (negative once past).
+pub fn calendar_notice(policy: &Policy, today: NaiveDate) -> Option<(i64, String)> {
+    let national = policy.calendars.national();
+    match national.data_ends(today) {
+        Some(ends) => {
+            let left = (ends - today).num_days();
+            (left <= CALENDAR_NOTICE_DAYS).then(|| {
+                (
+                    left,
+                    format!(
+                        "the national working calendar's data ends on {ends}, in {left} days: \
+                         past it, days count Monday to Friday; add the next year's holidays \
+                         (`casewatch policy apply FILE --part national-calendar`)"
+                    ),
+                )
+            })
+        }
+        None => Some((
+            -1,
+            format!(
+                "the national working calendar has no data for {}: days count Monday to \
+                 Friday, holidays as working days; add the year's holidays \
+                 (`casewatch policy apply FILE --part national-calendar`)",
+                today.year()
+            ),
+        )),
+    }
 }
 
 /// The policy a partition of the log is folded by: the one in force, and the changes it

@@ -446,3 +446,30 @@ fn a_change_shows_the_part_it_changes_before_and_after() {
         "{after}"
     );
 }
+
+#[test]
+fn operators_are_told_sixty_days_before_the_calendar_runs_out_and_after() {
+    let policy = Policy::default();
+    assert_eq!(
+        calendar_notice(&policy, date("2026-10-31")),
+        None,
+        "61 days left"
+    );
+    let (left, said) = calendar_notice(&policy, date("2026-11-01")).expect("60 days left");
+    assert_eq!(left, 60);
+    assert!(said.contains("ends on 2026-12-31, in 60 days"), "{said}");
+    let (left, said) = calendar_notice(&policy, date("2026-12-31")).expect("the last day");
+    assert_eq!(left, 0);
+    assert!(said.contains("in 0 days"), "{said}");
+    let (left, said) = calendar_notice(&policy, date("2027-01-01")).expect("past its end");
+    assert_eq!(left, -1);
+    assert!(said.contains("no data for 2027"), "{said}");
+    let mut sources = PolicySources::shipped();
+    let with_2027 = sources
+        .apply(&change(PolicyContent::NationalCalendar {
+            version: 2,
+            data: CalendarData::parse(YEAR_2027).expect("valid data"),
+        }))
+        .expect("applies");
+    assert_eq!(calendar_notice(&with_2027, date("2026-12-07")), None);
+}

@@ -339,3 +339,43 @@ async fn an_operator_adds_next_year_s_calendar_from_the_command_line() {
     );
     harness.node.stop().await;
 }
+
+/// The calendar running out, as the node's watch sees it (and warns and gauges daily): in
+/// March nothing to say; on 7 December 2026 24 days left; nothing once 2027 is applied.
+#[tokio::test]
+async fn the_node_says_when_the_calendar_runs_out_until_next_year_is_applied() {
+    let harness = Harness::start().await;
+    let state = &harness.node.state;
+    assert_eq!(
+        state.calendar_notice().await.expect("the views answer"),
+        None
+    );
+    harness.clock.set(local("2026-12-07 10:00"));
+    let (left, notice) = state
+        .calendar_notice()
+        .await
+        .expect("the views answer")
+        .expect("the calendar runs out");
+    assert_eq!(left, 24);
+    assert!(
+        notice.contains("ends on 2026-12-31, in 24 days"),
+        "{notice}"
+    );
+    PolicyServiceClient::new(harness.channel.clone())
+        .apply_policy(pb::ApplyPolicyRequest {
+            part: pb::PolicyPart::NationalCalendar.into(),
+            version: 2,
+            document: NEXT_YEAR.into(),
+            reason: "2027年节假日安排".into(),
+            applies_from: None,
+            dry_run: false,
+        })
+        .await
+        .expect("the change applies");
+    harness.wait_until_projected().await;
+    assert_eq!(
+        state.calendar_notice().await.expect("the views answer"),
+        None
+    );
+    harness.node.stop().await;
+}
