@@ -120,6 +120,11 @@ pub struct Notice {
     pub overdue_escalated: bool,
 }
 
+/// The calendar version of an alert stored before alerts recorded theirs.
+fn shipped_calendar() -> u32 {
+    1
+}
+
 /// One alert raised on a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
@@ -151,6 +156,10 @@ pub struct Alert {
     pub seq: Option<u32>,
     /// The version of the rule book that raised it.
     pub rules_version: u32,
+    /// The version of the calendar that timed its case when it was raised (alerts stored
+    /// before versions were recorded were timed by the shipped one, 1).
+    #[serde(default = "shipped_calendar")]
+    pub calendar_version: u32,
     /// When the rule raised it (the case's time then).
     pub raised_at: Timestamp,
     /// When it last changed.

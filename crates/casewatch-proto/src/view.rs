@@ -24,6 +24,7 @@ impl From<&Alert> for pb::Alert {
             detail: alert.detail.clone(),
             seq: alert.seq,
             rules_version: alert.rules_version,
+            calendar_version: alert.calendar_version,
             raised_at: Some(timestamp_to_pb(alert.raised_at)),
             updated_at: Some(timestamp_to_pb(alert.updated_at)),
             notice: alert.notice.as_ref().map(pb::Notice::from),
@@ -72,6 +73,7 @@ mod tests {
             detail: "used 12 working days of 10 promised".into(),
             seq: Some(7),
             rules_version: 3,
+            calendar_version: 2,
             raised_at: at,
             updated_at: at,
             notice: Some(Notice {
@@ -100,6 +102,7 @@ mod tests {
             })
         );
         assert_eq!(wire.cursor, 0);
+        assert_eq!((wire.rules_version, wire.calendar_version), (3, 2));
         assert_eq!(
             wire.notice.map(|notice| notice.issued_by),
             Some("monitor-hz".to_owned())

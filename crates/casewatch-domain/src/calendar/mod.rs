@@ -557,6 +557,8 @@ pub struct Calendars {
     national: Arc<WorkingCalendar>,
     /// Most specific region first.
     regional: Vec<(RegionCode, Arc<WorkingCalendar>)>,
+    /// The version of the calendar these are (1: the shipped one).
+    version: u32,
 }
 
 impl Default for Calendars {
@@ -571,6 +573,7 @@ impl Calendars {
         Self {
             national: Arc::new(national),
             regional: Vec::new(),
+            version: 1,
         }
     }
 
@@ -587,6 +590,16 @@ impl Calendars {
                 .sort_by_key(|(region, _)| std::cmp::Reverse(region.significant().len()));
         }
         Ok(self)
+    }
+
+    /// These calendars as version `version` of the calendar.
+    pub fn with_version(self, version: u32) -> Self {
+        Self { version, ..self }
+    }
+
+    /// The version of the calendar these are; every alert records the one that timed it.
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     /// The national calendar.

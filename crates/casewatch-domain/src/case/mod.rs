@@ -289,6 +289,8 @@ pub struct Case {
 /// What the rules of one case see: the calendar and thresholds for its region and item.
 pub(crate) struct Context<'a> {
     pub(crate) calendar: &'a WorkingCalendar,
+    /// The version of the calendars `calendar` is one of.
+    pub(crate) calendar_version: u32,
     pub(crate) thresholds: Thresholds,
     pub(crate) rules: &'a RuleBook,
 }
@@ -341,6 +343,7 @@ impl Case {
     pub(crate) fn context<'a>(&self, policy: &'a Policy) -> Context<'a> {
         Context {
             calendar: policy.calendars.for_region(&self.region_code),
+            calendar_version: policy.calendars.version(),
             thresholds: policy.rules.thresholds(&self.region_code, &self.item_code),
             rules: &policy.rules,
         }

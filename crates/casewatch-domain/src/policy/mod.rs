@@ -261,8 +261,9 @@ impl PolicySources {
             years: self.national.values().cloned().collect(),
         };
         let regions: Vec<RegionCalendar> = self.regions.values().cloned().collect();
-        let calendars =
-            Calendars::new(WorkingCalendar::with_national_hours(&data)?).with_regions(&regions)?;
+        let calendars = Calendars::new(WorkingCalendar::with_national_hours(&data)?)
+            .with_regions(&regions)?
+            .with_version(self.calendar_version);
         Ok(Policy {
             calendars,
             rules: self.rule_book.clone(),

@@ -157,6 +157,7 @@ impl Case {
             detail: finding.detail,
             seq: finding.seq,
             rules_version: ctx.rules.version,
+            calendar_version: ctx.calendar_version,
             raised_at: at,
             updated_at: at,
             notice: None,

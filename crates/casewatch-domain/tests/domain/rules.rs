@@ -1794,3 +1794,20 @@ fn an_appeal_turning_red_states_the_wait_and_threshold_that_made_it_red() {
         ]
     );
 }
+
+/// An alert records the rule book and the calendar that judged it; one stored before
+/// alerts recorded their calendar reads as timed by the shipped one.
+#[test]
+fn an_alert_records_the_calendar_that_timed_it() {
+    let mut s = ordinary();
+    s.tick("2026-03-13 10:00");
+    let alert = s.alerts()[0].clone();
+    assert_eq!((alert.rules_version, alert.calendar_version), (1, 1));
+    let mut stored = serde_json::to_value(&alert).expect("serialises");
+    stored
+        .as_object_mut()
+        .expect("an object")
+        .remove("calendar_version");
+    let read: casewatch_domain::alert::Alert = serde_json::from_value(stored).expect("reads");
+    assert_eq!(read, alert);
+}

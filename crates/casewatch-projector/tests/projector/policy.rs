@@ -194,7 +194,16 @@ async fn a_calendar_corrected_and_a_rule_book_to_come_are_folded_as_the_log_says
     // Friday 13 March 10:00: 2 days 6 hours left, which T1 of the new rule book warns
     // (3 days) and the old one would not have (2 days).
     assert_eq!(rules, [RuleId::T1], "not late on Tuesday morning");
-    assert_eq!(row.case.alerts[0].raised_at, local("2026-03-13 10:00"));
+    let warned = &row.case.alerts[0];
+    assert_eq!(
+        (
+            warned.raised_at,
+            warned.rules_version,
+            warned.calendar_version
+        ),
+        (local("2026-03-13 10:00"), 2, 2),
+        "raised under the new rule book, timed by the corrected calendar"
+    );
 
     // A projector restarted at every batch of two records resumes under the policy it
     // saved; a rebuild from the log gives the live digest.
