@@ -63,11 +63,12 @@ impl AppState {
     /// The policy in force as the views hold it: as the first partition folded the
     /// changes on the log (every partition folds the same ones), or the start before any.
     pub(crate) async fn policy_in_force(&self) -> Result<PolicyInForce, Status> {
-        match self.store.partition_policy(0).await.map_err(store_status)? {
-            Some(snapshot) => PolicyInForce::restore(snapshot)
-                .map_err(|error| Status::internal(format!("the saved policy: {error}"))),
-            None => Ok(self.policy.clone()),
-        }
+        casewatch_projector::audit::policy_in_force(self.store.as_ref(), &self.policy)
+            .await
+            .map_err(|error| match error {
+                casewatch_projector::ProjectError::Store(error) => store_status(error),
+                error => Status::internal(error.to_string()),
+            })
     }
 
     /// What the ingest service needs of this state, to serve it beside the views.

@@ -577,6 +577,23 @@ impl Broken {
     }
 }
 
+/// The policy in force as the views hold it: as the first partition folded the policy
+/// records (every partition folds the same ones), or `start` when it has folded none.
+pub async fn policy_in_force<S>(store: &S, start: &PolicyInForce) -> Result<PolicyInForce>
+where
+    S: ViewStore + ?Sized,
+{
+    match store.partition_policy(0).await? {
+        Some(snapshot) => {
+            PolicyInForce::restore(snapshot).map_err(|error| crate::ProjectError::SavedPolicy {
+                partition: 0,
+                error,
+            })
+        }
+        None => Ok(start.clone()),
+    }
+}
+
 /// A case as it was at an instant, and the policy in force then.
 #[derive(Debug, Clone)]
 pub struct CaseAsOf {

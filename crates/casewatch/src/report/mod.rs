@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use casewatch_domain::case::Policy;
 use casewatch_domain::ids::RegionCode;
+use casewatch_domain::policy::PolicyInForce;
 use casewatch_server::reports::{self, Reach};
 use casewatch_store::ViewStore;
 use chrono::NaiveDate;
@@ -97,9 +98,12 @@ pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<()> {
         let config = config.load()?;
         crate::backends::ensure_existing(&config)?;
         let views = Views::open_read_only(&config).await?.shared();
+        let policy =
+            casewatch_projector::audit::policy_in_force(views.as_ref(), &PolicyInForce::shipped())
+                .await?;
         make(
             views.as_ref(),
-            &Policy::default(),
+            policy.policy(),
             &region,
             args.kind,
             args.date,

@@ -379,3 +379,74 @@ async fn the_node_says_when_the_calendar_runs_out_until_next_year_is_applied() {
     );
     harness.node.stop().await;
 }
+
+/// Runs `casewatch report dispatch` for 西湖区's 中旬 of March 2026 with `how` (a server,
+/// or a data directory) and returns the Markdown.
+async fn dispatch_list(how: Vec<String>) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_casewatch"));
+    command
+        .args([
+            "report",
+            "dispatch",
+            "--region",
+            REGION,
+            "--date",
+            "2026-03-20",
+        ])
+        .args(how)
+        .env("CASEWATCH_LOG", "warn");
+    stdout(
+        &tokio::task::spawn_blocking(move || command.output().expect("casewatch report runs"))
+            .await
+            .expect("the command's thread"),
+    )
+}
+
+/// A report read from a data directory judges by the policy its views folded from the log,
+/// as the server does: with Thursday 19 March a rest day in 西湖区, the dispatch list of
+/// 11–20 March from the stopped node's views is the one the running node gave, its case
+/// (due Monday 16 March 17:30) 3 working days overdue at the period's end, not the 4 of the
+/// shipped calendar.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_read_offline_judges_by_the_policy_on_the_log() {
+    let auth = Authenticator::new(vec![principal("province", Role::Admin, "000000", None)])
+        .expect("valid principals");
+    let harness = Harness::start_with(Edge { auth, tls: None }, "t-province").await;
+    harness
+        .play(&[
+            Input::Step {
+                event: Box::new(submission(CASE, REGION, local("2026-03-02 09:00"))),
+                recorded_at: local("2026-03-02 09:00"),
+            },
+            Input::Step {
+                event: Box::new(acceptance(CASE, REGION, local("2026-03-02 09:00"), 10)),
+                recorded_at: local("2026-03-02 09:01"),
+            },
+        ])
+        .await;
+    let mut rest_day = correction(2, false);
+    rest_day.document = rest_day.document.replace("2026-03-12", "2026-03-19");
+    PolicyServiceClient::new(harness.channel.clone())
+        .apply_policy(rest_day)
+        .await
+        .expect("the change applies");
+    harness
+        .play(&[Input::Tick(local("2026-03-20 18:00"))])
+        .await;
+    let served = dispatch_list(vec![
+        "--server".into(),
+        format!("http://{}", harness.node.addr),
+        "--token".into(),
+        "t-province".into(),
+    ])
+    .await;
+    let row = served
+        .lines()
+        .find(|line| line.contains(CASE))
+        .unwrap_or_else(|| panic!("the overdue case listed: {served}"));
+    assert!(row.contains("| 3 |"), "3 working days overdue: {row}");
+    let data = harness.data.path().to_owned();
+    harness.node.stop().await;
+    let offline = dispatch_list(vec!["--data".into(), data.display().to_string()]).await;
+    assert_eq!(offline, served);
+}
