@@ -1,5 +1,6 @@
 //! The chain checks, against tampered views.
 
+use casewatch_domain::Timestamp;
 use casewatch_domain::case::Disposition;
 use casewatch_log::embedded::EmbeddedLog;
 use casewatch_log::{Destination, NewRecord};

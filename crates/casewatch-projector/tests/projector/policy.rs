@@ -14,37 +14,18 @@ use casewatch_proto::convert::{ProtoEnum, timestamp_to_pb};
 use casewatch_proto::{encode_record, pb};
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_store::{PolicyOutcome, ViewStore};
-use casewatch_tests::{Input, acceptance, local, record_bytes, submission};
+use casewatch_tests::{acceptance, local, submission};
 use prost::Message;
 
 use crate::common;
+use crate::tampering::{step, tick};
 
 const CASE: &str = "330106-P-POLICY";
 /// 西湖区, whose calendar is corrected.
 const REGION: &str = "330106";
 
-fn tick(at: &str) -> NewRecord {
-    NewRecord {
-        destination: Destination::Partition(0),
-        bytes: record_bytes(&Input::Tick(local(at))),
-        idempotency_key: None,
-        headers: Vec::new(),
-    }
-}
-
-fn step(event: pb::CaseEvent, recorded_at: &str) -> NewRecord {
-    NewRecord {
-        destination: Destination::Key(event.case_no.clone()),
-        bytes: record_bytes(&Input::Step {
-            event: Box::new(event),
-            recorded_at: local(recorded_at),
-        }),
-        idempotency_key: None,
-        headers: Vec::new(),
-    }
-}
-
-fn policy(
+/// A change of policy on partition 0, applying from `applies_from`, recorded at `at`.
+pub(crate) fn policy(
     part: PolicyPart,
     version: u32,
     document: &str,

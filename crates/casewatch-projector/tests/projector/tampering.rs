@@ -8,17 +8,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use casewatch_domain::policy::PolicyPart;
 use casewatch_log::embedded::{EmbeddedLog, tamper};
 use casewatch_log::{Destination, EventLog, NewRecord, Position};
 use casewatch_projector::audit::{self, Mismatch, VerifyReport};
-use casewatch_proto::convert::timestamp_to_pb;
+use casewatch_proto::pb;
 use casewatch_proto::pb::act_on_alert_request::Action;
 use casewatch_proto::pb::supervision_event::Acknowledge;
-use casewatch_proto::{encode_record, pb};
 use casewatch_store::sqlite::SqliteStore;
 use casewatch_store::{RecordKind, ViewStore};
 use casewatch_tests::{Input, Scripted, acceptance, local, record_bytes, submission};
-use prost::Message;
 
 use crate::common;
 
@@ -144,7 +143,7 @@ fn keyed(case_no: &str, bytes: Vec<u8>) -> NewRecord {
     }
 }
 
-fn tick(at: &str) -> NewRecord {
+pub(crate) fn tick(at: &str) -> NewRecord {
     NewRecord {
         destination: Destination::Partition(0),
         bytes: record_bytes(&Input::Tick(local(at))),
@@ -153,37 +152,13 @@ fn tick(at: &str) -> NewRecord {
     }
 }
 
-fn step(event: pb::CaseEvent, recorded_at: &str) -> NewRecord {
+pub(crate) fn step(event: pb::CaseEvent, recorded_at: &str) -> NewRecord {
     let case_no = event.case_no.clone();
     let input = Input::Step {
         event: Box::new(event),
         recorded_at: local(recorded_at),
     };
     keyed(&case_no, record_bytes(&input))
-}
-
-/// A region's calendar changed (杭州市, a local rest day), recorded at `at`.
-fn policy_change(at: &str) -> NewRecord {
-    let event = pb::PolicyEvent {
-        part: pb::PolicyPart::RegionCalendar.into(),
-        version: 2,
-        document: "region = \"330100\"\n\
-                   holidays = [{ name = \"local\", from = \"2026-03-20\", to = \"2026-03-20\" }]\n"
-            .into(),
-        author: "city-admin".into(),
-        reason: "a local rest day".into(),
-        applies_from: Some(timestamp_to_pb(local(at))),
-    };
-    NewRecord {
-        destination: Destination::Partition(0),
-        bytes: encode_record(
-            pb::RecordKind::PolicyEvent,
-            local(at),
-            &event.encode_to_vec(),
-        ),
-        idempotency_key: None,
-        headers: Vec::new(),
-    }
 }
 
 /// The partition, offset by offset: `CASE` submitted on Monday and reported on Thursday,
@@ -229,7 +204,15 @@ pub(crate) fn records() -> Vec<NewRecord> {
             acceptance(OTHER, REGION, local("2026-03-05 15:30"), 5),
             "2026-03-05 15:31",
         ),
-        /* 10 */ policy_change("2026-03-05 15:45"),
+        /* 10 */
+        crate::policy::policy(
+            PolicyPart::RegionCalendar,
+            2,
+            "region = \"330100\"\n\
+             holidays = [{ name = \"local\", from = \"2026-03-20\", to = \"2026-03-20\" }]\n",
+            "2026-03-05 15:45",
+            "2026-03-05 15:45",
+        ),
         /* 11 */ tick("2026-03-05 16:00"),
     ]
 }

@@ -35,18 +35,9 @@ fn correction(version: u32, dry_run: bool) -> pb::ApplyPolicyRequest {
     }
 }
 
-async fn history(policy: &mut PolicyServiceClient<Authorized>) -> Vec<pb::PolicyRecord> {
-    policy
-        .list_policy_history(pb::ListPolicyHistoryRequest {})
-        .await
-        .expect("the history reads")
-        .into_inner()
-        .records
-}
-
-#[tokio::test]
-async fn an_operator_corrects_a_region_s_calendar_while_the_node_runs() {
-    let harness = Harness::start().await;
+/// `CASE` reported and accepted Monday 2 March 09:00 with 10 promised working days: due
+/// Monday 16 March 17:30 under the shipped calendar.
+async fn open_the_case(harness: &Harness) {
     harness
         .play(&[
             Input::Step {
@@ -59,6 +50,21 @@ async fn an_operator_corrects_a_region_s_calendar_while_the_node_runs() {
             },
         ])
         .await;
+}
+
+async fn history(policy: &mut PolicyServiceClient<Authorized>) -> Vec<pb::PolicyRecord> {
+    policy
+        .list_policy_history(pb::ListPolicyHistoryRequest {})
+        .await
+        .expect("the history reads")
+        .into_inner()
+        .records
+}
+
+#[tokio::test]
+async fn an_operator_corrects_a_region_s_calendar_while_the_node_runs() {
+    let harness = Harness::start().await;
+    open_the_case(&harness).await;
     let mut policy = PolicyServiceClient::new(harness.channel.clone());
     let shipped = policy
         .get_policy(pb::GetPolicyRequest {})
@@ -412,18 +418,7 @@ async fn a_report_read_offline_judges_by_the_policy_on_the_log() {
     let auth = Authenticator::new(vec![principal("province", Role::Admin, "000000", None)])
         .expect("valid principals");
     let harness = Harness::start_with(Edge { auth, tls: None }, "t-province").await;
-    harness
-        .play(&[
-            Input::Step {
-                event: Box::new(submission(CASE, REGION, local("2026-03-02 09:00"))),
-                recorded_at: local("2026-03-02 09:00"),
-            },
-            Input::Step {
-                event: Box::new(acceptance(CASE, REGION, local("2026-03-02 09:00"), 10)),
-                recorded_at: local("2026-03-02 09:01"),
-            },
-        ])
-        .await;
+    open_the_case(&harness).await;
     let mut rest_day = correction(2, false);
     rest_day.document = rest_day.document.replace("2026-03-12", "2026-03-19");
     PolicyServiceClient::new(harness.channel.clone())
